@@ -1,0 +1,2 @@
+/* Placeholder translation unit for modules without sources yet. */
+typedef int kiln_empty_unit;

@@ -1,0 +1,93 @@
+/*
+ * The one error table. Messages say what happened and what to do; the slug is
+ * stable API (problem types, JSON output), so never rename one.
+ */
+#include "core.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct kiln_err_info table[KILN_ERR__COUNT] = {
+	[KILN_OK] = { "ok", 200, "success" },
+	[KILN_ERR_NOMEM] = { "out-of-memory", 503, "out of memory; retry, or give kiln more memory" },
+	[KILN_ERR_INTERNAL] = { "internal", 500, "internal error; this is a bug in kiln, please report it" },
+	[KILN_ERR_ARG] = { "bad-argument", 400, "invalid argument" },
+	[KILN_ERR_TOO_BIG] = { "too-big", 413, "input exceeds its size limit" },
+	[KILN_ERR_TRUNCATED] = { "truncated", 400, "input ends before its declared length" },
+	[KILN_ERR_MALFORMED] = { "malformed", 400, "input is malformed" },
+	[KILN_ERR_OVERFLOW] = { "overflow", 400, "a length or count in the input overflows" },
+	[KILN_ERR_IO] = { "io", 500, "I/O error; check the path, its permissions and free space" },
+	[KILN_ERR_NOT_FOUND] = { "not-found", 404, "not found" },
+	[KILN_ERR_EXISTS] = { "exists", 409, "already exists" },
+	[KILN_ERR_CONFIG] = { "config", 500, "invalid configuration; check kiln.yaml" },
+	[KILN_ERR_USAGE] = { "usage", 400, "invalid usage; see --help" },
+	[KILN_ERR_HSM_MODULE] = { "hsm-module", 503,
+		"the PKCS#11 module could not be loaded; check hsm.module in kiln.yaml" },
+	[KILN_ERR_HSM_TOKEN_MISSING] = { "hsm-token-missing", 503,
+		"no token with that label; check the HSM configuration or run kiln init" },
+	[KILN_ERR_HSM_TOKEN_GONE] = { "hsm-token-gone", 503,
+		"the HSM token is no longer present; reconnect it and retry" },
+	[KILN_ERR_HSM_PIN] = { "hsm-pin", 503, "HSM login failed: wrong PIN; check the token's PIN file" },
+	[KILN_ERR_HSM_KEY_MISSING] = { "hsm-key-missing", 503,
+		"the key is not in the HSM token; check the token and the CA records" },
+	[KILN_ERR_HSM] = { "hsm", 503, "the HSM refused the operation" },
+	[KILN_ERR_CSR_EMPTY] = { "csr-empty", 400, "the CSR is empty" },
+	[KILN_ERR_CSR_TOO_BIG] = { "csr-too-big", 413, "the CSR exceeds 64 KiB" },
+	[KILN_ERR_CSR_MALFORMED] = { "csr-malformed", 400,
+		"the CSR is not a valid PKCS#10 request (DER or PEM)" },
+	[KILN_ERR_CSR_SIGNATURE] = { "csr-signature", 400,
+		"the CSR signature does not verify: it was not signed by the key it carries" },
+	[KILN_ERR_CRYPTO] = { "crypto", 500, "a cryptographic operation failed" },
+	[KILN_ERR_POLICY_SYNTAX] = { "policy-syntax", 400, "the policy file is not valid YAML" },
+	[KILN_ERR_POLICY_SCHEMA] = { "policy-schema", 400, "the policy file does not match the schema" },
+	[KILN_ERR_POLICY_KEY_ALG] = { "key-algorithm", 403,
+		"the key algorithm or size is not allowed by the product policy" },
+	[KILN_ERR_POLICY_SUBJECT] = { "subject-forbidden", 403,
+		"the request's subject holds fields the product policy forbids" },
+	[KILN_ERR_POLICY_SERIAL] = { "device-serial", 400,
+		"the device serial does not match the product policy" },
+	[KILN_ERR_POLICY_ENV] = { "environment", 403,
+		"production and test are strictly apart: this CA cannot issue for this product" },
+	[KILN_ERR_UNKNOWN_PRODUCT] = { "unknown-product", 404,
+		"no active policy for this product; add one with kiln policy add" },
+	[KILN_ERR_STORE] = { "store", 500, "the inventory database failed; check its file and free space" },
+	[KILN_ERR_STORE_BUSY] = { "store-busy", 503, "the inventory database is busy; retry" },
+	[KILN_ERR_STORE_SCHEMA] = { "store-schema", 500,
+		"the inventory schema is newer than this kiln; upgrade kiln" },
+	[KILN_ERR_DUPLICATE] = { "duplicate", 409, "a record with that identity already exists" },
+};
+
+const struct kiln_err_info *kiln_err_info(kiln_err code)
+{
+	if ((unsigned)code >= KILN_ERR__COUNT || table[code].slug == NULL)
+		return &table[KILN_ERR_INTERNAL];
+	return &table[code];
+}
+
+void kiln_diag_clear(kiln_diag *d)
+{
+	if (d == NULL)
+		return;
+	d->code = KILN_OK;
+	d->text[0] = '\0';
+}
+
+kiln_result kiln_diag_set(kiln_diag *d, kiln_err code, const char *fmt, ...)
+{
+	if (d != NULL && d->code == KILN_OK) {
+		va_list ap;
+
+		d->code = code;
+		va_start(ap, fmt);
+		(void)vsnprintf(d->text, sizeof(d->text), fmt, ap);
+		va_end(ap);
+	}
+	return kiln_fail(code);
+}
+
+const char *kiln_diag_message(const kiln_diag *d, kiln_result r)
+{
+	if (d != NULL && d->code != KILN_OK && d->text[0] != '\0')
+		return d->text;
+	return kiln_err_info(r.code)->message;
+}

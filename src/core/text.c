@@ -1,0 +1,72 @@
+/* Hex, bounded string copy and strict number parsing. */
+#include "core.h"
+
+#include <string.h>
+
+static const char hexdig[] = "0123456789abcdef";
+
+void kiln_hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hexdig[in[i] >> 4];
+		out[2 * i + 1] = hexdig[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+kiln_result kiln_hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *len)
+{
+	size_t n = strlen(hex);
+
+	KILN_ENSURE(n % 2 == 0, KILN_ERR_MALFORMED);
+	KILN_ENSURE(n / 2 <= cap, KILN_ERR_TOO_BIG);
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		KILN_ENSURE(hi >= 0 && lo >= 0, KILN_ERR_MALFORMED);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return kiln_ok();
+}
+
+kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap)
+{
+	size_t n = strlen(src);
+
+	KILN_ENSURE(cap > 0, KILN_ERR_ARG);
+	if (n >= cap) {
+		memcpy(dst, src, cap - 1);
+		dst[cap - 1] = '\0';
+		return kiln_fail(KILN_ERR_TOO_BIG);
+	}
+	memcpy(dst, src, n + 1);
+	return kiln_ok();
+}
+
+kiln_result kiln_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	KILN_ENSURE(s != NULL && *s != '\0', KILN_ERR_MALFORMED);
+	KILN_ENSURE(strlen(s) <= 20, KILN_ERR_OVERFLOW);
+	for (const char *p = s; *p; p++) {
+		KILN_ENSURE(*p >= '0' && *p <= '9', KILN_ERR_MALFORMED);
+		KILN_ENSURE(!__builtin_mul_overflow(v, 10, &v), KILN_ERR_OVERFLOW);
+		KILN_ENSURE(!__builtin_add_overflow(v, (uint64_t)(*p - '0'), &v), KILN_ERR_OVERFLOW);
+	}
+	KILN_ENSURE(v <= max, KILN_ERR_OVERFLOW);
+	*out = v;
+	return kiln_ok();
+}

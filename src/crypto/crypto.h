@@ -1,0 +1,196 @@
+/*
+ * kiln crypto: the algorithm registry, key description, bounded DER reading
+ * and writing, CSR parsing with proof-of-possession, TBS building for
+ * certificates and assembly of signed objects around a signature made
+ * elsewhere (the HSM). No private key of kiln's ever passes through here.
+ *
+ * Depends on core and OpenSSL 3. All functions are thread-safe; objects are
+ * owned by one thread at a time.
+ */
+#ifndef KILN_CRYPTO_H
+#define KILN_CRYPTO_H
+
+#include "core/core.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* ---------------------------------------------------------------- registry */
+
+/* Signature algorithms kiln's own keys (CA, OCSP, log) can use. */
+typedef enum kiln_alg {
+	KILN_ALG_NONE = 0,
+	KILN_ALG_P256,    /* ECDSA P-256 with SHA-256 */
+	KILN_ALG_P384,    /* ECDSA P-384 with SHA-384 */
+	KILN_ALG_ED25519, /* pure Ed25519 */
+	KILN_ALG_RSA3072, /* RSA-3072, PKCS#1 v1.5 with SHA-256 */
+	KILN_ALG__COUNT
+} kiln_alg;
+
+struct kiln_alg_info {
+	kiln_alg alg;
+	const char *name;    /* "p256": CLI and config spelling */
+	const char *display; /* "ECDSA P-256 / SHA-256" */
+	int pkey_type;       /* EVP_PKEY_EC, EVP_PKEY_ED25519, EVP_PKEY_RSA */
+	int curve_nid;       /* NID_X9_62_prime256v1, NID_secp384r1, else NID_undef */
+	unsigned bits;       /* key size in bits */
+	int md_nid;          /* digest signed over (NID_undef for Ed25519) */
+	int sig_nid;         /* X.509 signature algorithm */
+	size_t ec_coord_len; /* 32 or 48 for ECDSA raw r||s, else 0 */
+	size_t max_sig_len;  /* upper bound on the X.509 signature value */
+	kiln_slice algid;    /* DER AlgorithmIdentifier of the signature */
+};
+
+/* NULL for KILN_ALG_NONE or out-of-range values. */
+const struct kiln_alg_info *kiln_alg_get(kiln_alg alg);
+KILN_MUST_USE kiln_result kiln_alg_parse(const char *name, kiln_alg *out);
+/* The kiln_alg a public key belongs to, KILN_ALG_NONE when it is none of them. */
+kiln_alg kiln_alg_of_key(const EVP_PKEY *pkey);
+
+/* ---------------------------------------------------------- key description */
+
+typedef enum kiln_key_type {
+	KILN_KEY_UNKNOWN = 0,
+	KILN_KEY_EC,
+	KILN_KEY_ED25519,
+	KILN_KEY_RSA,
+} kiln_key_type;
+
+/* What a public key is, for policy checks and messages. */
+struct kiln_key_desc {
+	kiln_key_type type;
+	unsigned bits;   /* RSA modulus bits, EC field bits, 256 for Ed25519 */
+	char curve[16];  /* "p256", "p384", "p521", "secp256k1"... ("" unless EC) */
+	char name[24];   /* "p256", "rsa2048", "ed25519": for messages */
+};
+
+KILN_MUST_USE kiln_result kiln_key_describe(const EVP_PKEY *pkey, struct kiln_key_desc *out);
+/* "ec", "ed25519", "rsa" and back. */
+const char *kiln_key_type_name(kiln_key_type t);
+KILN_MUST_USE kiln_result kiln_key_type_parse(const char *name, kiln_key_type *out);
+/* DER SubjectPublicKeyInfo and its SHA-256, the key's identity in the inventory. */
+KILN_MUST_USE kiln_result kiln_key_spki(const EVP_PKEY *pkey, kiln_buf *der);
+KILN_MUST_USE kiln_result kiln_key_fingerprint(const EVP_PKEY *pkey, uint8_t out[32]);
+
+/* --------------------------------------------------------------------- DER */
+
+#define KILN_DER_MAX_DEPTH 32
+
+/*
+ * Reads one DER TLV with a single-byte tag (multi-byte tags are refused),
+ * definite minimal length, content within the cursor. On success the cursor
+ * moves past the TLV; on failure it does not move.
+ */
+KILN_MUST_USE kiln_result kiln_der_read(kiln_cursor *c, uint8_t *tag, kiln_slice *content);
+/* Checks that in is exactly one well-formed DER TLV tree (every constructed
+ * value parsed recursively, depth at most KILN_DER_MAX_DEPTH, no trailing bytes). */
+KILN_MUST_USE kiln_result kiln_der_check(kiln_slice in);
+/* Appends tag, DER length and content. */
+KILN_MUST_USE kiln_result kiln_der_write(kiln_buf *out, uint8_t tag, kiln_slice content);
+
+#define KILN_DER_SEQUENCE 0x30
+#define KILN_DER_BIT_STRING 0x03
+#define KILN_DER_OCTET_STRING 0x04
+#define KILN_DER_INTEGER 0x02
+
+/*
+ * Converts a PKCS#11 ECDSA signature (raw r || s, each ec_coord_len bytes)
+ * into the DER ECDSA-Sig-Value X.509 expects. out is appended to.
+ */
+KILN_MUST_USE kiln_result kiln_ecdsa_raw_to_der(kiln_alg alg, kiln_slice raw, kiln_buf *out);
+
+/* ---------------------------------------------------------------------- CSR */
+
+#define KILN_CSR_MAX_BYTES 65536
+
+/*
+ * A parsed, verified PKCS#10 request. Parsing is pure (bytes in, struct out):
+ * size cap, DER structure check, OpenSSL decode, then the self-signature
+ * (proof of possession) must verify with the key the CSR carries.
+ */
+typedef struct kiln_csr {
+	X509_REQ *req;      /* owned */
+	EVP_PKEY *pkey;     /* owned reference to the subject key */
+	struct kiln_key_desc key;
+	uint8_t spki_sha256[32];
+} kiln_csr;
+
+/* Accepts DER or PEM ("-----BEGIN CERTIFICATE REQUEST-----"). Caller frees *out. */
+KILN_MUST_USE kiln_result kiln_csr_parse(kiln_slice in, kiln_csr **out, kiln_diag *d);
+void kiln_csr_free(kiln_csr *csr);
+
+/* ------------------------------------------------------------- certificates */
+
+#define KILN_SERIAL_LEN 16
+#define KILN_SERIAL_HEX (2 * KILN_SERIAL_LEN + 1)
+
+/* 128 random bits, top bit clear (a positive INTEGER), never zero. */
+KILN_MUST_USE kiln_result kiln_serial_new(uint8_t out[KILN_SERIAL_LEN]);
+
+/* Subject name attributes by short name: "CN", "O", "OU", "C", "L", "ST", "serialNumber". */
+struct kiln_name_attr {
+	const char *attr;
+	const char *value;
+};
+
+/* Builds a name from attributes in order (UTF8String values). Caller frees. */
+KILN_MUST_USE kiln_result kiln_name_build(const struct kiln_name_attr *attrs, size_t n,
+					  X509_NAME **out, kiln_diag *d);
+/* One-line RFC 2253 form, for records and messages; cut at cap. */
+void kiln_name_format(const X509_NAME *name, char *out, size_t cap);
+
+#define KILN_CERT_MAX_SAN 8
+#define KILN_CERT_MAX_EKU 4
+
+/* Everything that goes into a certificate; the issuer signs what this describes. */
+struct kiln_cert_spec {
+	uint8_t serial[KILN_SERIAL_LEN];
+	int64_t not_before;
+	int64_t not_after;
+	const X509_NAME *subject;
+	const EVP_PKEY *subject_key;
+	/* NULL for a self-signed certificate: then issuer = subject and AKI = SKI. */
+	const X509 *issuer;
+	kiln_alg sig_alg; /* the issuer key's algorithm */
+	bool is_ca;
+	int path_len;        /* basicConstraints pathLenConstraint, -1 for none */
+	unsigned key_usage;  /* KU_DIGITAL_SIGNATURE | ... (openssl/x509v3.h) */
+	int eku[KILN_CERT_MAX_EKU]; /* NIDs, e.g. NID_client_auth */
+	size_t n_eku;
+	const char *san_uri[KILN_CERT_MAX_SAN];
+	size_t n_san_uri;
+	const char *san_dns[KILN_CERT_MAX_SAN];
+	size_t n_san_dns;
+	const char *san_ip[KILN_CERT_MAX_SAN];
+	size_t n_san_ip;
+	const char *crl_url;  /* CRL distribution point, NULL for none */
+	const char *ocsp_url; /* AIA OCSP, NULL for none */
+	const char *ca_issuers_url; /* AIA caIssuers, NULL for none */
+	/* Extra DER extensions (e.g. attestation evidence), added verbatim. */
+	const X509_EXTENSION *const *extra;
+	size_t n_extra;
+};
+
+/*
+ * Builds the TBSCertificate DER for spec. The signature AlgorithmIdentifier
+ * inside the TBS is the one of spec->sig_alg. tbs is appended to.
+ */
+KILN_MUST_USE kiln_result kiln_cert_tbs(const struct kiln_cert_spec *spec, kiln_buf *tbs,
+					kiln_diag *d);
+/*
+ * Assembles SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING sig } for any
+ * X.509 signed object (certificate, CRL). sig is the X.509 signature value
+ * (DER ECDSA-Sig-Value, raw Ed25519, raw RSA). out is appended to.
+ */
+KILN_MUST_USE kiln_result kiln_signed_assemble(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
+					       kiln_buf *out);
+/* Decodes one DER certificate, refusing trailing bytes. Caller frees. */
+KILN_MUST_USE kiln_result kiln_cert_parse(kiln_slice der, X509 **out, kiln_diag *d);
+/* Checks cert's signature with issuer's public key (self-signed: its own). */
+KILN_MUST_USE kiln_result kiln_cert_check_signature(const X509 *cert, const X509 *issuer);
+/* Lower-case hex of the serial number (no leading zeros beyond the DER). */
+void kiln_cert_serial_hex(const X509 *cert, char *out, size_t cap);
+/* Appends the PEM of a DER certificate. */
+KILN_MUST_USE kiln_result kiln_cert_pem(const X509 *cert, kiln_buf *out);
+
+#endif /* KILN_CRYPTO_H */

@@ -1,0 +1,222 @@
+/*
+ * kiln store: the inventory. Products and their policy versions, CAs,
+ * certificates, devices, identities and events (the audit trail).
+ *
+ * Writes go through kiln_store_write(): the caller's function runs inside a
+ * transaction and only typed operations (kiln_store_tx_*) can be used there.
+ * With group commit on, concurrent writers are batched: each writer's work
+ * runs in its own SAVEPOINT (so one writer's failure does not undo another's)
+ * and the batch is made durable by a single COMMIT. kiln_store_write()
+ * returns only after that COMMIT is durable: commit before release.
+ *
+ * The SQLite backend uses WAL, synchronous=FULL, foreign keys, a busy
+ * timeout and versioned migrations (PRAGMA user_version).
+ *
+ * Depends on core only: environments, algorithms and statuses are strings
+ * here. Thread-safe: one kiln_store may be used from many threads.
+ */
+#ifndef KILN_STORE_H
+#define KILN_STORE_H
+
+#include "core/core.h"
+
+typedef struct kiln_store kiln_store;
+typedef struct kiln_store_tx kiln_store_tx;
+
+struct kiln_store_opts {
+	const char *path;         /* the SQLite file */
+	bool create;              /* create the file if missing (else KILN_ERR_NOT_FOUND) */
+	unsigned busy_timeout_ms; /* 0 means 5000 */
+	bool group_commit;        /* batch concurrent writers into one COMMIT */
+	unsigned readers;         /* read connection pool size; 0 means 4 */
+	const kiln_log *log;
+};
+
+KILN_MUST_USE kiln_result kiln_store_open(const struct kiln_store_opts *opts, kiln_store **out,
+					  kiln_diag *d);
+/* Finishes queued writes, then closes. NULL-safe. */
+void kiln_store_close(kiln_store *s);
+/* The schema version this kiln writes (migrations bring older files up to it). */
+int kiln_store_schema_version(void);
+
+/* ------------------------------------------------------------ records */
+
+#define KILN_STORE_NAME_MAX 128
+#define KILN_STORE_SERIAL_HEX 41 /* up to 20 bytes of serial number, lower-case hex */
+
+struct kiln_ca_rec {
+	int64_t id;                       /* assigned on insert */
+	char name[64];                    /* "production-issuing" */
+	char env[16];                     /* "production", "test", "service" */
+	char role[16];                    /* "root", "issuing" */
+	char alg[16];                     /* "p256", ... */
+	char token[32];                   /* token label holding the key */
+	char key_label[64];
+	uint8_t key_id[32];
+	size_t key_id_len;
+	int64_t parent_id;                /* 0 for a root */
+	char serial[KILN_STORE_SERIAL_HEX];
+	char subject[KILN_STORE_NAME_MAX * 2];
+	int64_t not_before, not_after, created;
+	uint8_t *cert_der;                /* owned by the record (heap) */
+	size_t cert_len;
+};
+
+struct kiln_policy_rec {
+	char product[64];
+	int64_t version;                  /* 1, 2, ... per product; assigned on insert */
+	char env[16];
+	char status[16];                  /* "active", "pending", "superseded" */
+	uint8_t sha256[32];
+	char *yaml;                       /* owned (heap), NUL-terminated */
+	size_t yaml_len;
+	char added_by[KILN_STORE_NAME_MAX];
+	int64_t created;
+};
+
+struct kiln_cert_rec {
+	char serial[KILN_STORE_SERIAL_HEX];
+	int64_t ca_id;
+	char kind[16];                    /* "device", "identity", "ca", "ocsp", "tls" */
+	char env[16];
+	char product[64];                 /* "" unless kind is device */
+	int64_t device_id;                /* 0 unless kind is device (the device row's id) */
+	char subject[KILN_STORE_NAME_MAX * 2];
+	uint8_t spki_sha256[32];
+	int64_t not_before, not_after, issued;
+	char status[16];                  /* "valid", "revoked" */
+	const uint8_t *der;               /* borrowed on insert; owned (heap) when read */
+	size_t der_len;
+};
+
+struct kiln_device_rec {
+	int64_t id;                       /* assigned on insert */
+	char product[64];
+	char serial[KILN_STORE_NAME_MAX]; /* the device's own serial number */
+	int64_t policy_version;
+	char lot[64];                     /* "" when issued outside a batch */
+	char station[KILN_STORE_NAME_MAX];
+	char operator_name[KILN_STORE_NAME_MAX];
+	char firmware_version[64];
+	char firmware_sha256[65];         /* hex, "" when unknown */
+	char attestation_sha256[65];      /* hex digest of the evidence, "" when none */
+	char components_json[1024];       /* {"soc":"..","pcb":"..","se":".."} or "" */
+	char cert_serial[KILN_STORE_SERIAL_HEX];
+	char status[16];                  /* "active", "revoked", "retired" */
+	int64_t created;
+};
+
+struct kiln_identity_rec {
+	char name[KILN_STORE_NAME_MAX];
+	char role[16];                    /* admin, officer, engineer, operator, station, auditor */
+	char env[16];                     /* environment the identity may act in: production, test or "" (both) */
+	char cert_serial[KILN_STORE_SERIAL_HEX];
+	char status[16];                  /* "active", "revoked" */
+	int64_t created;
+};
+
+struct kiln_event_rec {
+	int64_t seq;                      /* log index, assigned on insert (0, 1, 2, ...) */
+	int64_t time;
+	char type[32];                    /* "issuance", "rejection", "policy-add", ... */
+	char actor[KILN_STORE_NAME_MAX];  /* identity or "cli:<user>" */
+	char subject[KILN_STORE_NAME_MAX];/* what it is about: serial, product, CA name */
+	char *detail_json;                /* owned (heap) when read; borrowed on insert; JSON object */
+};
+
+void kiln_ca_rec_cleanup(struct kiln_ca_rec *r);
+void kiln_policy_rec_cleanup(struct kiln_policy_rec *r);
+void kiln_cert_rec_cleanup(struct kiln_cert_rec *r);  /* frees der if it was read */
+void kiln_event_rec_cleanup(struct kiln_event_rec *r);
+
+/* ------------------------------------------------------------ writes */
+
+/*
+ * Runs fn(tx, ctx) in a transaction. If fn fails, everything it did is
+ * rolled back and its result is returned. If it succeeds, the return waits
+ * until the COMMIT is durable. fn may run on another thread (the committer)
+ * and must not block on anything but tx operations.
+ */
+typedef kiln_result (*kiln_store_tx_fn)(kiln_store_tx *tx, void *ctx, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx,
+					   kiln_diag *d);
+
+/* Typed operations inside a transaction. Duplicates give KILN_ERR_DUPLICATE naming the field. */
+KILN_MUST_USE kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca,
+					       kiln_diag *d);
+/* Inserts a new version (max+1) for the product; the product row is created on first use. */
+KILN_MUST_USE kiln_result kiln_store_tx_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p,
+						   kiln_diag *d);
+/* Marks version active and every other version of the product superseded. */
+KILN_MUST_USE kiln_result kiln_store_tx_policy_activate(kiln_store_tx *tx, const char *product,
+							int64_t version, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_tx_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev,
+						   kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *c,
+						 kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx,
+						     const struct kiln_identity_rec *id,
+						     kiln_diag *d);
+/* Appends an event; ev->seq receives its index. */
+KILN_MUST_USE kiln_result kiln_store_tx_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev,
+						  kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_tx_meta_set(kiln_store_tx *tx, const char *key,
+						 const char *value, kiln_diag *d);
+
+/* Convenience: one event in its own transaction (rejections, failures). */
+KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
+					       kiln_diag *d);
+
+/* ------------------------------------------------------------ reads */
+
+/* Values are copied out; buffers the records own must be cleaned up. */
+KILN_MUST_USE kiln_result kiln_store_meta_get(kiln_store *s, const char *key, char *out,
+					      size_t cap, kiln_diag *d); /* KILN_ERR_NOT_FOUND */
+KILN_MUST_USE kiln_result kiln_store_ca_get(kiln_store *s, const char *name,
+					    struct kiln_ca_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_ca_get_id(kiln_store *s, int64_t id, struct kiln_ca_rec *out,
+					       kiln_diag *d);
+/* All CAs ordered by id; caller frees with kiln_store_ca_list_free. */
+KILN_MUST_USE kiln_result kiln_store_ca_list(kiln_store *s, struct kiln_ca_rec **out, size_t *n,
+					     kiln_diag *d);
+void kiln_store_ca_list_free(struct kiln_ca_rec *list, size_t n);
+
+/* The active version of a product's policy (KILN_ERR_NOT_FOUND when none). */
+KILN_MUST_USE kiln_result kiln_store_policy_active(kiln_store *s, const char *product,
+						   struct kiln_policy_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_policy_get(kiln_store *s, const char *product,
+						int64_t version, struct kiln_policy_rec *out,
+						kiln_diag *d);
+/* Every version of every product (yaml left NULL), ordered by product, version. */
+KILN_MUST_USE kiln_result kiln_store_policy_list(kiln_store *s, struct kiln_policy_rec **out,
+						 size_t *n, kiln_diag *d);
+void kiln_store_policy_list_free(struct kiln_policy_rec *list, size_t n);
+
+KILN_MUST_USE kiln_result kiln_store_cert_get(kiln_store *s, const char *serial,
+					      struct kiln_cert_rec *out, kiln_diag *d);
+/* true when a certificate with this serial exists (any CA). */
+KILN_MUST_USE kiln_result kiln_store_cert_exists(kiln_store *s, const char *serial, bool *out,
+						 kiln_diag *d);
+
+/* By numeric id ("42") or by "<product>/<serial>" or by device serial alone when unique. */
+KILN_MUST_USE kiln_result kiln_store_device_get(kiln_store *s, const char *ref,
+						struct kiln_device_rec *out, kiln_diag *d);
+/* Devices, newest first; product NULL for all; at most limit (0 = no limit). */
+KILN_MUST_USE kiln_result kiln_store_device_list(kiln_store *s, const char *product, size_t limit,
+						 struct kiln_device_rec **out, size_t *n,
+						 kiln_diag *d);
+
+KILN_MUST_USE kiln_result kiln_store_identity_get(kiln_store *s, const char *name,
+						  struct kiln_identity_rec *out, kiln_diag *d);
+
+/* Events with seq >= from, at most limit, in order; caller frees with kiln_store_event_list_free. */
+KILN_MUST_USE kiln_result kiln_store_event_list(kiln_store *s, int64_t from, size_t limit,
+						struct kiln_event_rec **out, size_t *n,
+						kiln_diag *d);
+void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n);
+
+/* Row counts, for tests and the dashboard: "certificates", "devices", "events", ... */
+KILN_MUST_USE kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out,
+					   kiln_diag *d);
+
+#endif /* KILN_STORE_H */

@@ -1,0 +1,102 @@
+#include "support/support.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *tmp_root(void)
+{
+	const char *r = getenv("KILN_TEST_TMP");
+
+	return r != NULL && *r != '\0' ? r : "/tmp/kiln-test";
+}
+
+char *kt_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	assert_non_null(p);
+	(void)snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+char *kt_tmpdir(const char *name)
+{
+	const char *root = tmp_root();
+	char *tmpl;
+	size_t n;
+
+	(void)mkdir(root, 0700);
+	n = strlen(root) + strlen(name) + 16;
+	tmpl = malloc(n);
+	assert_non_null(tmpl);
+	(void)snprintf(tmpl, n, "%s/%s.XXXXXX", root, name);
+	assert_non_null(mkdtemp(tmpl));
+	return tmpl;
+}
+
+void kt_rmrf(const char *path)
+{
+	const char *root = tmp_root();
+
+	if (path == NULL || strncmp(path, root, strlen(root)) != 0 || strstr(path, "..") != NULL)
+		return;
+	(void)kt_system("rm -rf '%s'", path);
+}
+
+void kt_softhsm_setup(const char *dir)
+{
+	char *conf = kt_path(dir, "softhsm2.conf");
+	char *tokens = kt_path(dir, "tokens");
+	char text[4096];
+	int n;
+
+	assert_int_equal(mkdir(tokens, 0700), 0);
+	n = snprintf(text, sizeof(text),
+		     "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n"
+		     "slots.removable = false\n", tokens);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	kt_write_file(conf, text, (size_t)n);
+	assert_int_equal(setenv("SOFTHSM2_CONF", conf, 1), 0);
+	free(conf);
+	free(tokens);
+}
+
+void kt_write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+void kt_read_file(const char *path, kiln_buf *out)
+{
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	KT_OK(kiln_file_read(path, KILN_BUF_DEFAULT_MAX, out, &d));
+}
+
+int kt_system(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int n, st;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
+		return -1;
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
