@@ -1,7 +1,7 @@
-#include <stdio.h>
+/* kiln: the operator and admin CLI. */
+#include "cli.h"
 
-int main(void)
+int main(int argc, char **argv)
 {
-	fputs("kiln: under construction\n", stderr);
-	return 1;
+	return kiln_cli_main(argc, argv);
 }

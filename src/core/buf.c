@@ -58,7 +58,8 @@ kiln_result kiln_buf_reserve(kiln_buf *b, size_t extra)
 			break;
 		}
 	}
-	if (want > b->max + 1)
+	/* need <= max + 1 here, so max + 1 cannot wrap unless max is SIZE_MAX. */
+	if (b->max < SIZE_MAX && want > b->max + 1)
 		want = b->max + 1;
 	p = malloc(want);
 	KILN_ENSURE(p != NULL, KILN_ERR_NOMEM);

@@ -254,6 +254,8 @@ void kiln_hex_encode(const uint8_t *in, size_t n, char *out);
 KILN_MUST_USE kiln_result kiln_hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *len);
 /* Bounded copy that always NUL-terminates; KILN_ERR_TOO_BIG when it did not fit. */
 KILN_MUST_USE kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap);
+/* Copy that truncates silently (for display text only, never for identifiers). */
+void kiln_strtrunc(char *dst, const char *src, size_t cap);
 /* Strict decimal parse with range check; no sign, no spaces, no trailing text. */
 KILN_MUST_USE kiln_result kiln_parse_u64(const char *s, uint64_t max, uint64_t *out);
 

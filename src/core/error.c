@@ -81,6 +81,11 @@ kiln_result kiln_diag_set(kiln_diag *d, kiln_err code, const char *fmt, ...)
 		va_start(ap, fmt);
 		(void)vsnprintf(d->text, sizeof(d->text), fmt, ap);
 		va_end(ap);
+		/* One line, whatever the arguments held (paths, names, values from outside). */
+		for (char *p = d->text; *p; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		}
 	}
 	return kiln_fail(code);
 }

@@ -14,13 +14,16 @@ kiln_result kiln_file_read(const char *path, size_t max, kiln_buf *out, kiln_dia
 {
 	kiln_result r = kiln_ok();
 	uint8_t chunk[8192];
-	int fd;
+	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return kiln_diag_set(d, errno == ENOENT ? KILN_ERR_NOT_FOUND : KILN_ERR_IO,
-				     "%s: %s", path, strerror(errno));
+	/* Initialised first, so the caller can clean up out on every path. */
 	kiln_buf_init(out, max);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		return kiln_diag_set(d, err == ENOENT ? KILN_ERR_NOT_FOUND : KILN_ERR_IO, "%s: %s",
+				     path, strerror(err));
+	}
 	for (;;) {
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 

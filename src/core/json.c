@@ -80,7 +80,7 @@ kiln_result kiln_json_get_str(const json_t *j, const char *key, size_t max_len, 
 	if (v == NULL) {
 		if (!required)
 			return kiln_ok();
-		return kiln_diag_set(d, KILN_ERR_MALFORMED, "missing member \"%s\"", key);
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "missing member \"%s\"", key);
 	}
 	if (!json_is_string(v))
 		return kiln_diag_set(d, KILN_ERR_MALFORMED, "member \"%s\" must be a string", key);

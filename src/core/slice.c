@@ -32,7 +32,8 @@ size_t kiln_cursor_remaining(const kiln_cursor *c)
 kiln_result kiln_cursor_bytes(kiln_cursor *c, size_t n, kiln_slice *out)
 {
 	KILN_ENSURE(n <= kiln_cursor_remaining(c), KILN_ERR_TRUNCATED);
-	*out = kiln_slice_of(c->ptr + c->pos, n);
+	/* NULL + 0 is undefined behaviour: an empty cursor may have no buffer. */
+	*out = kiln_slice_of(c->ptr == NULL ? NULL : c->ptr + c->pos, n);
 	c->pos += n;
 	return kiln_ok();
 }

@@ -30,13 +30,12 @@ kiln_result kiln_hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *l
 	size_t n = strlen(hex);
 
 	KILN_ENSURE(n % 2 == 0, KILN_ERR_MALFORMED);
+	/* Check every digit first so a failed decode leaves out untouched. */
+	for (size_t i = 0; i < n; i++)
+		KILN_ENSURE(hexval(hex[i]) >= 0, KILN_ERR_MALFORMED);
 	KILN_ENSURE(n / 2 <= cap, KILN_ERR_TOO_BIG);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		KILN_ENSURE(hi >= 0 && lo >= 0, KILN_ERR_MALFORMED);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
+	for (size_t i = 0; i < n / 2; i++)
+		out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
 	*len = n / 2;
 	return kiln_ok();
 }
@@ -55,12 +54,17 @@ kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap)
 	return kiln_ok();
 }
 
+void kiln_strtrunc(char *dst, const char *src, size_t cap)
+{
+	if (cap > 0)
+		(void)kiln_is_ok(kiln_strlcpy(dst, src, cap));
+}
+
 kiln_result kiln_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
 	KILN_ENSURE(s != NULL && *s != '\0', KILN_ERR_MALFORMED);
-	KILN_ENSURE(strlen(s) <= 20, KILN_ERR_OVERFLOW);
 	for (const char *p = s; *p; p++) {
 		KILN_ENSURE(*p >= '0' && *p <= '9', KILN_ERR_MALFORMED);
 		KILN_ENSURE(!__builtin_mul_overflow(v, 10, &v), KILN_ERR_OVERFLOW);

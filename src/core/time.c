@@ -19,14 +19,26 @@ uint64_t kiln_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * RFC 3339 has four-digit years only. Outside 0000..9999 the result is
+ * "invalid-time": strftime's %Y also overflows (tm_year + 1900 in an int)
+ * for the last years gmtime_r still accepts.
+ */
 void kiln_time_format(int64_t t, char out[KILN_TIME_STR])
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
+	int64_t year;
 
 	if (gmtime_r(&tt, &tm) == NULL) {
 		(void)snprintf(out, KILN_TIME_STR, "invalid-time");
 		return;
 	}
-	(void)strftime(out, KILN_TIME_STR, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	year = (int64_t)tm.tm_year + 1900;
+	if (year < 0 || year > 9999) {
+		(void)snprintf(out, KILN_TIME_STR, "invalid-time");
+		return;
+	}
+	(void)snprintf(out, KILN_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)year, tm.tm_mon + 1,
+		       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

@@ -29,12 +29,16 @@ struct kiln_store_opts {
 	unsigned busy_timeout_ms; /* 0 means 5000 */
 	bool group_commit;        /* batch concurrent writers into one COMMIT */
 	unsigned readers;         /* read connection pool size; 0 means 4 */
-	const kiln_log *log;
+	const kiln_log *log;      /* may be NULL; must outlive the store */
 };
 
 KILN_MUST_USE kiln_result kiln_store_open(const struct kiln_store_opts *opts, kiln_store **out,
 					  kiln_diag *d);
-/* Finishes queued writes, then closes. NULL-safe. */
+/*
+ * Finishes queued writes, then closes. NULL-safe. Writers already inside
+ * kiln_store_write() complete (their COMMIT included) before the store goes
+ * away; the caller must not start new calls once close has begun.
+ */
 void kiln_store_close(kiln_store *s);
 /* The schema version this kiln writes (migrations bring older files up to it). */
 int kiln_store_schema_version(void);
@@ -43,6 +47,16 @@ int kiln_store_schema_version(void);
 
 #define KILN_STORE_NAME_MAX 128
 #define KILN_STORE_SERIAL_HEX 41 /* up to 20 bytes of serial number, lower-case hex */
+/* Ceiling on the rows a list call returns and on blobs/texts read back. */
+#define KILN_STORE_LIST_MAX 100000
+#define KILN_STORE_BLOB_MAX ((size_t)1024 * 1024)
+
+/*
+ * Records are plain data. Zero-initialise one before filling it (= { 0 }).
+ * String fields must be NUL-terminated inside their arrays (checked). A read
+ * overwrites its out record without freeing it: clean up a record before
+ * reusing it for another read.
+ */
 
 struct kiln_ca_rec {
 	int64_t id;                       /* assigned on insert */
@@ -87,6 +101,12 @@ struct kiln_cert_rec {
 	char status[16];                  /* "valid", "revoked" */
 	const uint8_t *der;               /* borrowed on insert; owned (heap) when read */
 	size_t der_len;
+	/*
+	 * Private: the block a read allocated for der. kiln_cert_rec_cleanup
+	 * frees this, never der itself, so cleaning up a record that only holds
+	 * a borrowed der (one filled for insert) is safe and frees nothing.
+	 */
+	uint8_t *der_heap;
 };
 
 struct kiln_device_rec {
@@ -122,10 +142,17 @@ struct kiln_event_rec {
 	char actor[KILN_STORE_NAME_MAX];  /* identity or "cli:<user>" */
 	char subject[KILN_STORE_NAME_MAX];/* what it is about: serial, product, CA name */
 	char *detail_json;                /* owned (heap) when read; borrowed on insert; JSON object */
+	/* Private: the block a read allocated for detail_json (freed by cleanup, like der_heap). */
+	char *detail_heap;
 };
 
 void kiln_ca_rec_cleanup(struct kiln_ca_rec *r);
 void kiln_policy_rec_cleanup(struct kiln_policy_rec *r);
+/*
+ * Cleanups free what the record owns and leave it empty, ready for reuse.
+ * NULL-safe, idempotent. cert and event records free only the blocks a read
+ * allocated (der_heap, detail_heap): a borrowed der or detail_json is left alone.
+ */
 void kiln_cert_rec_cleanup(struct kiln_cert_rec *r);  /* frees der if it was read */
 void kiln_event_rec_cleanup(struct kiln_event_rec *r);
 
@@ -135,7 +162,14 @@ void kiln_event_rec_cleanup(struct kiln_event_rec *r);
  * Runs fn(tx, ctx) in a transaction. If fn fails, everything it did is
  * rolled back and its result is returned. If it succeeds, the return waits
  * until the COMMIT is durable. fn may run on another thread (the committer)
- * and must not block on anything but tx operations.
+ * and must not block on anything but tx operations. Calling kiln_store_write
+ * from inside fn is refused (KILN_ERR_INTERNAL); reads (kiln_store_*_get)
+ * inside fn see the last committed state, not fn's own uncommitted writes.
+ * Each typed operation is all-or-nothing: when one fails, fn may go on and
+ * what the operation had begun is already undone. With group commit, a failed
+ * COMMIT (or a batch the database abandons) fails every write in the batch
+ * that had succeeded with KILN_ERR_STORE; writes that failed on their own
+ * keep their own error.
  */
 typedef kiln_result (*kiln_store_tx_fn)(kiln_store_tx *tx, void *ctx, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx,
@@ -144,20 +178,40 @@ KILN_MUST_USE kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, v
 /* Typed operations inside a transaction. Duplicates give KILN_ERR_DUPLICATE naming the field. */
 KILN_MUST_USE kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca,
 					       kiln_diag *d);
-/* Inserts a new version (max+1) for the product; the product row is created on first use. */
+/*
+ * Inserts a new version (max+1) for the product; the product row is created on first use.
+ * p->status "" or "pending" inserts a pending version; "active" inserts it and
+ * activates it (as kiln_store_tx_policy_activate) in the same transaction.
+ * A product's environment never changes: a policy whose env differs from the
+ * product's fails with KILN_ERR_POLICY_ENV. On success p->version, p->status
+ * and p->created (when it was 0) are filled in.
+ */
 KILN_MUST_USE kiln_result kiln_store_tx_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p,
 						   kiln_diag *d);
 /* Marks version active and every other version of the product superseded. */
 KILN_MUST_USE kiln_result kiln_store_tx_policy_activate(kiln_store_tx *tx, const char *product,
 							int64_t version, kiln_diag *d);
+/*
+ * dev->status "" means "active"; created 0 means now. The product must have
+ * policy version dev->policy_version (else KILN_ERR_UNKNOWN_PRODUCT).
+ * On success dev->id (and defaulted fields) are filled in.
+ */
 KILN_MUST_USE kiln_result kiln_store_tx_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev,
 						   kiln_diag *d);
+/*
+ * c->serial is lower-case hex; c->der is required; status "" means "valid",
+ * issued 0 means now. The certificate's env must be its CA's (and its
+ * product's), else KILN_ERR_POLICY_ENV.
+ */
 KILN_MUST_USE kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *c,
 						 kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx,
 						     const struct kiln_identity_rec *id,
 						     kiln_diag *d);
-/* Appends an event; ev->seq receives its index. */
+/*
+ * Appends an event; ev->seq receives its index (and ev->time now, when it was 0).
+ * detail_json NULL means "{}"; anything but a JSON object is KILN_ERR_MALFORMED.
+ */
 KILN_MUST_USE kiln_result kiln_store_tx_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev,
 						  kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_tx_meta_set(kiln_store_tx *tx, const char *key,
@@ -198,10 +252,18 @@ KILN_MUST_USE kiln_result kiln_store_cert_get(kiln_store *s, const char *serial,
 KILN_MUST_USE kiln_result kiln_store_cert_exists(kiln_store *s, const char *serial, bool *out,
 						 kiln_diag *d);
 
-/* By numeric id ("42") or by "<product>/<serial>" or by device serial alone when unique. */
+/*
+ * By numeric id ("42") or by "<product>/<serial>" or by device serial alone when unique.
+ * A serial found in several products, or a number that is both one device's
+ * id and another device's serial, is KILN_ERR_ARG: use product/serial.
+ */
 KILN_MUST_USE kiln_result kiln_store_device_get(kiln_store *s, const char *ref,
 						struct kiln_device_rec *out, kiln_diag *d);
-/* Devices, newest first; product NULL for all; at most limit (0 = no limit). */
+/*
+ * Devices, newest first; product NULL for all; at most limit (0 = no limit,
+ * but more than KILN_STORE_LIST_MAX rows is KILN_ERR_TOO_BIG: page instead).
+ * Caller frees with kiln_store_device_list_free.
+ */
 KILN_MUST_USE kiln_result kiln_store_device_list(kiln_store *s, const char *product, size_t limit,
 						 struct kiln_device_rec **out, size_t *n,
 						 kiln_diag *d);
@@ -209,7 +271,10 @@ KILN_MUST_USE kiln_result kiln_store_device_list(kiln_store *s, const char *prod
 KILN_MUST_USE kiln_result kiln_store_identity_get(kiln_store *s, const char *name,
 						  struct kiln_identity_rec *out, kiln_diag *d);
 
-/* Events with seq >= from, at most limit, in order; caller frees with kiln_store_event_list_free. */
+/*
+ * Events with seq >= from, at most limit (0 as for devices), in order; caller
+ * frees with kiln_store_event_list_free.
+ */
 KILN_MUST_USE kiln_result kiln_store_event_list(kiln_store *s, int64_t from, size_t limit,
 						struct kiln_event_rec **out, size_t *n,
 						kiln_diag *d);
@@ -218,5 +283,24 @@ void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n);
 /* Row counts, for tests and the dashboard: "certificates", "devices", "events", ... */
 KILN_MUST_USE kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out,
 					   kiln_diag *d);
+
+/* ------------------------------------------------------------ additions */
+
+/* Frees a list from kiln_store_device_list (device records own no heap fields). NULL-safe. */
+void kiln_store_device_list_free(struct kiln_device_rec *list);
+
+/*
+ * Write-path statistics since open, for tests, benchmarks and metrics.
+ * With group commit, commits < jobs shows that writers were batched.
+ */
+struct kiln_store_stats {
+	uint64_t commits;   /* write transactions that reached COMMIT successfully */
+	uint64_t jobs;      /* kiln_store_write calls whose fn ran (ok or failed) */
+	uint64_t failed;    /* of those, how many returned an error to their caller */
+	uint64_t max_batch; /* most jobs in one transaction */
+	uint64_t queued;    /* jobs waiting for the committer right now */
+};
+
+void kiln_store_stats(kiln_store *s, struct kiln_store_stats *out);
 
 #endif /* KILN_STORE_H */

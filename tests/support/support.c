@@ -100,3 +100,62 @@ int kt_system(const char *fmt, ...)
 		return -1;
 	return WEXITSTATUS(st);
 }
+
+static void capture_start(int fd, FILE *stream, char *path, int *saved)
+{
+	int tmp;
+
+	(void)fflush(stream);
+	tmp = mkstemp(path);
+	assert_true(tmp >= 0);
+	*saved = dup(fd);
+	assert_true(*saved >= 0);
+	assert_true(dup2(tmp, fd) >= 0);
+	(void)close(tmp);
+}
+
+static void capture_end(int fd, FILE *stream, const char *path, int saved, kiln_buf *into)
+{
+	(void)fflush(stream);
+	assert_true(dup2(saved, fd) >= 0);
+	(void)close(saved);
+	if (into != NULL)
+		kt_read_file(path, into);
+	(void)unlink(path);
+}
+
+int kt_run(int (*fn)(int, char **), kiln_buf *out, kiln_buf *err, ...)
+{
+	char *argv[64];
+	int argc = 0, rc, so, se;
+	char pout[] = "/tmp/kiln-kt-out.XXXXXX", perr[] = "/tmp/kiln-kt-err.XXXXXX";
+	va_list ap;
+	const char *a;
+
+	va_start(ap, err);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		assert_true(argc < 63);
+		argv[argc++] = strdup(a);
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+	capture_start(STDOUT_FILENO, stdout, pout, &so);
+	capture_start(STDERR_FILENO, stderr, perr, &se);
+	rc = fn(argc, argv);
+	capture_end(STDOUT_FILENO, stdout, pout, so, out);
+	capture_end(STDERR_FILENO, stderr, perr, se, err);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return rc;
+}
+
+size_t kt_lines(const kiln_buf *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->ptr[i] == '\n';
+	if (b->len > 0 && b->ptr[b->len - 1] != '\n')
+		n++;
+	return n;
+}

@@ -34,6 +34,15 @@ void kt_read_file(const char *path, kiln_buf *out);
 /* Runs a shell command; returns its exit status (-1 if it could not run). */
 int kt_system(const char *fmt, ...) KILN_PRINTF(1, 2);
 
+/*
+ * Runs an in-process main (e.g. kiln_cli_main) with the given arguments
+ * (NULL-terminated), capturing stdout and stderr into out and err (which the
+ * caller cleans up). Returns its exit status.
+ */
+int kt_run(int (*fn)(int, char **), kiln_buf *out, kiln_buf *err, ...);
+/* Lines in a buffer (a final line without newline counts). */
+size_t kt_lines(const kiln_buf *b);
+
 #define KT_OK(expr) assert_int_equal((expr).code, KILN_OK)
 #define KT_ERR(expr, err) assert_int_equal((expr).code, (err))
 

@@ -1,0 +1,168 @@
+/*
+ * kiln ca: the PKI hierarchies (production, test, service), certificate
+ * profiles, serial numbers, the lint that runs before every signature, and
+ * the issuance pipeline: parse, check against the product policy, build the
+ * TBS, lint, sign in the HSM, commit, and only then release.
+ *
+ * Depends on crypto, hsm, store and policy. A kiln_ca is thread-safe: many
+ * issuers may share one (the tokens pool their sessions, the store batches
+ * their commits, the policy cache is locked).
+ */
+#ifndef KILN_CA_H
+#define KILN_CA_H
+
+#include "core/core.h"
+#include "crypto/crypto.h"
+#include "hsm/hsm.h"
+#include "policy/policy.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------ hierarchies */
+
+struct kiln_hierarchy_opts {
+	kiln_env env;
+	kiln_alg alg;
+	const char *org;              /* organisation in the CA subjects */
+	const char *deployment_id;    /* distinguishes deployments: OU=kiln <id> */
+	unsigned root_validity_days;
+	unsigned issuing_validity_days;
+	const char *actor;            /* who ran the ceremony, for the event */
+};
+
+/*
+ * The key ceremony for one environment: generates the root and issuing CA
+ * keys inside tok (never extractable), self-signs the root, signs the
+ * issuing CA with the root (pathLen 1 and 0), checks both signatures, and
+ * records both CAs and a "ca-create" event per CA in one transaction.
+ * CA names are "<env>-root" and "<env>-issuing".
+ */
+KILN_MUST_USE kiln_result kiln_ca_create_hierarchy(kiln_token *tok, kiln_store *store,
+						   const struct kiln_hierarchy_opts *opts,
+						   kiln_diag *d);
+
+/* ------------------------------------------------------------ the engine */
+
+typedef struct kiln_ca kiln_ca;
+
+struct kiln_ca_opts {
+	kiln_store *store;            /* borrowed */
+	/* Tokens by kiln_env (borrowed); NULL where this process has no access. */
+	kiln_token *tokens[4];
+	const char *public_url;       /* base of default CRL and OCSP URLs */
+	unsigned identity_validity_days;
+	const kiln_log *log;
+};
+
+/* Loads the CA records and certificates; checks each CA's token label. */
+KILN_MUST_USE kiln_result kiln_ca_open(const struct kiln_ca_opts *opts, kiln_ca **out,
+				       kiln_diag *d);
+void kiln_ca_free(kiln_ca *ca);
+
+/* The chain of an environment's issuing CA, issuing first, root last (PEM). */
+KILN_MUST_USE kiln_result kiln_ca_chain_pem(kiln_ca *ca, kiln_env env, kiln_buf *out,
+					    kiln_diag *d);
+
+/* ------------------------------------------------------------ policies */
+
+/*
+ * Parses and validates a product policy and stores it as the product's next
+ * version, active (the governance work adds approvals before activation).
+ * A product's environment never changes. Records a "policy-add" event.
+ */
+struct kiln_policy_added {
+	char product[KILN_PRODUCT_MAX];
+	kiln_env env;
+	int64_t version;
+	uint8_t sha256[32];
+	const char *status; /* static string */
+};
+
+KILN_MUST_USE kiln_result kiln_ca_policy_add(kiln_ca *ca, kiln_slice yaml, const char *filename,
+					     const char *actor, struct kiln_policy_added *out,
+					     kiln_diag *d);
+
+/* ------------------------------------------------------------ issuance */
+
+struct kiln_issue_req {
+	const char *product;
+	kiln_slice csr;               /* DER or PEM */
+	const char *device_serial;    /* NULL: the CSR's CN */
+	const char *ca_name;          /* NULL: the issuing CA of the policy's environment */
+	const char *actor;            /* identity or "cli:<user>" */
+	const char *lot;              /* NULL outside a batch */
+	const char *station;
+	const char *operator_name;
+};
+
+struct kiln_issue_result {
+	char serial[KILN_SERIAL_HEX];
+	int64_t device_id;
+	int64_t policy_version;
+	kiln_buf cert_der;            /* the device certificate */
+	kiln_buf chain_pem;           /* device, issuing CA, root, PEM */
+};
+
+void kiln_issue_result_init(struct kiln_issue_result *r);
+void kiln_issue_result_cleanup(struct kiln_issue_result *r);
+
+/*
+ * The issuance pipeline. On success the device row, the certificate row and
+ * the "issuance" event are durably committed before this returns. Any
+ * refusal (bad CSR, policy, environment, duplicate) changes nothing but one
+ * "rejection" event naming the reason.
+ */
+KILN_MUST_USE kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
+					struct kiln_issue_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ identities */
+
+/* admin, officer, engineer, operator, station, auditor */
+bool kiln_role_valid(const char *role);
+
+struct kiln_identity_req {
+	const char *name;             /* [A-Za-z0-9._@-]{1,64} */
+	const char *role;             /* one of kiln_roles */
+	kiln_env env;                 /* KILN_ENV_NONE: any environment */
+	kiln_slice csr;               /* the holder's own CSR; empty: kiln makes a P-256 key */
+	const char *actor;
+};
+
+struct kiln_identity_result {
+	char serial[KILN_SERIAL_HEX];
+	kiln_buf cert_pem;
+	kiln_buf key_pem;             /* only when kiln made the key; wiped on cleanup */
+};
+
+void kiln_identity_result_init(struct kiln_identity_result *r);
+void kiln_identity_result_cleanup(struct kiln_identity_result *r);
+
+/*
+ * Issues a client certificate from the service CA (CN = name, OU = role,
+ * EKU clientAuth) and binds it to the role in the inventory, with an
+ * "identity-add" event, in one transaction.
+ */
+KILN_MUST_USE kiln_result kiln_ca_identity_add(kiln_ca *ca, const struct kiln_identity_req *req,
+					       struct kiln_identity_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ lint */
+
+/* The profile a TBS is linted against before it may reach the HSM. */
+struct kiln_lint_profile {
+	bool is_ca;
+	int path_len;                 /* -1: none expected */
+	unsigned key_usage;           /* exact KU bits expected (OpenSSL KU_*) */
+	int64_t max_validity_days;
+	const X509 *issuer;           /* NULL for self-signed */
+	kiln_alg sig_alg;
+	const kiln_policy *policy;    /* device profiles: key must be allowed */
+};
+
+/*
+ * RFC 5280 and profile checks on a certificate whose signature is not yet
+ * made (parsed from the TBS with a placeholder signature). Each failure names
+ * the rule ("lint: keyUsage must be critical").
+ */
+KILN_MUST_USE kiln_result kiln_lint_cert(const X509 *cert, const struct kiln_lint_profile *p,
+					 kiln_diag *d);
+
+#endif /* KILN_CA_H */

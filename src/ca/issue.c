@@ -1,0 +1,403 @@
+/*
+ * The issuance pipeline. Everything is computed into locals and checked
+ * first (policy, environment, CSR, key, subject, serial, lint); the HSM signs
+ * only a TBS that passed; the device row, certificate row and event commit
+ * in one transaction; only then is the certificate released. A refusal
+ * writes one "rejection" event and nothing else.
+ */
+#include "ca_impl.h"
+
+#include <jansson.h>
+
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKDATE_SECONDS 60
+#define SERIAL_MAX 127
+
+struct issue_work {
+	kiln_ca *ca;
+	const struct kiln_issue_req *req;
+	const kiln_policy *policy;
+	int64_t policy_version;
+	struct ca_entry *issuer;
+	kiln_csr *csr;
+	char device_serial[SERIAL_MAX + 1];
+	char subject_vals[KILN_POLICY_MAX_ATTRS][KILN_POLICY_STR_MAX];
+	char san_uri[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
+	char san_dns[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
+	char crl_url[KILN_POLICY_STR_MAX + 96];
+	char ocsp_url[KILN_POLICY_STR_MAX + 64];
+	X509_NAME *subject;
+	struct kiln_cert_spec spec;
+	char serial_hex[KILN_SERIAL_HEX];
+	kiln_buf tbs;
+	kiln_buf der;
+	int64_t device_id;
+};
+
+/* Untrusted text in messages: printable ASCII only, cut short. */
+static void sanitize(const char *in, size_t in_len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < in_len && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[o] = '\0';
+}
+
+static void allowed_keys(const kiln_policy *p, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < p->n_keys && o < cap; i++) {
+		const struct kiln_policy_key *k = &p->keys[i];
+		int n;
+
+		if (strcmp(k->type, "ec") == 0) {
+			n = snprintf(out + o, cap - o, "%sec", i ? ", " : "");
+			for (size_t c = 0; n > 0 && c < k->n_curves && o + (size_t)n < cap; c++)
+				n += snprintf(out + o + n, cap - o - (size_t)n, "%s%s", c ? "/" : " ",
+					      k->curves[c]);
+		} else if (strcmp(k->type, "rsa") == 0) {
+			n = snprintf(out + o, cap - o, "%srsa %u-%u bits", i ? ", " : "", k->min_bits,
+				     k->max_bits);
+		} else {
+			n = snprintf(out + o, cap - o, "%s%s", i ? ", " : "", k->type);
+		}
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static kiln_result resolve_issuer(struct issue_work *w, kiln_diag *d)
+{
+	const struct kiln_issue_req *req = w->req;
+	kiln_env env = w->policy->env;
+
+	w->issuer = req->ca_name != NULL ? ca_find(w->ca, req->ca_name) : ca_issuing(w->ca, env);
+	if (w->issuer == NULL)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no CA named '%.64s'; see kiln ca list",
+				     req->ca_name != NULL ? req->ca_name : kiln_env_name(env));
+	if (w->issuer->env != env)
+		return kiln_diag_set(d, KILN_ERR_POLICY_ENV,
+				     "product %s is %s, CA %s is %s: production and test are strictly apart",
+				     w->policy->product, kiln_env_name(env), w->issuer->rec.name,
+				     w->issuer->rec.env);
+	if (w->issuer->is_root)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "CA %s is a root; devices are issued by an issuing CA",
+				     w->issuer->rec.name);
+	if (w->issuer->token == NULL)
+		return kiln_diag_set(d, KILN_ERR_HSM_TOKEN_MISSING,
+				     "this process has no access to token %s of CA %s",
+				     w->issuer->rec.token, w->issuer->rec.name);
+	return kiln_ok();
+}
+
+static kiln_result check_key(struct issue_work *w, kiln_diag *d)
+{
+	const struct kiln_key_desc *k = &w->csr->key;
+	char allowed[256];
+
+	if (kiln_policy_key_ok(w->policy, kiln_key_type_name(k->type), k->curve, k->bits))
+		return kiln_ok();
+	allowed_keys(w->policy, allowed, sizeof(allowed));
+	return kiln_diag_set(d, KILN_ERR_POLICY_KEY_ALG,
+			     "key %s is not allowed by policy %s v%lld (allowed: %s)", k->name,
+			     w->policy->product, (long long)w->policy_version, allowed);
+}
+
+static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
+{
+	const X509_NAME *name = X509_REQ_get_subject_name(w->csr->req);
+
+	for (int i = 0; i < X509_NAME_entry_count(name); i++) {
+		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+		const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+		int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+		const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : "unknown-attribute";
+		char val[65];
+
+		if (kiln_policy_csr_attr_ok(w->policy, sn))
+			continue;
+		sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), val,
+			 sizeof(val));
+		return kiln_diag_set(d, KILN_ERR_POLICY_SUBJECT,
+				     "the CSR subject carries %s=%s, a field policy %s forbids", sn,
+				     val, w->policy->product);
+	}
+	return kiln_ok();
+}
+
+static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
+{
+	const X509_NAME *name = X509_REQ_get_subject_name(w->csr->req);
+	const char *given = w->req->device_serial;
+	char shown[65];
+	int idx;
+
+	if (given == NULL) {
+		const ASN1_STRING *cn;
+
+		idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+		if (idx < 0)
+			return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
+					     "no device serial: give one, or put it in the CSR's CN");
+		cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+		if (ASN1_STRING_length(cn) <= 0 || (size_t)ASN1_STRING_length(cn) > SERIAL_MAX ||
+		    memchr(ASN1_STRING_get0_data(cn), 0, (size_t)ASN1_STRING_length(cn)) != NULL)
+			return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
+					     "the CSR's CN is not a usable device serial");
+		memcpy(w->device_serial, ASN1_STRING_get0_data(cn), (size_t)ASN1_STRING_length(cn));
+		w->device_serial[ASN1_STRING_length(cn)] = '\0';
+	} else if (!kiln_is_ok(kiln_strlcpy(w->device_serial, given, sizeof(w->device_serial)))) {
+		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "device serial longer than %d bytes",
+				     SERIAL_MAX);
+	}
+	if (!kiln_policy_serial_ok(w->policy, w->device_serial)) {
+		sanitize(w->device_serial, strlen(w->device_serial), shown, sizeof(shown));
+		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
+				     "device serial '%s' does not match policy %s's pattern %s", shown,
+				     w->policy->product, w->policy->serial_pattern);
+	}
+	return kiln_ok();
+}
+
+static unsigned ku_bits(unsigned kiln_ku)
+{
+	unsigned ku = 0;
+
+	ku |= (kiln_ku & KILN_KU_DIGITAL_SIGNATURE) ? KU_DIGITAL_SIGNATURE : 0;
+	ku |= (kiln_ku & KILN_KU_NON_REPUDIATION) ? KU_NON_REPUDIATION : 0;
+	ku |= (kiln_ku & KILN_KU_KEY_ENCIPHERMENT) ? KU_KEY_ENCIPHERMENT : 0;
+	ku |= (kiln_ku & KILN_KU_DATA_ENCIPHERMENT) ? KU_DATA_ENCIPHERMENT : 0;
+	ku |= (kiln_ku & KILN_KU_KEY_AGREEMENT) ? KU_KEY_AGREEMENT : 0;
+	return ku;
+}
+
+static void eku_nids(unsigned eku, struct kiln_cert_spec *s)
+{
+	static const struct {
+		unsigned bit;
+		int nid;
+	} map[] = { { KILN_EKU_CLIENT_AUTH, NID_client_auth },
+		    { KILN_EKU_SERVER_AUTH, NID_server_auth },
+		    { KILN_EKU_CODE_SIGNING, NID_code_sign },
+		    { KILN_EKU_EMAIL_PROTECTION, NID_email_protect } };
+
+	s->n_eku = 0;
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]) && s->n_eku < KILN_CERT_MAX_EKU; i++) {
+		if (eku & map[i].bit)
+			s->eku[s->n_eku++] = map[i].nid;
+	}
+}
+
+static kiln_result render_names(struct issue_work *w, const struct kiln_policy_vars *v,
+				 kiln_diag *d)
+{
+	const kiln_policy *p = w->policy;
+	struct kiln_name_attr attrs[KILN_POLICY_MAX_ATTRS];
+
+	for (size_t i = 0; i < p->n_subject; i++) {
+		if (!kiln_is_ok(kiln_policy_render(p->subject[i].tmpl, v, w->subject_vals[i],
+						   sizeof(w->subject_vals[i]))))
+			return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
+					     "subject %s is too long once rendered", p->subject[i].attr);
+		attrs[i] = (struct kiln_name_attr){ p->subject[i].attr, w->subject_vals[i] };
+	}
+	KILN_GUARD(kiln_name_build(attrs, p->n_subject, &w->subject, d));
+	for (size_t i = 0; i < p->n_san_uri && i < KILN_CERT_MAX_SAN; i++) {
+		KILN_GUARD(kiln_policy_render(p->san_uri[i], v, w->san_uri[i], sizeof(w->san_uri[i])));
+		w->spec.san_uri[w->spec.n_san_uri++] = w->san_uri[i];
+	}
+	for (size_t i = 0; i < p->n_san_dns && i < KILN_CERT_MAX_SAN; i++) {
+		KILN_GUARD(kiln_policy_render(p->san_dns[i], v, w->san_dns[i], sizeof(w->san_dns[i])));
+		w->spec.san_dns[w->spec.n_san_dns++] = w->san_dns[i];
+	}
+	return kiln_ok();
+}
+
+static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
+{
+	const kiln_policy *p = w->policy;
+	struct kiln_policy_vars vars = { w->device_serial, p->product, w->req->lot };
+	struct kiln_cert_spec *s = &w->spec;
+	bool exists = true;
+
+	KILN_GUARD(render_names(w, &vars, d));
+	for (int tries = 0; exists; tries++) {
+		KILN_ENSURE(tries < 4, KILN_ERR_INTERNAL);
+		KILN_GUARD(kiln_serial_new(s->serial));
+		kiln_hex_encode(s->serial, KILN_SERIAL_LEN, w->serial_hex);
+		KILN_GUARD(kiln_store_cert_exists(w->ca->store, w->serial_hex, &exists, d));
+	}
+	(void)snprintf(w->crl_url, sizeof(w->crl_url), "%s/crl/%s.crl", w->ca->public_url,
+		       w->issuer->rec.name);
+	(void)snprintf(w->ocsp_url, sizeof(w->ocsp_url), "%s/ocsp", w->ca->public_url);
+	s->not_before = kiln_now() - BACKDATE_SECONDS;
+	s->not_after = s->not_before + BACKDATE_SECONDS + (int64_t)p->validity_days * 86400;
+	if (s->not_after > w->issuer->rec.not_after)
+		s->not_after = w->issuer->rec.not_after;
+	s->subject = w->subject;
+	s->subject_key = w->csr->pkey;
+	s->issuer = w->issuer->cert;
+	s->sig_alg = w->issuer->alg;
+	s->is_ca = false;
+	s->path_len = -1;
+	s->key_usage = ku_bits(p->key_usage);
+	eku_nids(p->ext_key_usage, s);
+	s->crl_url = p->crl_url[0] != '\0' ? p->crl_url : w->crl_url;
+	s->ocsp_url = p->ocsp_url[0] != '\0' ? p->ocsp_url : w->ocsp_url;
+	return kiln_cert_tbs(s, &w->tbs, d);
+}
+
+static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct issue_work *w = ctx;
+	const struct kiln_issue_req *req = w->req;
+	struct kiln_device_rec dev = { 0 };
+	struct kiln_cert_rec cert = { 0 };
+	struct kiln_event_rec ev = { 0 };
+	char fp[65];
+	kiln_result r;
+
+	kiln_strtrunc(dev.product, w->policy->product, sizeof(dev.product));
+	kiln_strtrunc(dev.serial, w->device_serial, sizeof(dev.serial));
+	dev.policy_version = w->policy_version;
+	kiln_strtrunc(dev.lot, req->lot != NULL ? req->lot : "", sizeof(dev.lot));
+	kiln_strtrunc(dev.station, req->station != NULL ? req->station : "", sizeof(dev.station));
+	kiln_strtrunc(dev.operator_name, req->operator_name != NULL ? req->operator_name : req->actor,
+		      sizeof(dev.operator_name));
+	kiln_strtrunc(dev.cert_serial, w->serial_hex, sizeof(dev.cert_serial));
+	kiln_strtrunc(dev.status, "active", sizeof(dev.status));
+	dev.created = kiln_now();
+	KILN_GUARD(kiln_store_tx_device_add(tx, &dev, d));
+	ca_cert_rec_fill(&cert, w->serial_hex, w->issuer, "device", w->subject, w->spec.not_before,
+			 w->spec.not_after, kiln_buf_view(&w->der));
+	kiln_strtrunc(cert.product, w->policy->product, sizeof(cert.product));
+	cert.device_id = dev.id;
+	memcpy(cert.spki_sha256, w->csr->spki_sha256, 32);
+	KILN_GUARD(kiln_store_tx_cert_add(tx, &cert, d));
+	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
+	ev.time = dev.created;
+	kiln_strtrunc(ev.type, "issuance", sizeof(ev.type));
+	kiln_strtrunc(ev.actor, req->actor, sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, w->serial_hex, sizeof(ev.subject));
+	ev.detail_json = ca_event_json("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "product",
+				       w->policy->product, "device", w->device_serial,
+				       "policy_version", (json_int_t)w->policy_version, "ca",
+				       w->issuer->rec.name, "env", w->issuer->rec.env, "spki_sha256", fp,
+				       "key", w->csr->key.name, "lot", dev.lot);
+	KILN_ENSURE(ev.detail_json != NULL, KILN_ERR_NOMEM);
+	r = kiln_store_tx_event_add(tx, &ev, d);
+	free(ev.detail_json);
+	w->device_id = dev.id;
+	return r;
+}
+
+static void record_rejection(struct issue_work *w, kiln_result why, const kiln_diag *d)
+{
+	struct kiln_event_rec ev = { 0 };
+	uint8_t h[32];
+	char hex[65] = "", serial[65];
+	unsigned int hl = 0;
+
+	if (w->req->csr.len > 0 &&
+	    EVP_Digest(w->req->csr.ptr, w->req->csr.len, h, &hl, EVP_sha256(), NULL) == 1)
+		kiln_hex_encode(h, 32, hex);
+	sanitize(w->device_serial, strlen(w->device_serial), serial, sizeof(serial));
+	ev.time = kiln_now();
+	/* Refusals of the request are rejections; our own faults are failures. */
+	kiln_strtrunc(ev.type, kiln_err_info(why.code)->http_status < 500 ? "rejection" : "failure",
+		      sizeof(ev.type));
+	kiln_strtrunc(ev.actor, w->req->actor, sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, w->req->product != NULL ? w->req->product : "", sizeof(ev.subject));
+	ev.detail_json = ca_event_json("{s:s,s:s,s:s,s:s,s:s}", "reason", kiln_err_info(why.code)->slug,
+				       "message", kiln_diag_message(d, why), "request_sha256", hex,
+				       "device", serial, "operation", "issue");
+	if (ev.detail_json == NULL ||
+	    !kiln_is_ok(kiln_store_event_add(w->ca->store, &ev, NULL)))
+		kiln_log_error(w->ca->log, "could not record the rejection of a %s request",
+			       w->req->product != NULL ? w->req->product : "?");
+	free(ev.detail_json);
+}
+
+static kiln_result issue(struct issue_work *w, struct kiln_issue_result *res, kiln_diag *d)
+{
+	struct kiln_lint_profile prof;
+
+	KILN_GUARD(ca_policy_active(w->ca, w->req->product, &w->policy, &w->policy_version, d));
+	KILN_GUARD(resolve_issuer(w, d));
+	KILN_GUARD(kiln_csr_parse(w->req->csr, &w->csr, d));
+	KILN_GUARD(check_key(w, d));
+	KILN_GUARD(check_subject(w, d));
+	KILN_GUARD(device_serial(w, d));
+	KILN_GUARD(build_tbs(w, d));
+	prof = (struct kiln_lint_profile){ false, -1, w->spec.key_usage,
+					   (int64_t)w->policy->validity_days + 1, w->issuer->cert,
+					   w->issuer->alg, w->policy };
+	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs), &prof,
+				false, "certificate", &w->der, d));
+	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
+	KILN_GUARD(kiln_buf_append_slice(&res->cert_der, kiln_buf_view(&w->der)));
+	KILN_GUARD(ca_der_to_pem(kiln_buf_view(&w->der), &res->chain_pem));
+	for (struct ca_entry *e = w->issuer; e != NULL; e = e->parent)
+		KILN_GUARD(ca_der_to_pem(kiln_slice_of(e->rec.cert_der, e->rec.cert_len),
+					 &res->chain_pem));
+	kiln_strtrunc(res->serial, w->serial_hex, sizeof(res->serial));
+	res->device_id = w->device_id;
+	res->policy_version = w->policy_version;
+	return kiln_ok();
+}
+
+kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
+			  struct kiln_issue_result *res, kiln_diag *d)
+{
+	struct issue_work *w;
+	kiln_diag local;
+	kiln_result r;
+
+	if (req->product == NULL || req->actor == NULL)
+		return kiln_diag_set(d, KILN_ERR_ARG, "an issuance request needs a product and an actor");
+	w = calloc(1, sizeof(*w));
+	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
+	w->ca = ca;
+	w->req = req;
+	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
+	kiln_diag_clear(&local);
+	r = issue(w, res, &local);
+	if (!kiln_is_ok(r)) {
+		kiln_buf_reset(&res->cert_der);
+		kiln_buf_reset(&res->chain_pem);
+		record_rejection(w, r, &local);
+		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	kiln_csr_free(w->csr);
+	X509_NAME_free(w->subject);
+	kiln_buf_cleanup(&w->tbs);
+	kiln_buf_cleanup(&w->der);
+	free(w);
+	return r;
+}
+
+void kiln_issue_result_init(struct kiln_issue_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	kiln_buf_init(&r->cert_der, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&r->chain_pem, KILN_BUF_DEFAULT_MAX);
+}
+
+void kiln_issue_result_cleanup(struct kiln_issue_result *r)
+{
+	kiln_buf_cleanup(&r->cert_der);
+	kiln_buf_cleanup(&r->chain_pem);
+}

@@ -1,0 +1,132 @@
+/*
+ * Opening a deployment directory: kiln.yaml, the PIN files, the PKCS#11
+ * module and only the tokens a command needs, the inventory, the CA engine.
+ */
+#include "cli.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap)
+{
+	int n = rel[0] == '/' ? snprintf(out, cap, "%s", rel) : snprintf(out, cap, "%s/%s", dir, rel);
+
+	KILN_ENSURE(n > 0 && (size_t)n < cap, KILN_ERR_TOO_BIG);
+	return kiln_ok();
+}
+
+static kiln_result read_config(struct deployment *dep, kiln_diag *d)
+{
+	char path[KILN_PATH_MAX + 16];
+	kiln_diag local;
+	kiln_buf text;
+	kiln_result r;
+
+	KILN_GUARD(deploy_path(dep->dir, "kiln.yaml", path, sizeof(path)));
+	kiln_diag_clear(&local);
+	r = kiln_file_read(path, KILN_POLICY_MAX_BYTES, &text, &local);
+	if (r.code == KILN_ERR_NOT_FOUND)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND,
+				     "%s is not a kiln deployment (no kiln.yaml); run kiln init --dir %s",
+				     dep->dir, dep->dir);
+	if (!kiln_is_ok(r))
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	r = kiln_config_parse(kiln_buf_view(&text), path, &dep->cfg, d);
+	kiln_buf_cleanup(&text);
+	return r;
+}
+
+kiln_result deploy_open(const struct cli_common *c, unsigned need, struct deployment *dep,
+			kiln_diag *d)
+{
+	char db[KILN_PATH_MAX + 16];
+	struct kiln_store_opts so = { 0 };
+
+	memset(dep, 0, sizeof(*dep));
+	dep->log = (kiln_log){ kiln_log_sink_file, stderr, c->verbose ? KILN_LOG_DEBUG : KILN_LOG_WARN };
+	if (c->dir == NULL || c->dir[0] == '\0')
+		return kiln_diag_set(d, KILN_ERR_USAGE, "no deployment: give --dir DIR or set KILN_DIR");
+	if (realpath(c->dir, dep->dir) == NULL)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "%s: no such deployment directory", c->dir);
+	KILN_GUARD(read_config(dep, d));
+	if (need & (NEED_STORE | NEED_CA)) {
+		KILN_GUARD(deploy_path(dep->dir, dep->cfg.database, db, sizeof(db)));
+		so = (struct kiln_store_opts){ .path = db, .create = false, .log = &dep->log };
+		KILN_GUARD(kiln_store_open(&so, &dep->store, d));
+	}
+	if (need & NEED_CA)
+		KILN_GUARD(deploy_ca(dep, d));
+	return kiln_ok();
+}
+
+static kiln_result read_pin(const struct deployment *dep, const struct kiln_config_token *t,
+			    kiln_buf *pin, kiln_diag *d)
+{
+	char path[KILN_PATH_MAX * 2];
+
+	KILN_GUARD(deploy_path(dep->dir, t->pin_file, path, sizeof(path)));
+	KILN_GUARD(kiln_file_read(path, 256, pin, d));
+	while (pin->len > 0 && (pin->ptr[pin->len - 1] == '\n' || pin->ptr[pin->len - 1] == '\r'))
+		pin->ptr[--pin->len] = '\0';
+	if (pin->len == 0)
+		return kiln_diag_set(d, KILN_ERR_CONFIG, "%s: empty PIN file", path);
+	return kiln_ok();
+}
+
+static kiln_result load_module(struct deployment *dep, kiln_diag *d)
+{
+	char conf[KILN_PATH_MAX * 2];
+
+	if (dep->p11 != NULL)
+		return kiln_ok();
+	if (dep->cfg.softhsm2_conf[0] != '\0') {
+		/* SoftHSM2 reads its token directory from the environment when loaded. */
+		KILN_GUARD(deploy_path(dep->dir, dep->cfg.softhsm2_conf, conf, sizeof(conf)));
+		KILN_ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, KILN_ERR_INTERNAL);
+	}
+	return kiln_p11_load(dep->cfg.hsm_module, &dep->log, &dep->p11, d);
+}
+
+kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d)
+{
+	const struct kiln_config_token *t = &dep->cfg.tokens[env];
+	struct kiln_token_opts to = { 0 };
+	kiln_buf pin;
+	kiln_result r;
+
+	KILN_ENSURE(env > KILN_ENV_NONE && env <= KILN_ENV_SERVICE, KILN_ERR_ARG);
+	if (dep->tokens[env] != NULL)
+		return kiln_ok();
+	KILN_GUARD(load_module(dep, d));
+	KILN_GUARD(read_pin(dep, t, &pin, d));
+	to = (struct kiln_token_opts){ t->label, kiln_buf_cstr(&pin), dep->cfg.hsm_sessions };
+	r = kiln_token_open(dep->p11, &to, &dep->tokens[env], d);
+	kiln_buf_cleanup(&pin);
+	return r;
+}
+
+kiln_result deploy_ca(struct deployment *dep, kiln_diag *d)
+{
+	struct kiln_ca_opts co = { 0 };
+
+	kiln_ca_free(dep->ca);
+	dep->ca = NULL;
+	co.store = dep->store;
+	memcpy(co.tokens, dep->tokens, sizeof(co.tokens));
+	co.public_url = dep->cfg.public_url;
+	co.identity_validity_days = dep->cfg.identity_validity_days;
+	co.log = &dep->log;
+	return kiln_ca_open(&co, &dep->ca, d);
+}
+
+void deploy_close(struct deployment *dep)
+{
+	kiln_ca_free(dep->ca);
+	kiln_store_close(dep->store);
+	for (int i = 0; i < 4; i++)
+		kiln_token_close(dep->tokens[i]);
+	kiln_p11_free(dep->p11);
+	memset(dep, 0, sizeof(*dep));
+}

@@ -1,0 +1,468 @@
+/*
+ * SQLite typed writes, run on the writer inside the caller's transaction.
+ * Every value is bound (never spliced into SQL text) and every statement is
+ * prepared once per connection. Constraint failures become kiln errors that
+ * name the record: which one is decided by the extended result code and the
+ * table the statement writes, never by parsing SQLite's message.
+ */
+#include "store/store_impl.h"
+
+#include <string.h>
+
+static bool is_unique(int rc)
+{
+	return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+/* Steps a statement to its end; a RETURNING value, if any, lands in *ret. SQLITE_OK or the error. */
+static int step_all(sqlite3_stmt *st, int64_t *ret)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (ret != NULL)
+			*ret = sqlite3_column_int64(st, 0);
+	}
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int bind_opt_id(sqlite3_stmt *st, int i, int64_t id)
+{
+	return id != 0 ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
+}
+
+/* The database refused to mix environments (a trigger); its message says how. */
+static kiln_result env_refused(struct kiln_sqlite_conn *c, const char *what, kiln_diag *d)
+{
+	return kiln_diag_set(d, KILN_ERR_POLICY_ENV, "%s: %s; production and test never mix", what,
+			     sqlite3_errmsg(c->db));
+}
+
+/*
+ * Operations of several statements run in their own savepoint, so each typed
+ * operation is all or nothing even when the caller's fn goes on after it failed.
+ */
+static const char sql_op_begin[] = "SAVEPOINT kiln_op";
+static const char sql_op_release[] = "RELEASE kiln_op";
+static const char sql_op_rollback[] = "ROLLBACK TO kiln_op";
+
+static kiln_result op_end(struct kiln_sqlite_conn *c, kiln_result r, kiln_diag *d)
+{
+	kiln_diag ignored;
+	kiln_result undo;
+
+	if (kiln_is_ok(r))
+		return kiln_sqlite_run(c, sql_op_release, "releasing a savepoint", d);
+	kiln_diag_clear(&ignored);
+	undo = kiln_sqlite_run(c, sql_op_rollback, "rolling back a savepoint", &ignored);
+	if (kiln_is_ok(undo))
+		undo = kiln_sqlite_run(c, sql_op_release, "releasing a savepoint", &ignored);
+	(void)undo; /* the operation's own failure is what the caller needs */
+	return r;
+}
+
+/* ------------------------------------------------------------ CAs */
+
+static const char sql_ca_add[] =
+	"INSERT INTO cas (name, env, role, alg, token, key_label, key_id, parent_id, serial, "
+	"subject, not_before, not_after, created, cert_der) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id";
+
+kiln_result kiln_sqlite_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t created = ca->created != 0 ? ca->created : kiln_now(), id = 0;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_ca_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, ca->name, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, ca->env, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, ca->role, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, ca->alg, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, ca->token, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 6, ca->key_label, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 7, ca->key_id, ca->key_id_len));
+	KILN_SQ_BIND(rc, bind_opt_id(st, 8, ca->parent_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 9, ca->serial, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 10, ca->subject, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 11, ca->not_before));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 12, ca->not_after));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 13, created));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 14, ca->cert_der, ca->cert_len));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, &id);
+	if (rc == SQLITE_OK) {
+		ca->id = id;
+		ca->created = created;
+	} else if (is_unique(rc)) {
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "CA %s already exists", ca->name);
+	} else if (rc == SQLITE_CONSTRAINT_TRIGGER) {
+		r = env_refused(c, ca->name, d);
+	} else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "CA %s: parent CA id %lld does not exist",
+				  ca->name, (long long)ca->parent_id);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "adding a CA", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ policies */
+
+static const char sql_product_env[] = "SELECT env FROM products WHERE id = ?1";
+static const char sql_product_add[] = "INSERT INTO products (id, env, created) VALUES (?1, ?2, ?3)";
+static const char sql_policy_add[] =
+	"INSERT INTO policies (product, version, env, status, sha256, yaml, added_by, created) "
+	"VALUES (?1, (SELECT coalesce(max(version), 0) + 1 FROM policies WHERE product = ?1), "
+	"?2, 'pending', ?3, ?4, ?5, ?6) RETURNING version";
+static const char sql_policy_exists[] =
+	"SELECT 1 FROM policies WHERE product = ?1 AND version = ?2";
+static const char sql_policy_supersede[] =
+	"UPDATE policies SET status = 'superseded' "
+	"WHERE product = ?1 AND version <> ?2 AND status <> 'superseded'";
+static const char sql_policy_set_active[] =
+	"UPDATE policies SET status = 'active' WHERE product = ?1 AND version = ?2";
+
+/* The product's env, or "" when the product does not exist yet. */
+static kiln_result product_env(struct kiln_sqlite_conn *c, const char *product, char *env,
+			       size_t cap, kiln_diag *d)
+{
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	env[0] = '\0';
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_product_env, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, product, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = kiln_sqlite_col_str(st, 0, env, cap, d);
+	else if (rc != SQLITE_DONE)
+		r = kiln_sqlite_fail(c->db, rc, "reading a product", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* Creates the product on first use; refuses a policy from the other environment. */
+static kiln_result product_ensure(struct kiln_sqlite_conn *c, const struct kiln_policy_rec *p,
+				  int64_t now, kiln_diag *d)
+{
+	char env[16];
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(product_env(c, p->product, env, sizeof(env), d));
+	if (env[0] != '\0') {
+		if (strcmp(env, p->env) != 0)
+			return kiln_diag_set(d, KILN_ERR_POLICY_ENV,
+					     "product %s is %s; a %s policy cannot be added to it",
+					     p->product, env, p->env);
+		return kiln_ok();
+	}
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_product_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, p->product, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, p->env, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 3, now));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (rc != SQLITE_OK)
+		r = kiln_sqlite_fail(c->db, rc, "adding a product", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* Runs a statement bound to (product, version) to its end. */
+static kiln_result run_pv(struct kiln_sqlite_conn *c, const char *sql, const char *product,
+			  int64_t version, bool *row, const char *what, kiln_diag *d)
+{
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, product, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, version));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (row != NULL)
+		*row = rc == SQLITE_ROW;
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = kiln_sqlite_fail(c->db, rc, what, d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+static kiln_result policy_activate(struct kiln_sqlite_conn *c, const char *product,
+				   int64_t version, kiln_diag *d)
+{
+	bool exists = false;
+
+	KILN_GUARD(run_pv(c, sql_policy_exists, product, version, &exists, "reading a policy", d));
+	if (!exists)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "product %s has no policy version %lld",
+				     product, (long long)version);
+	/* Supersede first: the partial unique index allows one active version at any moment. */
+	KILN_GUARD(run_pv(c, sql_policy_supersede, product, version, NULL,
+			  "superseding policies", d));
+	return run_pv(c, sql_policy_set_active, product, version, NULL, "activating a policy", d);
+}
+
+kiln_result kiln_sqlite_policy_activate(kiln_store_tx *tx, const char *product, int64_t version,
+					kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+
+	KILN_GUARD(kiln_sqlite_run(c, sql_op_begin, "opening a savepoint", d));
+	return op_end(c, policy_activate(c, product, version, d), d);
+}
+
+/* Fills *version; p is left as it was (the caller copies results out after the savepoint). */
+static kiln_result policy_add(struct kiln_sqlite_conn *c, const struct kiln_policy_rec *p,
+			      int64_t created, int64_t *version_out, kiln_diag *d)
+{
+	int64_t version = 0;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(product_ensure(c, p, created, d));
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_policy_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, p->product, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, p->env, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 3, p->sha256, sizeof(p->sha256)));
+	KILN_SQ_BIND(rc, sqlite3_bind_text64(st, 4, p->yaml, (sqlite3_uint64)p->yaml_len,
+					     SQLITE_STATIC, SQLITE_UTF8));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, p->added_by, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 6, created));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, &version);
+	if (is_unique(rc))
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE,
+				  "policy %s: another writer took the next version; retry", p->product);
+	else if (rc == SQLITE_CONSTRAINT_TRIGGER)
+		r = env_refused(c, p->product, d);
+	else if (rc != SQLITE_OK)
+		r = kiln_sqlite_fail(c->db, rc, "adding a policy", d);
+	kiln_sqlite_done(st);
+	KILN_GUARD(r);
+	if (strcmp(p->status, "active") == 0)
+		KILN_GUARD(policy_activate(c, p->product, version, d));
+	*version_out = version;
+	return kiln_ok();
+}
+
+kiln_result kiln_sqlite_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t created = p->created != 0 ? p->created : kiln_now(), version = 0;
+
+	KILN_GUARD(kiln_sqlite_run(c, sql_op_begin, "opening a savepoint", d));
+	KILN_GUARD(op_end(c, policy_add(c, p, created, &version, d), d));
+	p->version = version;
+	p->created = created;
+	if (p->status[0] == '\0')
+		memcpy(p->status, "pending", sizeof("pending"));
+	return kiln_ok();
+}
+
+/* ------------------------------------------------------------ devices */
+
+static const char sql_device_add[] =
+	"INSERT INTO devices (product, serial, policy_version, lot, station, operator, "
+	"firmware_version, firmware_sha256, attestation_sha256, components, cert_serial, status, "
+	"created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id";
+
+kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t created = dev->created != 0 ? dev->created : kiln_now(), id = 0;
+	const char *status = dev->status[0] != '\0' ? dev->status : "active";
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, dev->product, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, dev->serial, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 3, dev->policy_version));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, dev->lot, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, dev->station, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 6, dev->operator_name, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 7, dev->firmware_version, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 8, dev->firmware_sha256, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 9, dev->attestation_sha256, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 10, dev->components_json, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 11, dev->cert_serial, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 12, status, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 13, created));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, &id);
+	if (rc == SQLITE_OK) {
+		dev->id = id;
+		dev->created = created;
+		if (dev->status[0] == '\0')
+			memcpy(dev->status, "active", sizeof("active"));
+	} else if (is_unique(rc)) {
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "device %s/%s already exists", dev->product,
+				  dev->serial);
+	} else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		r = kiln_diag_set(d, KILN_ERR_UNKNOWN_PRODUCT,
+				  "product %s has no policy version %lld; add the policy first",
+				  dev->product, (long long)dev->policy_version);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "adding a device", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ certificates */
+
+static const char sql_cert_add[] =
+	"INSERT INTO certificates (serial, ca_id, kind, env, product, device_id, subject, "
+	"spki_sha256, not_before, not_after, issued, status, der) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+kiln_result kiln_sqlite_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *cr, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_cert_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, cr->serial, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, cr->ca_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, cr->kind, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, cr->env, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, cr->product, true));
+	KILN_SQ_BIND(rc, bind_opt_id(st, 6, cr->device_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 7, cr->subject, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 8, cr->spki_sha256, sizeof(cr->spki_sha256)));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 9, cr->not_before));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 10, cr->not_after));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 11, cr->issued != 0 ? cr->issued : kiln_now()));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 12, cr->status[0] != '\0' ? cr->status : "valid",
+					      false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 13, cr->der, cr->der_len));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (is_unique(rc))
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "certificate serial %s already exists",
+				  cr->serial);
+	else if (rc == SQLITE_CONSTRAINT_TRIGGER)
+		r = env_refused(c, cr->serial, d);
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND,
+				  "certificate %s: CA id %lld, device id %lld or product '%s' does "
+				  "not exist", cr->serial, (long long)cr->ca_id,
+				  (long long)cr->device_id, cr->product);
+	else if (rc != SQLITE_OK)
+		r = kiln_sqlite_fail(c->db, rc, "adding a certificate", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ identities */
+
+static const char sql_identity_add[] =
+	"INSERT INTO identities (name, role, env, cert_serial, status, created) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
+				     kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_identity_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, id->name, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, id->role, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, id->env, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, id->cert_serial, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, id->status[0] != '\0' ? id->status : "active",
+					      false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 6, id->created != 0 ? id->created : kiln_now()));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (is_unique(rc))
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "identity %s already exists", id->name);
+	else if (rc != SQLITE_OK)
+		r = kiln_sqlite_fail(c->db, rc, "adding an identity", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ events */
+
+/*
+ * seq is computed inside the write transaction, so it is gap-free however
+ * writers interleave: a rolled-back event frees its number for the next one.
+ */
+static const char sql_event_add[] =
+	"INSERT INTO events (seq, time, type, actor, subject, detail) "
+	"VALUES ((SELECT coalesce(max(seq) + 1, 0) FROM events), ?1, ?2, ?3, ?4, ?5) RETURNING seq";
+
+kiln_result kiln_sqlite_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t when = ev->time != 0 ? ev->time : kiln_now(), seq = -1;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_event_add, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, when));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, ev->type, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, ev->actor, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, ev->subject, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, ev->detail_json != NULL ? ev->detail_json : "{}",
+					      false));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, &seq);
+	if (rc == SQLITE_OK) {
+		ev->seq = seq;
+		ev->time = when;
+	} else if (rc == SQLITE_CONSTRAINT_CHECK) {
+		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "event %s: detail must be a JSON object",
+				  ev->type);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "appending an event", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* ------------------------------------------------------------ meta */
+
+static const char sql_meta_set[] =
+	"INSERT INTO meta (key, value) VALUES (?1, ?2) "
+	"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+kiln_result kiln_sqlite_meta_set(kiln_store_tx *tx, const char *key, const char *value,
+				 kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_meta_set, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, key, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, value, false));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (rc != SQLITE_OK)
+		r = kiln_sqlite_fail(c->db, rc, "setting a meta value", d);
+	kiln_sqlite_done(st);
+	return r;
+}

@@ -1,0 +1,603 @@
+/*
+ * The store's public face: opening and closing, argument checks, dispatch to
+ * the backend, and the record cleanups. Nothing here knows SQL, so a second
+ * backend reuses all of it.
+ *
+ * Every record is checked before a backend sees it: strings must end inside
+ * their arrays, enumerations must be known values, sizes are capped. The
+ * database's own CHECK constraints and triggers repeat the important ones.
+ */
+#include "store/store_impl.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -------------------------------------------------------------- checks */
+
+static bool terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+/* A field of a record array: terminated, and non-empty when required. */
+#define FIELD_OK(rec, f, required) \
+	(terminated((rec)->f, sizeof((rec)->f)) && (!(required) || (rec)->f[0] != '\0'))
+
+static bool one_of(const char *v, const char *const *set)
+{
+	for (; *set != NULL; set++) {
+		if (strcmp(v, *set) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const char *const ca_envs[] = { "production", "test", "service", NULL };
+static const char *const product_envs[] = { "production", "test", NULL };
+static const char *const identity_envs[] = { "production", "test", "", NULL };
+static const char *const ca_roles[] = { "root", "issuing", "ocsp", NULL };
+static const char *const policy_statuses[] = { "", "pending", "active", NULL };
+static const char *const device_statuses[] = { "", "active", "revoked", "retired", NULL };
+static const char *const cert_statuses[] = { "", "valid", "revoked", NULL };
+static const char *const cert_kinds[] = { "device", "identity", "ca", "ocsp", "tls", NULL };
+static const char *const identity_roles[] = { "admin", "officer", "engineer", "operator",
+					      "station", "auditor", NULL };
+static const char *const identity_statuses[] = { "", "active", "revoked", NULL };
+
+/*
+ * Product ids appear in URLs, file names and "product/serial" references:
+ * letters, digits, '.', '_' and '-' only, starting with a letter or digit.
+ */
+static bool product_id_ok(const char *p, size_t cap)
+{
+	size_t n = strnlen(p, cap);
+
+	if (n == 0 || n == cap)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+/* Serial numbers are stored one way only, so lookups never miss on case. */
+static bool serial_hex_ok(const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap);
+
+	if (n == 0 || n == cap)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Printable text without control characters (device serials end up in logs and CSVs). */
+static bool printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static kiln_result bad(kiln_diag *d, const char *what)
+{
+	return kiln_diag_set(d, KILN_ERR_ARG, "invalid %s", what);
+}
+
+static kiln_result check_tx(const kiln_store_tx *tx)
+{
+	KILN_ENSURE(tx != NULL && tx->s != NULL && tx->conn != NULL, KILN_ERR_ARG);
+	return kiln_ok();
+}
+
+/* -------------------------------------------------------------- open, close */
+
+static kiln_store *store_alloc(const struct kiln_store_opts *opts)
+{
+	kiln_store *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->log = opts->log;
+	s->group_commit = opts->group_commit;
+	return s;
+}
+
+kiln_result kiln_store_open(const struct kiln_store_opts *opts, kiln_store **out, kiln_diag *d)
+{
+	kiln_store *s = NULL;
+	kiln_result r;
+	bool commit_ready = false;
+
+	KILN_ENSURE(out != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	if (opts == NULL || opts->path == NULL || opts->path[0] == '\0')
+		return kiln_diag_set(d, KILN_ERR_ARG, "no inventory database path given");
+	s = store_alloc(opts);
+	if (s == NULL)
+		return kiln_diag_set(d, KILN_ERR_NOMEM, "out of memory opening the inventory");
+	KILN_TRY(r, kiln_store_commit_init(s, d));
+	commit_ready = true;
+	KILN_TRY(r, kiln_sqlite_open(s, opts, d));
+	/* The committer needs an open backend, so it starts last. */
+	KILN_TRY(r, kiln_store_commit_start(s, d));
+	*out = s;
+	return kiln_ok();
+out:
+	if (s->ops != NULL)
+		s->ops->close(s);
+	if (commit_ready)
+		kiln_store_commit_cleanup(s);
+	free(s);
+	return r;
+}
+
+void kiln_store_close(kiln_store *s)
+{
+	if (s == NULL)
+		return;
+	kiln_store_commit_stop(s);
+	if (s->ops != NULL)
+		s->ops->close(s);
+	kiln_store_commit_cleanup(s);
+	free(s);
+}
+
+/* -------------------------------------------------------------- records */
+
+void kiln_ca_rec_cleanup(struct kiln_ca_rec *r)
+{
+	if (r == NULL)
+		return;
+	free(r->cert_der);
+	r->cert_der = NULL;
+	r->cert_len = 0;
+}
+
+void kiln_policy_rec_cleanup(struct kiln_policy_rec *r)
+{
+	if (r == NULL)
+		return;
+	free(r->yaml);
+	r->yaml = NULL;
+	r->yaml_len = 0;
+}
+
+void kiln_cert_rec_cleanup(struct kiln_cert_rec *r)
+{
+	if (r == NULL)
+		return;
+	if (r->der == r->der_heap) {
+		r->der = NULL;
+		r->der_len = 0;
+	}
+	free(r->der_heap);
+	r->der_heap = NULL;
+}
+
+void kiln_event_rec_cleanup(struct kiln_event_rec *r)
+{
+	if (r == NULL)
+		return;
+	if (r->detail_json == r->detail_heap)
+		r->detail_json = NULL;
+	free(r->detail_heap);
+	r->detail_heap = NULL;
+}
+
+void kiln_store_ca_list_free(struct kiln_ca_rec *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kiln_ca_rec_cleanup(&list[i]);
+	free(list);
+}
+
+void kiln_store_policy_list_free(struct kiln_policy_rec *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kiln_policy_rec_cleanup(&list[i]);
+	free(list);
+}
+
+void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		kiln_event_rec_cleanup(&list[i]);
+	free(list);
+}
+
+void kiln_store_device_list_free(struct kiln_device_rec *list)
+{
+	free(list);
+}
+
+/* -------------------------------------------------------------- writes */
+
+kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(ca != NULL, KILN_ERR_ARG);
+	if (!FIELD_OK(ca, name, true) || !printable(ca->name))
+		return bad(d, "CA name");
+	if (!FIELD_OK(ca, env, true) || !one_of(ca->env, ca_envs))
+		return kiln_diag_set(d, KILN_ERR_ARG, "CA %s: env must be production, test or service",
+				     ca->name);
+	if (!FIELD_OK(ca, role, true) || !one_of(ca->role, ca_roles))
+		return kiln_diag_set(d, KILN_ERR_ARG, "CA %s: role must be root, issuing or ocsp",
+				     ca->name);
+	if (!FIELD_OK(ca, alg, true) || !FIELD_OK(ca, token, false) ||
+	    !FIELD_OK(ca, key_label, false) || !FIELD_OK(ca, subject, false))
+		return bad(d, "CA record: a text field is empty or not terminated");
+	if (!FIELD_OK(ca, serial, false) || (ca->serial[0] != '\0' &&
+					     !serial_hex_ok(ca->serial, sizeof(ca->serial))))
+		return bad(d, "CA serial: use lower-case hex");
+	if (ca->key_id_len > sizeof(ca->key_id) || ca->parent_id < 0)
+		return bad(d, "CA record: key id or parent id out of range");
+	if ((strcmp(ca->role, "root") == 0) != (ca->parent_id == 0))
+		return kiln_diag_set(d, KILN_ERR_ARG, "CA %s: a root has no parent, every other CA has one",
+				     ca->name);
+	if ((ca->cert_der == NULL && ca->cert_len != 0) || ca->cert_len > KILN_STORE_BLOB_MAX)
+		return bad(d, "CA certificate length");
+	return tx->s->ops->ca_add(tx, ca, d);
+}
+
+kiln_result kiln_store_tx_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(p != NULL, KILN_ERR_ARG);
+	if (!product_id_ok(p->product, sizeof(p->product)))
+		return bad(d, "product id: use letters, digits, '.', '_' and '-'");
+	if (!FIELD_OK(p, env, true) || !one_of(p->env, product_envs))
+		return kiln_diag_set(d, KILN_ERR_ARG, "policy for %s: env must be production or test",
+				     p->product);
+	if (!FIELD_OK(p, status, false) || !one_of(p->status, policy_statuses))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "policy for %s: a new version is pending or active", p->product);
+	if (!FIELD_OK(p, added_by, true))
+		return bad(d, "policy added_by: say who added it");
+	if (p->yaml == NULL || p->yaml_len == 0 || p->yaml_len > KILN_STORE_BLOB_MAX ||
+	    memchr(p->yaml, '\0', p->yaml_len) != NULL)
+		return bad(d, "policy text: empty, too big or holding NUL bytes");
+	return tx->s->ops->policy_add(tx, p, d);
+}
+
+kiln_result kiln_store_tx_policy_activate(kiln_store_tx *tx, const char *product, int64_t version,
+					  kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (product == NULL || !product_id_ok(product, KILN_STORE_NAME_MAX) || version < 1)
+		return bad(d, "product or policy version");
+	return tx->s->ops->policy_activate(tx, product, version, d);
+}
+
+kiln_result kiln_store_tx_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(dev != NULL, KILN_ERR_ARG);
+	if (!product_id_ok(dev->product, sizeof(dev->product)))
+		return bad(d, "device product id");
+	if (!FIELD_OK(dev, serial, true) || !printable(dev->serial))
+		return bad(d, "device serial: empty or holding control characters");
+	if (dev->policy_version < 1)
+		return bad(d, "device policy version");
+	if (!FIELD_OK(dev, status, false) || !one_of(dev->status, device_statuses))
+		return bad(d, "device status: active, revoked or retired");
+	if (!FIELD_OK(dev, lot, false) || !FIELD_OK(dev, station, false) ||
+	    !FIELD_OK(dev, operator_name, false) || !FIELD_OK(dev, firmware_version, false) ||
+	    !FIELD_OK(dev, firmware_sha256, false) || !FIELD_OK(dev, attestation_sha256, false) ||
+	    !FIELD_OK(dev, components_json, false) || !FIELD_OK(dev, cert_serial, false))
+		return bad(d, "device record: a text field is not terminated");
+	return tx->s->ops->device_add(tx, dev, d);
+}
+
+kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *c, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(c != NULL, KILN_ERR_ARG);
+	if (!serial_hex_ok(c->serial, sizeof(c->serial)))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	if (c->ca_id < 1 || c->device_id < 0)
+		return bad(d, "certificate CA id or device id");
+	if (!FIELD_OK(c, kind, true) || !one_of(c->kind, cert_kinds))
+		return bad(d, "certificate kind: device, identity, ca, ocsp or tls");
+	if (!FIELD_OK(c, env, true) || !one_of(c->env, ca_envs))
+		return bad(d, "certificate env: production, test or service");
+	if (!FIELD_OK(c, product, false) ||
+	    (c->product[0] != '\0' && !product_id_ok(c->product, sizeof(c->product))))
+		return bad(d, "certificate product id");
+	if (!FIELD_OK(c, subject, false) || !FIELD_OK(c, status, false) ||
+	    !one_of(c->status, cert_statuses))
+		return bad(d, "certificate subject or status");
+	if (c->der == NULL || c->der_len == 0 || c->der_len > KILN_STORE_BLOB_MAX)
+		return bad(d, "certificate DER: missing or too big");
+	return tx->s->ops->cert_add(tx, c, d);
+}
+
+kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
+				       kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(id != NULL, KILN_ERR_ARG);
+	if (!FIELD_OK(id, name, true) || !printable(id->name))
+		return bad(d, "identity name");
+	if (!FIELD_OK(id, role, true) || !one_of(id->role, identity_roles))
+		return kiln_diag_set(d, KILN_ERR_ARG, "identity %s: role must be admin, officer, "
+				     "engineer, operator, station or auditor", id->name);
+	if (!FIELD_OK(id, env, false) || !one_of(id->env, identity_envs))
+		return bad(d, "identity env: production, test or empty for both");
+	if (!FIELD_OK(id, cert_serial, false) || !FIELD_OK(id, status, false) ||
+	    !one_of(id->status, identity_statuses))
+		return bad(d, "identity certificate serial or status");
+	return tx->s->ops->identity_add(tx, id, d);
+}
+
+/* The audit trail holds JSON objects only, parsed with core's caps (size, depth, duplicate keys). */
+static kiln_result check_detail(const struct kiln_event_rec *ev, kiln_diag *d)
+{
+	json_t *j = NULL;
+	kiln_diag ignored;
+	bool object;
+
+	if (strlen(ev->detail_json) > KILN_STORE_BLOB_MAX)
+		return kiln_diag_set(d, KILN_ERR_TOO_BIG, "event %s: detail is larger than %zu bytes",
+				     ev->type, KILN_STORE_BLOB_MAX);
+	kiln_diag_clear(&ignored);
+	if (!kiln_is_ok(kiln_json_parse(kiln_slice_str(ev->detail_json), KILN_STORE_BLOB_MAX, &j,
+					&ignored)))
+		j = NULL;
+	object = j != NULL && json_is_object(j);
+	json_decref(j);
+	if (!object)
+		return kiln_diag_set(d, KILN_ERR_MALFORMED, "event %s: detail must be a JSON object",
+				     ev->type);
+	return kiln_ok();
+}
+
+kiln_result kiln_store_tx_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(ev != NULL, KILN_ERR_ARG);
+	if (!FIELD_OK(ev, type, true) || !FIELD_OK(ev, actor, true) ||
+	    !FIELD_OK(ev, subject, false))
+		return bad(d, "event: type and actor are required");
+	if (ev->detail_json != NULL)
+		KILN_GUARD(check_detail(ev, d));
+	return tx->s->ops->event_add(tx, ev, d);
+}
+
+kiln_result kiln_store_tx_meta_set(kiln_store_tx *tx, const char *key, const char *value,
+				   kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (key == NULL || key[0] == '\0' || strnlen(key, KILN_STORE_NAME_MAX) == KILN_STORE_NAME_MAX ||
+	    value == NULL || strlen(value) > KILN_STORE_BLOB_MAX)
+		return bad(d, "meta key or value");
+	return tx->s->ops->meta_set(tx, key, value, d);
+}
+
+static kiln_result event_add_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	return kiln_store_tx_event_add(tx, ctx, d);
+}
+
+kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && ev != NULL, KILN_ERR_ARG);
+	return kiln_store_write(s, event_add_fn, ev, d);
+}
+
+/* -------------------------------------------------------------- reads */
+
+kiln_result kiln_store_meta_get(kiln_store *s, const char *key, char *out, size_t cap,
+				kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && key != NULL && out != NULL && cap > 0, KILN_ERR_ARG);
+	return s->ops->meta_get(s, key, out, cap, d);
+}
+
+kiln_result kiln_store_ca_get(kiln_store *s, const char *name, struct kiln_ca_rec *out,
+			      kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && name != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->ca_get(s, name, 0, out, d);
+}
+
+kiln_result kiln_store_ca_get_id(kiln_store *s, int64_t id, struct kiln_ca_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->ca_get(s, NULL, id, out, d);
+}
+
+kiln_result kiln_store_ca_list(kiln_store *s, struct kiln_ca_rec **out, size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	return s->ops->ca_list(s, out, n, d);
+}
+
+kiln_result kiln_store_policy_active(kiln_store *s, const char *product,
+				     struct kiln_policy_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && product != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->policy_get(s, product, 0, out, d);
+}
+
+kiln_result kiln_store_policy_get(kiln_store *s, const char *product, int64_t version,
+				  struct kiln_policy_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && product != NULL && out != NULL, KILN_ERR_ARG);
+	if (version < 1)
+		return bad(d, "policy version");
+	return s->ops->policy_get(s, product, version, out, d);
+}
+
+kiln_result kiln_store_policy_list(kiln_store *s, struct kiln_policy_rec **out, size_t *n,
+				   kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	return s->ops->policy_list(s, out, n, d);
+}
+
+kiln_result kiln_store_cert_get(kiln_store *s, const char *serial, struct kiln_cert_rec *out,
+				kiln_diag *d)
+{
+	bool found = false;
+
+	KILN_ENSURE(s != NULL && serial != NULL && out != NULL, KILN_ERR_ARG);
+	KILN_GUARD(s->ops->cert_get(s, serial, out, &found, d));
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no certificate with serial %s", serial);
+	return kiln_ok();
+}
+
+kiln_result kiln_store_cert_exists(kiln_store *s, const char *serial, bool *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && serial != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->cert_get(s, serial, NULL, out, d);
+}
+
+/* A number that could be an id: digits only, no sign, fits an int64. */
+static bool ref_as_id(const char *ref, int64_t *id)
+{
+	uint64_t v;
+
+	if (!kiln_is_ok(kiln_parse_u64(ref, (uint64_t)INT64_MAX, &v)) || v == 0)
+		return false;
+	*id = (int64_t)v;
+	return true;
+}
+
+static kiln_result device_get_number(kiln_store *s, const char *ref, int64_t id,
+				     struct kiln_device_rec *out, kiln_diag *d)
+{
+	struct kiln_store_device_key by_id = { .id = id };
+	struct kiln_store_device_key by_serial = { .serial = ref };
+	struct kiln_device_rec a = { 0 }, b = { 0 };
+	size_t na = 0, nb = 0;
+
+	KILN_GUARD(s->ops->device_get(s, &by_id, &a, &na, d));
+	KILN_GUARD(s->ops->device_get(s, &by_serial, &b, &nb, d));
+	/* "42" must never silently pick one of two different devices. */
+	if (na == 1 && (nb > 1 || (nb == 1 && b.id != a.id)))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "%s is both a device id and a device serial; use product/serial",
+				     ref);
+	if (na == 1) {
+		*out = a;
+		return kiln_ok();
+	}
+	if (nb > 1)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "device serial %s exists in several products; use product/serial",
+				     ref);
+	if (nb == 1) {
+		*out = b;
+		return kiln_ok();
+	}
+	return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no device %s", ref);
+}
+
+kiln_result kiln_store_device_get(kiln_store *s, const char *ref, struct kiln_device_rec *out,
+				  kiln_diag *d)
+{
+	struct kiln_store_device_key k = { 0 };
+	struct kiln_device_rec found = { 0 };
+	char product[sizeof(out->product)];
+	const char *slash;
+	size_t matches = 0;
+	int64_t id;
+
+	KILN_ENSURE(s != NULL && ref != NULL && out != NULL, KILN_ERR_ARG);
+	if (ref[0] == '\0' || strnlen(ref, 512) == 512)
+		return bad(d, "device reference");
+	if (ref_as_id(ref, &id))
+		return device_get_number(s, ref, id, out, d);
+	slash = strchr(ref, '/');
+	if (slash != NULL) {
+		size_t plen = (size_t)(slash - ref);
+
+		if (plen == 0 || plen >= sizeof(product) || slash[1] == '\0')
+			return kiln_diag_set(d, KILN_ERR_ARG,
+					     "device reference %s: use id, product/serial or serial", ref);
+		memcpy(product, ref, plen);
+		product[plen] = '\0';
+		k.product = product;
+		k.serial = slash + 1;
+	} else {
+		k.serial = ref;
+	}
+	KILN_GUARD(s->ops->device_get(s, &k, &found, &matches, d));
+	if (matches > 1)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "device serial %s exists in several products; use product/serial",
+				     ref);
+	if (matches == 0)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no device %s", ref);
+	*out = found;
+	return kiln_ok();
+}
+
+kiln_result kiln_store_device_list(kiln_store *s, const char *product, size_t limit,
+				   struct kiln_device_rec **out, size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	if (limit == 0 || limit > KILN_STORE_LIST_MAX)
+		return s->ops->device_list(s, product, KILN_STORE_LIST_MAX, limit == 0, out, n, d);
+	return s->ops->device_list(s, product, limit, false, out, n, d);
+}
+
+kiln_result kiln_store_identity_get(kiln_store *s, const char *name, struct kiln_identity_rec *out,
+				    kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && name != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->identity_get(s, name, out, d);
+}
+
+kiln_result kiln_store_event_list(kiln_store *s, int64_t from, size_t limit,
+				  struct kiln_event_rec **out, size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	if (from < 0)
+		return bad(d, "event sequence number");
+	if (limit == 0 || limit > KILN_STORE_LIST_MAX)
+		return s->ops->event_list(s, from, KILN_STORE_LIST_MAX, limit == 0, out, n, d);
+	return s->ops->event_list(s, from, limit, false, out, n, d);
+}
+
+/* The only names kiln_store_count accepts: the backend gets an enum, never the text. */
+static const char *const table_names[KILN_STORE_T__COUNT] = {
+	[KILN_STORE_T_META] = "meta",
+	[KILN_STORE_T_PRODUCTS] = "products",
+	[KILN_STORE_T_POLICIES] = "policies",
+	[KILN_STORE_T_CAS] = "cas",
+	[KILN_STORE_T_CERTIFICATES] = "certificates",
+	[KILN_STORE_T_DEVICES] = "devices",
+	[KILN_STORE_T_IDENTITIES] = "identities",
+	[KILN_STORE_T_EVENTS] = "events",
+};
+
+kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && table != NULL && out != NULL, KILN_ERR_ARG);
+	for (size_t i = 0; i < KILN_STORE_T__COUNT; i++) {
+		if (strcmp(table, table_names[i]) == 0)
+			return s->ops->count(s, (enum kiln_store_table)i, out, d);
+	}
+	return kiln_diag_set(d, KILN_ERR_ARG, "no table named '%.64s' can be counted", table);
+}

@@ -1,0 +1,89 @@
+# Shared by the integration tests: sourced, not run.
+# Environment (set by CTest, or by hand): KILN_BIN, KILN_SOURCE_DIR, KILN_TEST_TMP.
+# KILN_VALGRIND=1 runs every kiln process under valgrind memcheck.
+set -uo pipefail
+
+: "${KILN_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${KILN_BIN:=$KILN_SOURCE_DIR/build/src/cli/kiln}"
+: "${KILN_TEST_TMP:=/tmp/kiln-test}"
+EXAMPLES=$KILN_SOURCE_DIR/examples
+mkdir -p "$KILN_TEST_TMP"
+T=$(mktemp -d "$KILN_TEST_TMP/$(basename "$0" .sh).XXXXXX")
+TESTS_RUN=0
+TESTS_FAILED=0
+
+if [ -n "${KILN_VALGRIND:-}" ]; then
+	KILN_WRAP=(valgrind -q --error-exitcode=99 --leak-check=full
+		--errors-for-leak-kinds=definite,indirect
+		--suppressions="$KILN_SOURCE_DIR/tests/valgrind.supp")
+else
+	KILN_WRAP=()
+fi
+
+cleanup() { [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"; }
+trap cleanup EXIT
+
+kiln() { "${KILN_WRAP[@]}" "$KILN_BIN" "$@"; }
+
+pass() { TESTS_RUN=$((TESTS_RUN + 1)); echo "ok   $*"; }
+fail() { TESTS_RUN=$((TESTS_RUN + 1)); TESTS_FAILED=$((TESTS_FAILED + 1)); echo "FAIL $*"; }
+
+# check "description" command...: passes when the command succeeds.
+check() {
+	local what=$1; shift
+	if "$@" >"$T/.out" 2>"$T/.err"; then pass "$what"; else
+		fail "$what"; sed 's/^/     | /' "$T/.out" "$T/.err" | head -n 20; fi
+}
+
+# refuse "description" "expected stderr substring" command...:
+# passes when the command fails (exit 1 or 2, not a crash or a valgrind error),
+# prints exactly one line on stderr, and that line contains the substring.
+refuse() {
+	local what=$1 want=$2; shift 2
+	"$@" >"$T/.out" 2>"$T/.err"
+	local rc=$? lines
+	lines=$(grep -c '' "$T/.err")
+	if [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then
+		fail "$what: exit $rc, wanted 1 or 2"; sed 's/^/     | /' "$T/.err" | head -n 20; return
+	fi
+	if [ "$lines" -ne 1 ]; then
+		fail "$what: $lines lines on stderr, wanted 1"; sed 's/^/     | /' "$T/.err" | head -n 20; return
+	fi
+	if ! grep -qF -- "$want" "$T/.err"; then
+		fail "$what: stderr lacks '$want'"; sed 's/^/     | /' "$T/.err"; return
+	fi
+	pass "$what ($(cat "$T/.err"))"
+}
+
+# Row counts straight from SQLite, not through kiln.
+rows() { sqlite3 "$1/kiln.db" "SELECT count(*) FROM $2${3:+ WHERE $3};"; }
+
+# A device key and CSR: csr ALG OUT_PREFIX SUBJECT
+csr() {
+	local alg=$1 out=$2 subj=$3
+	case $alg in
+	p256) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out.key" ;;
+	p384) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$out.key" ;;
+	p521) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out "$out.key" ;;
+	secp256k1) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out "$out.key" ;;
+	ed25519) openssl genpkey -algorithm ED25519 -out "$out.key" ;;
+	rsa2048) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out.key" ;;
+	rsa3072) openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$out.key" ;;
+	*) echo "csr: unknown algorithm $alg" >&2; return 1 ;;
+	esac 2>/dev/null
+	openssl req -new -key "$out.key" -subj "$subj" -out "$out.csr" 2>/dev/null
+}
+
+# A fresh deployment with both example policies: deploy DIR [ALG]
+deploy() {
+	local dir=$1 alg=${2:-p256}
+	kiln init --dir "$dir" --algorithm "$alg" >/dev/null &&
+		kiln --dir "$dir" policy add "$EXAMPLES/policies/widget.yaml" >/dev/null &&
+		kiln --dir "$dir" policy add "$EXAMPLES/policies/widget-test.yaml" >/dev/null
+}
+
+finish() {
+	echo "$(basename "$0"): $((TESTS_RUN - TESTS_FAILED))/$TESTS_RUN checks passed"
+	[ "$TESTS_FAILED" -eq 0 ] && [ "$TESTS_RUN" -gt 0 ]
+	exit $?
+}

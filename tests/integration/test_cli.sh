@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The CLI contract (DESIGN.md): --help everywhere, exit codes, --json output
+# that parses, and the inventory views.
+. "$(dirname "$0")/lib.sh"
+
+json_ok() { python3 -c 'import json,sys; json.load(sys.stdin)'; }
+
+for c in "" "init" "ca" "policy" "issue" "identity" "device"; do
+	check "kiln $c --help exits 0 and prints usage" sh -c "'$KILN_BIN' $c --help | grep -q usage"
+done
+check "kiln --version" kiln --version
+refuse "no command" "usage" sh -c "'$KILN_BIN' 2>&1 >/dev/null | head -n1 >&2; exit 2"
+
+D=$T/d
+check "init --json" sh -c "'$KILN_BIN' init --dir '$D' --json >'$T/init.json'"
+check "init --json parses" json_ok <"$T/init.json"
+check "init reports 6 CAs" test "$(python3 -c 'import json;print(len(json.load(open("'"$T"'/init.json"))["cas"]))')" -eq 6
+check "ca list" sh -c "kiln_out=\$('$KILN_BIN' --dir '$D' ca list) && echo \"\$kiln_out\" | grep -q production-issuing"
+check "ca list --json parses" sh -c "'$KILN_BIN' --dir '$D' ca list --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 6'"
+check "KILN_DIR works like --dir" sh -c "KILN_DIR='$D' '$KILN_BIN' ca list | grep -q test-root"
+check "policy add widget" kiln --dir "$D" policy add "$EXAMPLES/policies/widget.yaml"
+check "policy add widget again (version 2)" sh -c "'$KILN_BIN' --dir '$D' policy add '$EXAMPLES/policies/widget.yaml' --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"version\"] == 2'"
+check "policy list --json: v1 superseded, v2 active" sh -c "'$KILN_BIN' --dir '$D' policy list --json | python3 -c '
+import json,sys
+p = json.load(sys.stdin)
+assert [(x[\"version\"], x[\"status\"]) for x in p] == [(1, \"superseded\"), (2, \"active\")], p
+'"
+csr p256 "$T/dev" "/CN=WGT-1234"
+check "issue --json" sh -c "'$KILN_BIN' --dir '$D' issue --product widget --csr '$T/dev.csr' --json >'$T/issue.json'"
+check "issue --json parses and carries the chain" python3 -c 'import json; j=json.load(open("'"$T"'/issue.json")); assert j["chain_pem"].count("BEGIN CERTIFICATE") == 3 and j["policy_version"] == 2'
+check "issue from stdin" sh -c "openssl req -new -key '$T/dev.key' -subj /CN=WGT-1235 | '$KILN_BIN' --dir '$D' issue --product widget --csr - --device-serial WGT-1235 --out '$T/s.pem'"
+check "device list shows both" test "$(kiln --dir "$D" device list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2
+check "device show by serial" sh -c "'$KILN_BIN' --dir '$D' device show WGT-1234 | grep -q 'policy v2'"
+check "device show by product/serial --json" sh -c "'$KILN_BIN' --dir '$D' device show widget/WGT-1235 --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"certificate\"][\"status\"] == \"valid\"'"
+refuse "device show unknown" "WGT-9999" kiln --dir "$D" device show WGT-9999
+for role in admin officer engineer operator station auditor; do
+	check "identity add --role $role" kiln --dir "$D" identity add --name "id-$role" --role "$role" --out "$T/id-$role"
+done
+refuse "identity add: unknown role" "unknown role" kiln --dir "$D" identity add --name x --role wizard --out "$T/x"
+refuse "identity add: duplicate name" "already exists" kiln --dir "$D" identity add --name id-admin --role admin --out "$T/y"
+refuse "identity add: bad name" "identity names" kiln --dir "$D" identity add --name 'a b' --role admin --out "$T/z"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/own.key" 2>/dev/null
+openssl req -new -key "$T/own.key" -subj /CN=ignored -out "$T/own.csr"
+before=$(sha256sum <"$T/own.key")
+check "identity add --csr keeps the holder's key" kiln --dir "$D" identity add --name own --role operator --csr "$T/own.csr" --out "$T/own"
+check "identity add --csr writes no key (the holder's key file is untouched)" test "$(sha256sum <"$T/own.key")" = "$before"
+check "identity add --csr certifies the holder's key" test \
+	"$(openssl pkey -in "$T/own.key" -pubout)" = "$(openssl x509 -in "$T/own.crt" -noout -pubkey)"
+check "identity roles in the inventory" test "$(rows "$D" identities)" -eq 7
+check "events recorded for every change" test "$(rows "$D" events "type IN ('identity-add','issuance','policy-add','ca-create','init')")" -eq $((7 + 2 + 2 + 6 + 1))
+finish

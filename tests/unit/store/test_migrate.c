@@ -1,0 +1,368 @@
+/*
+ * src/store/migrate.c: a fresh file gets schema v1, a file from a newer kiln
+ * is refused untouched, data survives reopening, multi-step upgrades are
+ * atomic per step, files of other applications are refused, concurrent
+ * openers migrate once, and the v1 schema's own rules hold against raw SQL.
+ */
+#include "support/support.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_impl.h"
+
+struct fx {
+	char *dir;
+	char *path;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->dir = kt_tmpdir("store-migrate");
+	f->path = kt_path(f->dir, "kiln.db");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	kt_rmrf(f->dir);
+	free(f->path);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static kiln_result open_at(const char *path, bool create, kiln_store **s, kiln_diag *d)
+{
+	struct kiln_store_opts o = { .path = path, .create = create, .readers = 1 };
+
+	kiln_diag_clear(d);
+	return kiln_store_open(&o, s, d);
+}
+
+static void create_store(const char *path)
+{
+	kiln_store *s = NULL;
+	kiln_diag d;
+
+	KT_OK(open_at(path, true, &s, &d));
+	kiln_store_close(s);
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* ------------------------------------------------------------ v1 */
+
+static void test_fresh_file_gets_latest(void **state)
+{
+	struct fx *f = *state;
+	static const char *const objects[] = {
+		"table:meta", "table:products", "table:policies", "table:cas", "table:certificates",
+		"table:devices", "table:identities", "table:events",
+		"index:policies_one_active", "index:certificates_spki", "index:devices_serial",
+		"trigger:events_no_update", "trigger:events_no_delete", "trigger:events_contiguous",
+		"trigger:cas_env", "trigger:certificates_env", "trigger:policies_env",
+		"trigger:products_env_fixed",
+	};
+	char sql[256];
+
+	assert_int_equal(kiln_store_schema_version(), 1);
+	create_store(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
+	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		const char *colon = strchr(objects[i], ':');
+
+		(void)snprintf(sql, sizeof(sql),
+			       "SELECT count(*) FROM sqlite_schema WHERE type = '%.*s' AND name = '%s'",
+			       (int)(colon - objects[i]), objects[i], colon + 1);
+		if (raw_int(f->path, sql) != 1)
+			fail_msg("schema lacks %s", objects[i]);
+	}
+	/* Opening again migrates nothing. */
+	create_store(f->path);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+}
+
+static void test_future_version_refused(void **state)
+{
+	struct fx *f = *state;
+	kiln_store *s = NULL;
+	char want[1024];
+	kiln_diag d;
+
+	create_store(f->path);
+	raw_exec(f->path, "PRAGMA user_version = 2");
+	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
+	assert_null(s);
+	(void)snprintf(want, sizeof(want),
+		       "inventory %s has schema version 2 but this kiln knows only up to 1; "
+		       "upgrade kiln", f->path);
+	assert_string_equal(d.text, want);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2); /* untouched */
+	raw_exec(f->path, "PRAGMA user_version = -1");
+	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
+}
+
+static kiln_result meta_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	(void)ctx;
+	return kiln_store_tx_meta_set(tx, "installed-by", "test_migrate", d);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	kiln_store *s = NULL;
+	char out[64];
+	kiln_diag d;
+
+	KT_OK(open_at(f->path, true, &s, &d));
+	KT_OK(kiln_store_write(s, meta_fn, NULL, &d));
+	kiln_store_close(s);
+	KT_OK(open_at(f->path, false, &s, &d));
+	KT_OK(kiln_store_meta_get(s, "installed-by", out, sizeof(out), &d));
+	assert_string_equal(out, "test_migrate");
+	kiln_store_close(s);
+}
+
+/* ------------------------------------------------------------ steps */
+
+/* Step 1 claims the file for kiln, as the real v1 does. */
+static const char *const step1[] = { "PRAGMA application_id = 1802071150",
+				     "CREATE TABLE t1 (a INTEGER)", NULL };
+static const char *const step2[] = { "CREATE TABLE t2 (a INTEGER)",
+				     "INSERT INTO t2 VALUES (2)", NULL };
+static const char *const step3[] = { "CREATE TABLE t3 (a INTEGER)", NULL };
+static const char *const step4_bad[] = { "CREATE TABLE t4 (a INTEGER)",
+					  "INSERT INTO nowhere VALUES (1)", NULL };
+
+static const struct kiln_sqlite_migration steps[] = {
+	{ 1, "one", step1 },
+	{ 2, "two", step2 },
+	{ 3, "three", step3 },
+	{ 4, "four fails", step4_bad },
+};
+
+static int64_t db_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void test_steps_in_order_and_atomic(void **state)
+{
+	struct fx *f = *state;
+	static const struct kiln_sqlite_migration gap[] = { { 1, "one", step1 }, { 3, "x", step3 } };
+	sqlite3 *db = NULL;
+	kiln_diag d;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_sqlite_migrate_steps(db, f->path, steps, 2, &d));
+	assert_int_equal(db_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(db_int(db, "SELECT a FROM t2"), 2);
+	/* A newer kiln adds step 3: only step 3 runs. */
+	KT_OK(kiln_sqlite_migrate_steps(db, f->path, steps, 3, &d));
+	assert_int_equal(db_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM t2"), 1);
+	/* A failing step leaves nothing of itself behind and the version where it was. */
+	KT_ERR(kiln_sqlite_migrate_steps(db, f->path, steps, 4, &d), KILN_ERR_STORE);
+	assert_non_null(strstr(d.text, "migrating the schema"));
+	assert_int_equal(db_int(db, "PRAGMA user_version"), 3);
+	assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't4'"), 0);
+	assert_int_equal(sqlite3_get_autocommit(db), 1);
+	/* Older code meets the newer file. */
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_sqlite_migrate_steps(db, f->path, steps, 2, &d), KILN_ERR_STORE_SCHEMA);
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_sqlite_migrate_steps(db, f->path, gap, 2, &d), KILN_ERR_INTERNAL);
+	KT_ERR(kiln_sqlite_migrate_steps(db, f->path, steps, 0, &d), KILN_ERR_ARG);
+	sqlite3_close(db);
+}
+
+static void test_foreign_files_refused(void **state)
+{
+	struct fx *f = *state;
+	char *other = kt_path(f->dir, "other.db");
+	kiln_store *s = NULL;
+	kiln_diag d;
+
+	raw_exec(f->path, "CREATE TABLE customers (id INTEGER)");
+	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
+	assert_non_null(strstr(d.text, "holds tables but no kiln schema version"));
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema"), 1);
+
+	raw_exec(other, "PRAGMA application_id = 42");
+	KT_ERR(open_at(other, false, &s, &d), KILN_ERR_STORE_SCHEMA);
+	assert_non_null(strstr(d.text, "another application"));
+	assert_null(s);
+	free(other);
+}
+
+struct opener {
+	const char *path;
+	kiln_result r;
+	kiln_diag d;
+};
+
+static void *opener_main(void *arg)
+{
+	struct opener *o = arg;
+	kiln_store *s = NULL;
+
+	o->r = open_at(o->path, true, &s, &o->d);
+	kiln_store_close(s);
+	return NULL;
+}
+
+static void test_concurrent_openers_migrate_once(void **state)
+{
+	struct fx *f = *state;
+	struct opener o[4];
+	pthread_t th[4];
+
+	for (int i = 0; i < 4; i++) {
+		o[i] = (struct opener){ .path = f->path };
+		assert_int_equal(pthread_create(&th[i], NULL, opener_main, &o[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		if (!kiln_is_ok(o[i].r))
+			fail_msg("opener %d: %s", i, o[i].d.text);
+	}
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"),
+			 1);
+}
+
+/* ------------------------------------------------------------ v1's own rules */
+
+static void refused(sqlite3 *db, const char *sql, const char *why)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK)
+		fail_msg("accepted: %s", sql);
+	if (err == NULL || strstr(err, why) == NULL)
+		fail_msg("%s: got '%s', want '%s'", sql, err != NULL ? err : "(none)", why);
+	sqlite3_free(err);
+}
+
+static void accepted(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err != NULL ? err : "?");
+}
+
+static void test_schema_rules(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	create_store(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	accepted(db, "PRAGMA foreign_keys = ON");
+	accepted(db, "INSERT INTO products VALUES ('widget', 'production', 1)");
+	refused(db, "INSERT INTO products VALUES ('w2', 'staging', 1)", "CHECK constraint failed");
+	refused(db, "UPDATE products SET env = 'test'", "never changes");
+	accepted(db, "INSERT INTO policies VALUES ('widget', 1, 'production', 'active', "
+		     "zeroblob(32), 'y', 'a', 1)");
+	accepted(db, "INSERT INTO policies VALUES ('widget', 2, 'production', 'pending', "
+		     "zeroblob(32), 'y', 'a', 1)");
+	refused(db, "UPDATE policies SET status = 'active' WHERE version = 2", "UNIQUE");
+	refused(db, "INSERT INTO policies VALUES ('widget', 3, 'test', 'pending', zeroblob(32), "
+		    "'y', 'a', 1)", "product's environment");
+	refused(db, "INSERT INTO policies VALUES ('widget', 3, 'production', 'pending', "
+		    "zeroblob(31), 'y', 'a', 1)", "CHECK constraint failed");
+	refused(db, "INSERT INTO policies VALUES ('nosuch', 1, 'production', 'pending', "
+		    "zeroblob(32), 'y', 'a', 1)", "FOREIGN KEY");
+
+	accepted(db, "INSERT INTO cas (id, name, env, role, alg, token, key_label, serial, subject, "
+		     "not_before, not_after, created) VALUES (1, 'root', 'production', 'root', 'p256', "
+		     "'t', 'k', '01', 'CN=r', 1, 2, 3)");
+	refused(db, "INSERT INTO cas (name, env, role, alg, token, key_label, serial, subject, "
+		    "not_before, not_after, created) VALUES ('orphan', 'production', 'issuing', 'p256', "
+		    "'t', 'k', '01', 'CN=r', 1, 2, 3)", "CHECK constraint failed");
+	refused(db, "INSERT INTO cas (name, env, role, alg, token, key_label, parent_id, serial, "
+		    "subject, not_before, not_after, created) VALUES ('t', 'test', 'issuing', 'p256', "
+		    "'t', 'k', 1, '01', 'CN=r', 1, 2, 3)", "parent CA's environment");
+
+	refused(db, "INSERT INTO devices (product, serial, policy_version, status, created) "
+		    "VALUES ('widget', 'S', 'one', 'active', 1)", "cannot store TEXT value");
+	refused(db, "INSERT INTO devices (product, serial, policy_version, status, created) "
+		    "VALUES ('widget', 'S', 9, 'active', 1)", "FOREIGN KEY");
+	accepted(db, "INSERT INTO devices (product, serial, policy_version, status, created) "
+		     "VALUES ('widget', 'S', 1, 'active', 1)");
+	refused(db, "INSERT INTO devices (product, serial, policy_version, status, created) "
+		    "VALUES ('widget', 'S', 1, 'active', 1)", "UNIQUE");
+
+	refused(db, "INSERT INTO certificates (serial, ca_id, kind, env, subject, spki_sha256, "
+		    "not_before, not_after, issued, status, der) VALUES ('AB', 1, 'tls', "
+		    "'production', 'CN', zeroblob(32), 1, 2, 3, 'valid', x'00')", "CHECK");
+	refused(db, "INSERT INTO certificates (serial, ca_id, kind, env, subject, spki_sha256, "
+		    "not_before, not_after, issued, status, der) VALUES ('ab', 1, 'tls', "
+		    "'test', 'CN', zeroblob(32), 1, 2, 3, 'valid', x'00')", "environment");
+
+	refused(db, "INSERT INTO events VALUES (1, 1, 't', 'a', 's', '{}')", "without a gap");
+	refused(db, "INSERT INTO events VALUES (0, 1, 't', 'a', 's', '[1]')", "CHECK");
+	refused(db, "INSERT INTO events VALUES (0, 1, 't', 'a', 's', 'nope')", "CHECK");
+	accepted(db, "INSERT INTO events VALUES (0, 1, 't', 'a', 's', '{}')");
+	refused(db, "UPDATE events SET actor = 'mallory'", "append-only");
+	refused(db, "DELETE FROM events", "append-only");
+	refused(db, "INSERT INTO identities VALUES ('x', 'root', '', '', 'active', 1)", "CHECK");
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fresh_file_gets_latest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steps_in_order_and_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_openers_migrate_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_rules, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
