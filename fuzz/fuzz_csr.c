@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kiln_key_desc kd;
 		uint8_t fp[32];
 
-		if (csr == NULL || csr->req == NULL || csr->pkey == NULL || d.code != KILN_OK)
+		if (csr == NULL || csr->subject == NULL || csr->spki.len == 0 || csr->pkey == NULL || d.code != KILN_OK)
 			__builtin_trap();
 		/* What the parser recorded matches the key it carries. */
 		if (!kiln_is_ok(kiln_key_describe(csr->pkey, &kd)) ||

@@ -155,12 +155,16 @@ struct kiln_lint_profile {
 	const X509 *issuer;           /* NULL for self-signed */
 	kiln_alg sig_alg;
 	const kiln_policy *policy;    /* device profiles: key must be allowed */
+	/* The subject key, when the caller holds it already decoded (saves a decode). */
+	const EVP_PKEY *subject_key;
 };
 
 /*
  * RFC 5280 and profile checks on a certificate whose signature is not yet
- * made (parsed from the TBS with a placeholder signature). Each failure names
- * the rule ("lint: keyUsage must be critical").
+ * made: the object the TBS was encoded from (kiln_cert_tbs_x509), or a parsed
+ * certificate. The TBS signature algorithm is checked (and the outer one, when
+ * present, must agree). Each failure names the rule ("lint: keyUsage must be
+ * critical").
  */
 KILN_MUST_USE kiln_result kiln_lint_cert(const X509 *cert, const struct kiln_lint_profile *p,
 					 kiln_diag *d);

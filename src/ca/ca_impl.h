@@ -16,6 +16,7 @@ struct ca_entry {
 	kiln_key_ref key;
 	kiln_token *token; /* NULL when this process has no access to its token */
 	struct ca_entry *parent;
+	kiln_buf chain_pem; /* this CA and its parents, PEM, issuing first */
 };
 
 /* Parsed policies, kept until the engine is freed (versions are few). */
@@ -45,14 +46,15 @@ struct ca_entry *ca_find(kiln_ca *ca, const char *name);
 struct ca_entry *ca_issuing(kiln_ca *ca, kiln_env env);
 
 /*
- * Lints the TBS against p, signs it with key in tok, assembles the signed
- * certificate into der, and checks the signature when check_sig is set.
+ * Lints the unsigned certificate (the object tbs was encoded from) against p,
+ * checks tbs is well-formed DER, signs it with key in tok, assembles the
+ * signed certificate into der, and checks the signature when check_sig is set
+ * (always for RSA, where a faulty signature can leak the key).
  */
 KILN_MUST_USE kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
-				       const struct kiln_lint_profile *p, bool check_sig,
-				       const char *purpose, kiln_buf *der, kiln_diag *d);
-/* Parses a DER certificate built from a TBS plus a placeholder signature. */
-KILN_MUST_USE kiln_result ca_tbs_preview(kiln_slice tbs, kiln_alg alg, X509 **out);
+				       const X509 *unsigned_cert, const struct kiln_lint_profile *p,
+				       bool check_sig, const char *purpose, kiln_buf *der,
+				       kiln_diag *d);
 /* Appends the PEM for DER certificate bytes. */
 KILN_MUST_USE kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out);
 /* A small JSON object as text, from jansson json_pack format and args. Caller frees. */

@@ -141,6 +141,12 @@ kiln_result kiln_ca_open(const struct kiln_ca_opts *opts, kiln_ca **out, kiln_di
 		KILN_TRY(r, load_entry(ca, &ca->cas[i], d));
 	}
 	link_parents(ca);
+	for (size_t i = 0; i < ca->n_cas; i++) {
+		kiln_buf_init(&ca->cas[i].chain_pem, KILN_BUF_DEFAULT_MAX);
+		for (struct ca_entry *e = &ca->cas[i]; e != NULL; e = e->parent)
+			KILN_TRY(r, ca_der_to_pem(kiln_slice_of(e->rec.cert_der, e->rec.cert_len),
+						  &ca->cas[i].chain_pem));
+	}
 	*out = ca;
 	ca = NULL;
 out:
@@ -158,6 +164,7 @@ void kiln_ca_free(kiln_ca *ca)
 	for (size_t i = 0; i < ca->n_cas; i++) {
 		X509_free(ca->cas[i].cert);
 		kiln_ca_rec_cleanup(&ca->cas[i].rec);
+		kiln_buf_cleanup(&ca->cas[i].chain_pem);
 	}
 	free(ca->cas);
 	for (p = ca->policies; p != NULL; p = next) {
@@ -176,9 +183,7 @@ kiln_result kiln_ca_chain_pem(kiln_ca *ca, kiln_env env, kiln_buf *out, kiln_dia
 	if (e == NULL)
 		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no issuing CA for environment %s",
 				     kiln_env_name(env));
-	for (; e != NULL; e = e->parent)
-		KILN_GUARD(ca_der_to_pem(kiln_slice_of(e->rec.cert_der, e->rec.cert_len), out));
-	return kiln_ok();
+	return kiln_buf_append_slice(out, kiln_buf_view(&e->chain_pem));
 }
 
 static struct policy_cache_entry *cache_find(kiln_ca *ca, const struct kiln_policy_rec *rec)

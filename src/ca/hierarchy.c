@@ -62,6 +62,7 @@ static kiln_result make_ca(kiln_token *tok, const struct kiln_hierarchy_opts *o,
 	struct kiln_cert_spec spec = { 0 };
 	struct kiln_lint_profile prof = { 0 };
 	X509_NAME *subject = NULL;
+	X509 *unsigned_cert = NULL;
 	kiln_buf tbs;
 	kiln_result r;
 
@@ -82,15 +83,16 @@ static kiln_result make_ca(kiln_token *tok, const struct kiln_hierarchy_opts *o,
 	spec.is_ca = true;
 	spec.path_len = root ? 1 : 0;
 	spec.key_usage = CA_KU;
-	KILN_TRY(r, kiln_cert_tbs(&spec, &tbs, d));
+	KILN_TRY(r, kiln_cert_tbs_x509(&spec, &tbs, &unsigned_cert, d));
 	prof = (struct kiln_lint_profile){ true, spec.path_len, CA_KU, (int64_t)days + 1,
-					   spec.issuer, o->alg, NULL };
-	KILN_TRY(r, ca_sign_cert(tok, root ? &self->key : &parent->key, kiln_buf_view(&tbs), &prof,
-				 true, "ca-certificate", &self->der, d));
+					   spec.issuer, o->alg, NULL, self->pub };
+	KILN_TRY(r, ca_sign_cert(tok, root ? &self->key : &parent->key, kiln_buf_view(&tbs),
+				 unsigned_cert, &prof, true, "ca-certificate", &self->der, d));
 	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&self->der), &self->cert, d));
 	kiln_cert_serial_hex(self->cert, self->serial, sizeof(self->serial));
 	kiln_name_format(subject, self->subject, sizeof(self->subject));
 out:
+	X509_free(unsigned_cert);
 	X509_NAME_free(subject);
 	kiln_buf_cleanup(&tbs);
 	return r;

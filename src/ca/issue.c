@@ -31,11 +31,14 @@ struct issue_work {
 	char crl_url[KILN_POLICY_STR_MAX + 96];
 	char ocsp_url[KILN_POLICY_STR_MAX + 64];
 	X509_NAME *subject;
+	X509 *unsigned_cert;
 	struct kiln_cert_spec spec;
 	char serial_hex[KILN_SERIAL_HEX];
 	kiln_buf tbs;
 	kiln_buf der;
-	int64_t device_id;
+	struct kiln_device_rec dev;
+	struct kiln_cert_rec cert;
+	struct kiln_event_rec ev;
 };
 
 /* Untrusted text in messages: printable ASCII only, cut short. */
@@ -117,7 +120,7 @@ static kiln_result check_key(struct issue_work *w, kiln_diag *d)
 
 static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
 {
-	const X509_NAME *name = X509_REQ_get_subject_name(w->csr->req);
+	const X509_NAME *name = w->csr->subject;
 
 	for (int i = 0; i < X509_NAME_entry_count(name); i++) {
 		const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
@@ -139,7 +142,7 @@ static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
 
 static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
 {
-	const X509_NAME *name = X509_REQ_get_subject_name(w->csr->req);
+	const X509_NAME *name = w->csr->subject;
 	const char *given = w->req->device_serial;
 	char shown[65];
 	int idx;
@@ -248,6 +251,7 @@ static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
 		s->not_after = w->issuer->rec.not_after;
 	s->subject = w->subject;
 	s->subject_key = w->csr->pkey;
+	s->subject_spki = w->csr->spki;
 	s->issuer = w->issuer->cert;
 	s->sig_alg = w->issuer->alg;
 	s->is_ca = false;
@@ -256,51 +260,63 @@ static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
 	eku_nids(p->ext_key_usage, s);
 	s->crl_url = p->crl_url[0] != '\0' ? p->crl_url : w->crl_url;
 	s->ocsp_url = p->ocsp_url[0] != '\0' ? p->ocsp_url : w->ocsp_url;
-	return kiln_cert_tbs(s, &w->tbs, d);
+	return kiln_cert_tbs_x509(s, &w->tbs, &w->unsigned_cert, d);
+}
+
+/*
+ * The records, built on the issuer's thread: the transaction itself (on the
+ * store's single committer) only runs the inserts, so the group commit is not
+ * held up by formatting.
+ */
+static kiln_result prepare_records(struct issue_work *w)
+{
+	const struct kiln_issue_req *req = w->req;
+	struct kiln_device_rec *dev = &w->dev;
+	char fp[65];
+
+	kiln_strtrunc(dev->product, w->policy->product, sizeof(dev->product));
+	kiln_strtrunc(dev->serial, w->device_serial, sizeof(dev->serial));
+	dev->policy_version = w->policy_version;
+	kiln_strtrunc(dev->lot, req->lot != NULL ? req->lot : "", sizeof(dev->lot));
+	kiln_strtrunc(dev->station, req->station != NULL ? req->station : "", sizeof(dev->station));
+	kiln_strtrunc(dev->operator_name, req->operator_name != NULL ? req->operator_name : req->actor,
+		      sizeof(dev->operator_name));
+	kiln_strtrunc(dev->cert_serial, w->serial_hex, sizeof(dev->cert_serial));
+	kiln_strtrunc(dev->status, "active", sizeof(dev->status));
+	dev->created = kiln_now();
+	ca_cert_rec_fill(&w->cert, w->serial_hex, w->issuer, "device", w->subject,
+			 w->spec.not_before, w->spec.not_after, kiln_buf_view(&w->der));
+	kiln_strtrunc(w->cert.product, w->policy->product, sizeof(w->cert.product));
+	memcpy(w->cert.spki_sha256, w->csr->spki_sha256, 32);
+	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
+	w->ev.time = dev->created;
+	kiln_strtrunc(w->ev.type, "issuance", sizeof(w->ev.type));
+	kiln_strtrunc(w->ev.actor, req->actor, sizeof(w->ev.actor));
+	kiln_strtrunc(w->ev.subject, w->serial_hex, sizeof(w->ev.subject));
+	w->ev.detail_json = ca_event_json("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "product",
+					  w->policy->product, "device", w->device_serial,
+					  "policy_version", (json_int_t)w->policy_version, "ca",
+					  w->issuer->rec.name, "env", w->issuer->rec.env,
+					  "spki_sha256", fp, "key", w->csr->key.name, "lot", dev->lot);
+	KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	return kiln_ok();
 }
 
 static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	struct issue_work *w = ctx;
-	const struct kiln_issue_req *req = w->req;
-	struct kiln_device_rec dev = { 0 };
-	struct kiln_cert_rec cert = { 0 };
-	struct kiln_event_rec ev = { 0 };
-	char fp[65];
-	kiln_result r;
+	char holder[KILN_STORE_SERIAL_HEX];
+	bool seen = false;
 
-	kiln_strtrunc(dev.product, w->policy->product, sizeof(dev.product));
-	kiln_strtrunc(dev.serial, w->device_serial, sizeof(dev.serial));
-	dev.policy_version = w->policy_version;
-	kiln_strtrunc(dev.lot, req->lot != NULL ? req->lot : "", sizeof(dev.lot));
-	kiln_strtrunc(dev.station, req->station != NULL ? req->station : "", sizeof(dev.station));
-	kiln_strtrunc(dev.operator_name, req->operator_name != NULL ? req->operator_name : req->actor,
-		      sizeof(dev.operator_name));
-	kiln_strtrunc(dev.cert_serial, w->serial_hex, sizeof(dev.cert_serial));
-	kiln_strtrunc(dev.status, "active", sizeof(dev.status));
-	dev.created = kiln_now();
-	KILN_GUARD(kiln_store_tx_device_add(tx, &dev, d));
-	ca_cert_rec_fill(&cert, w->serial_hex, w->issuer, "device", w->subject, w->spec.not_before,
-			 w->spec.not_after, kiln_buf_view(&w->der));
-	kiln_strtrunc(cert.product, w->policy->product, sizeof(cert.product));
-	cert.device_id = dev.id;
-	memcpy(cert.spki_sha256, w->csr->spki_sha256, 32);
-	KILN_GUARD(kiln_store_tx_cert_add(tx, &cert, d));
-	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
-	ev.time = dev.created;
-	kiln_strtrunc(ev.type, "issuance", sizeof(ev.type));
-	kiln_strtrunc(ev.actor, req->actor, sizeof(ev.actor));
-	kiln_strtrunc(ev.subject, w->serial_hex, sizeof(ev.subject));
-	ev.detail_json = ca_event_json("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "product",
-				       w->policy->product, "device", w->device_serial,
-				       "policy_version", (json_int_t)w->policy_version, "ca",
-				       w->issuer->rec.name, "env", w->issuer->rec.env, "spki_sha256", fp,
-				       "key", w->csr->key.name, "lot", dev.lot);
-	KILN_ENSURE(ev.detail_json != NULL, KILN_ERR_NOMEM);
-	r = kiln_store_tx_event_add(tx, &ev, d);
-	free(ev.detail_json);
-	w->device_id = dev.id;
-	return r;
+	/* A key is one device's identity: a key certified before is a cloned or replayed device. */
+	KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
+	if (seen)
+		return kiln_diag_set(d, KILN_ERR_DUPLICATE,
+				     "this public key was already certified (certificate %s)", holder);
+	KILN_GUARD(kiln_store_tx_device_add(tx, &w->dev, d));
+	w->cert.device_id = w->dev.id;
+	KILN_GUARD(kiln_store_tx_cert_add(tx, &w->cert, d));
+	return kiln_store_tx_event_add(tx, &w->ev, d);
 }
 
 static void record_rejection(struct issue_work *w, kiln_result why, const kiln_diag *d)
@@ -343,17 +359,16 @@ static kiln_result issue(struct issue_work *w, struct kiln_issue_result *res, ki
 	KILN_GUARD(build_tbs(w, d));
 	prof = (struct kiln_lint_profile){ false, -1, w->spec.key_usage,
 					   (int64_t)w->policy->validity_days + 1, w->issuer->cert,
-					   w->issuer->alg, w->policy };
-	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs), &prof,
-				false, "certificate", &w->der, d));
+					   w->issuer->alg, w->policy, w->csr->pkey };
+	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs),
+				w->unsigned_cert, &prof, false, "certificate", &w->der, d));
+	KILN_GUARD(prepare_records(w));
 	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
 	KILN_GUARD(kiln_buf_append_slice(&res->cert_der, kiln_buf_view(&w->der)));
 	KILN_GUARD(ca_der_to_pem(kiln_buf_view(&w->der), &res->chain_pem));
-	for (struct ca_entry *e = w->issuer; e != NULL; e = e->parent)
-		KILN_GUARD(ca_der_to_pem(kiln_slice_of(e->rec.cert_der, e->rec.cert_len),
-					 &res->chain_pem));
+	KILN_GUARD(kiln_buf_append_slice(&res->chain_pem, kiln_buf_view(&w->issuer->chain_pem)));
 	kiln_strtrunc(res->serial, w->serial_hex, sizeof(res->serial));
-	res->device_id = w->device_id;
+	res->device_id = w->dev.id;
 	res->policy_version = w->policy_version;
 	return kiln_ok();
 }
@@ -381,7 +396,9 @@ kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 		record_rejection(w, r, &local);
 		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
+	free(w->ev.detail_json);
 	kiln_csr_free(w->csr);
+	X509_free(w->unsigned_cert);
 	X509_NAME_free(w->subject);
 	kiln_buf_cleanup(&w->tbs);
 	kiln_buf_cleanup(&w->der);

@@ -138,7 +138,7 @@ static kiln_result lint_key_ids(const X509 *x, const struct kiln_lint_profile *p
 
 static kiln_result lint_key(const X509 *x, const struct kiln_lint_profile *p, kiln_diag *d)
 {
-	EVP_PKEY *pk = X509_get0_pubkey(x);
+	const EVP_PKEY *pk = p->subject_key != NULL ? p->subject_key : X509_get0_pubkey(x);
 	struct kiln_key_desc kd;
 
 	if (pk == NULL || !kiln_is_ok(kiln_key_describe(pk, &kd)) || kd.type == KILN_KEY_UNKNOWN)
@@ -188,6 +188,20 @@ static kiln_result lint_san(X509 *x, kiln_diag *d)
 	return r;
 }
 
+/* The TBS signature algorithm is the issuer's; a parsed certificate's outer one agrees. */
+static bool sigalg_ok(const X509 *x, const struct kiln_alg_info *ai)
+{
+	const X509_ALGOR *tbs = X509_get0_tbs_sigalg(x), *outer = NULL;
+	const ASN1_OBJECT *obj = NULL;
+
+	X509_ALGOR_get0(&obj, NULL, NULL, tbs);
+	if (obj == NULL || OBJ_obj2nid(obj) != ai->sig_nid)
+		return false;
+	X509_get0_signature(NULL, &outer, x);
+	X509_ALGOR_get0(&obj, NULL, NULL, outer);
+	return obj == NULL || OBJ_length(obj) == 0 || X509_ALGOR_cmp(tbs, outer) == 0;
+}
+
 kiln_result kiln_lint_cert(const X509 *cert, const struct kiln_lint_profile *p, kiln_diag *d)
 {
 	const struct kiln_alg_info *ai = kiln_alg_get(p->sig_alg);
@@ -201,7 +215,7 @@ kiln_result kiln_lint_cert(const X509 *cert, const struct kiln_lint_profile *p, 
 		ERR_clear_error();
 		return LINT(d, "extensions must be decodable and not repeated");
 	}
-	if (ai == NULL || X509_get_signature_nid(x) != ai->sig_nid)
+	if (ai == NULL || !sigalg_ok(x, ai))
 		return LINT(d, "signature algorithm must be the issuer's (%s)",
 			    ai != NULL ? ai->display : "?");
 	KILN_TRY(r, lint_serial(x, d));

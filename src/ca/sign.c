@@ -1,40 +1,29 @@
 /*
- * The only path from a TBS to a signed certificate: preview and lint, sign in
- * the HSM through the narrow signer request, assemble, and (for CA
- * certificates and RSA, where a fault could leak the key) verify.
+ * The only path from a TBS to a signed certificate: lint, sign in the HSM
+ * through the narrow signer request, assemble, and (for CA certificates and
+ * RSA, where a fault could leak the key) verify.
  */
 #include "ca_impl.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-kiln_result ca_tbs_preview(kiln_slice tbs, kiln_alg alg, X509 **out)
-{
-	static const uint8_t placeholder[1] = { 0 };
-	kiln_buf der;
-	kiln_result r;
-
-	kiln_buf_init(&der, KILN_BUF_DEFAULT_MAX);
-	KILN_TRY(r, kiln_signed_assemble(tbs, alg, kiln_slice_of(placeholder, 1), &der));
-	r = kiln_cert_parse(kiln_buf_view(&der), out, NULL);
-out:
-	kiln_buf_cleanup(&der);
-	return r;
-}
-
 kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
-			 const struct kiln_lint_profile *p, bool check_sig, const char *purpose,
-			 kiln_buf *der, kiln_diag *d)
+			 const X509 *unsigned_cert, const struct kiln_lint_profile *p, bool check_sig,
+			 const char *purpose, kiln_buf *der, kiln_diag *d)
 {
 	struct kiln_sign_req req = { key, tbs, purpose };
 	kiln_signer signer = kiln_token_signer(tok);
-	X509 *preview = NULL, *signed_cert = NULL;
+	X509 *signed_cert = NULL;
 	kiln_buf sig;
 	kiln_result r;
 
 	kiln_buf_init(&sig, 4096);
-	KILN_TRY(r, ca_tbs_preview(tbs, key->alg, &preview));
-	KILN_TRY(r, kiln_lint_cert(preview, p, d));
+	KILN_TRY(r, kiln_lint_cert(unsigned_cert, p, d));
+	if (!kiln_is_ok(kiln_der_check(tbs))) {
+		r = kiln_diag_set(d, KILN_ERR_INTERNAL, "lint: the TBS is not well-formed DER");
+		goto out;
+	}
 	KILN_TRY(r, kiln_signer_sign(&signer, &req, &sig, d));
 	KILN_TRY(r, kiln_signed_assemble(tbs, key->alg, kiln_buf_view(&sig), der));
 	if (check_sig || key->alg == KILN_ALG_RSA3072) {
@@ -45,7 +34,6 @@ kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tb
 					  "the HSM's signature with key %s does not verify", key->label);
 	}
 out:
-	X509_free(preview);
 	X509_free(signed_cert);
 	kiln_buf_cleanup(&sig);
 	return r;

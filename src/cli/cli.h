@@ -72,6 +72,8 @@ KILN_MUST_USE kiln_result deploy_token(struct deployment *dep, kiln_env env, kil
 /* Builds the CA engine over the store and whatever tokens are open. */
 KILN_MUST_USE kiln_result deploy_ca(struct deployment *dep, kiln_diag *d);
 void deploy_close(struct deployment *dep);
+/* The canonical absolute path of an existing path, bounded (realpath with a heap buffer). */
+KILN_MUST_USE kiln_result deploy_realpath(const char *path, char *out, size_t cap);
 /* dir/rel, or rel itself when absolute. */
 KILN_MUST_USE kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap);
 

@@ -78,7 +78,7 @@ static kiln_result make_dirs(struct init_ctx *ic, kiln_diag *d)
 	} else {
 		return kiln_diag_set(d, KILN_ERR_IO, "%s: %s", ic->dir, strerror(errno));
 	}
-	if (realpath(ic->dir, ic->abs) == NULL)
+	if (!kiln_is_ok(deploy_realpath(ic->dir, ic->abs, sizeof(ic->abs))))
 		return kiln_diag_set(d, KILN_ERR_IO, "%s: %s", ic->dir, strerror(errno));
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
 		KILN_GUARD(deploy_path(ic->abs, subdirs[i], path, sizeof(path)));

@@ -9,6 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+kiln_result deploy_realpath(const char *path, char *out, size_t cap)
+{
+	char *abs = realpath(path, NULL);
+	kiln_result r;
+
+	KILN_ENSURE(abs != NULL, KILN_ERR_NOT_FOUND);
+	r = kiln_strlcpy(out, abs, cap);
+	free(abs);
+	return r;
+}
+
 kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap)
 {
 	int n = rel[0] == '/' ? snprintf(out, cap, "%s", rel) : snprintf(out, cap, "%s/%s", dir, rel);
@@ -48,7 +59,7 @@ kiln_result deploy_open(const struct cli_common *c, unsigned need, struct deploy
 	dep->log = (kiln_log){ kiln_log_sink_file, stderr, c->verbose ? KILN_LOG_DEBUG : KILN_LOG_WARN };
 	if (c->dir == NULL || c->dir[0] == '\0')
 		return kiln_diag_set(d, KILN_ERR_USAGE, "no deployment: give --dir DIR or set KILN_DIR");
-	if (realpath(c->dir, dep->dir) == NULL)
+	if (!kiln_is_ok(deploy_realpath(c->dir, dep->dir, sizeof(dep->dir))))
 		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "%s: no such deployment directory", c->dir);
 	KILN_GUARD(read_config(dep, d));
 	if (need & (NEED_STORE | NEED_CA)) {

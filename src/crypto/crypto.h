@@ -82,6 +82,9 @@ KILN_MUST_USE kiln_result kiln_key_fingerprint(const EVP_PKEY *pkey, uint8_t out
  * moves past the TLV; on failure it does not move.
  */
 KILN_MUST_USE kiln_result kiln_der_read(kiln_cursor *c, uint8_t *tag, kiln_slice *content);
+/* Like kiln_der_read; *tlv (if not NULL) receives the whole TLV, header included. */
+KILN_MUST_USE kiln_result kiln_der_read_tlv(kiln_cursor *c, uint8_t *tag, kiln_slice *content,
+					    kiln_slice *tlv);
 /* Checks that in is exactly one well-formed DER TLV tree (every constructed
  * value parsed recursively, depth at most KILN_DER_MAX_DEPTH, no trailing bytes). */
 KILN_MUST_USE kiln_result kiln_der_check(kiln_slice in);
@@ -105,14 +108,19 @@ KILN_MUST_USE kiln_result kiln_ecdsa_raw_to_der(kiln_alg alg, kiln_slice raw, ki
 
 /*
  * A parsed, verified PKCS#10 request. Parsing is pure (bytes in, struct out):
- * size cap, DER structure check, OpenSSL decode, then the self-signature
- * (proof of possession) must verify with the key the CSR carries.
+ * size cap, PEM unwrapping, kiln's own bounded DER walk of the request, the
+ * key built from its parts, then the self-signature (proof of possession)
+ * must verify over the CertificationRequestInfo bytes with that key.
+ * Attributes are checked for form and otherwise ignored: the CA, not the
+ * device, decides what a certificate says.
  */
 typedef struct kiln_csr {
-	X509_REQ *req;      /* owned */
-	EVP_PKEY *pkey;     /* owned reference to the subject key */
+	X509_NAME *subject;       /* owned */
+	EVP_PKEY *pkey;           /* owned */
 	struct kiln_key_desc key;
-	uint8_t spki_sha256[32];
+	uint8_t spki_sha256[32];  /* SHA-256 of the canonical SubjectPublicKeyInfo */
+	kiln_buf der;             /* the request's DER (owned) */
+	kiln_slice spki;          /* its SubjectPublicKeyInfo TLV, inside der */
 } kiln_csr;
 
 /* Accepts DER or PEM ("-----BEGIN CERTIFICATE REQUEST-----"). Caller frees *out. */
@@ -149,6 +157,14 @@ struct kiln_cert_spec {
 	int64_t not_after;
 	const X509_NAME *subject;
 	const EVP_PKEY *subject_key;
+	/*
+	 * The subject key's DER SubjectPublicKeyInfo as it arrived (a CSR's).
+	 * When set, it is copied into the certificate field by field: OpenSSL
+	 * 3.0 re-encodes an EVP_PKEY through its provider encoders, which costs
+	 * more than a P-256 signature. subject_key must name the same key (the
+	 * lint checks the key through it).
+	 */
+	kiln_slice subject_spki;
 	/* NULL for a self-signed certificate: then issuer = subject and AKI = SKI. */
 	const X509 *issuer;
 	kiln_alg sig_alg; /* the issuer key's algorithm */
@@ -177,6 +193,13 @@ struct kiln_cert_spec {
  */
 KILN_MUST_USE kiln_result kiln_cert_tbs(const struct kiln_cert_spec *spec, kiln_buf *tbs,
 					kiln_diag *d);
+/*
+ * Same, and *built (if not NULL) receives the unsigned certificate object the
+ * TBS was encoded from, for the lint (caller frees). Its outer signature
+ * fields are empty; the TBS signature algorithm is set.
+ */
+KILN_MUST_USE kiln_result kiln_cert_tbs_x509(const struct kiln_cert_spec *spec, kiln_buf *tbs,
+					     X509 **built, kiln_diag *d);
 /*
  * Assembles SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING sig } for any
  * X.509 signed object (certificate, CRL). sig is the X.509 signature value

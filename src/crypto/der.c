@@ -40,6 +40,16 @@ kiln_result kiln_der_read(kiln_cursor *c, uint8_t *tag, kiln_slice *content)
 	return kiln_ok();
 }
 
+kiln_result kiln_der_read_tlv(kiln_cursor *c, uint8_t *tag, kiln_slice *content, kiln_slice *tlv)
+{
+	size_t start = c->pos;
+
+	KILN_GUARD(kiln_der_read(c, tag, content));
+	if (tlv != NULL)
+		*tlv = kiln_slice_of(c->ptr + start, c->pos - start);
+	return kiln_ok();
+}
+
 static kiln_result check_tree(kiln_slice in, unsigned depth)
 {
 	kiln_cursor c;

@@ -74,8 +74,10 @@ void kiln_keycache_drop(struct kiln_keycache *c, const char *label)
 {
 	(void)pthread_mutex_lock(&c->mu);
 	for (size_t i = 0; i < KILN_KEYCACHE_SIZE; i++) {
-		if (c->e[i].used && strncmp(c->e[i].ref.label, label, sizeof(c->e[i].ref.label)) == 0)
-			memset(&c->e[i], 0, sizeof(c->e[i]));
+		struct kiln_keycache_entry *e = &c->e[i];
+
+		if (e->used && strncmp(e->ref.label, label, sizeof(e->ref.label)) == 0)
+			memset(e, 0, sizeof(*e));
 	}
 	(void)pthread_mutex_unlock(&c->mu);
 }

@@ -56,6 +56,7 @@ static void id_text(const kiln_key_ref *ref, char out[2 * KILN_KEY_ID_MAX + 16])
 }
 
 /* Up to two objects of class cls (any class if NULL) with ref's label and id. */
+KILN_MUST_USE
 static kiln_result find_objects(kiln_token *t, struct kiln_tok_sess *s, const CK_OBJECT_CLASS *cls,
 				const kiln_key_ref *ref, CK_OBJECT_HANDLE out[2], CK_ULONG *count,
 				kiln_diag *d)
@@ -82,11 +83,13 @@ static kiln_result find_objects(kiln_token *t, struct kiln_tok_sess *s, const CK
 		return kiln_tok_fail(t, s, rv_final, "C_FindObjectsFinal", d);
 	}
 	if (*count > 2)
-		return kiln_diag_set(d, KILN_ERR_HSM, "C_FindObjects on HSM token %s returned %lu objects for 2",
+		return kiln_diag_set(d, KILN_ERR_HSM,
+				     "C_FindObjects on HSM token %s returned %lu objects for 2",
 				     t->label, (unsigned long)*count);
 	return kiln_ok();
 }
 
+KILN_MUST_USE
 static kiln_result read_attr(kiln_token *t, struct kiln_tok_sess *s, CK_OBJECT_HANDLE h,
 			     CK_ATTRIBUTE_TYPE type, struct attr *out, kiln_diag *d)
 {
@@ -103,6 +106,7 @@ static kiln_result read_attr(kiln_token *t, struct kiln_tok_sess *s, CK_OBJECT_H
 	return kiln_ok();
 }
 
+KILN_MUST_USE
 static kiln_result check_key_type(kiln_token *t, struct kiln_tok_sess *s, CK_OBJECT_HANDLE h,
 				  const kiln_key_ref *ref, bool private_key, kiln_diag *d)
 {
@@ -110,7 +114,8 @@ static kiln_result check_key_type(kiln_token *t, struct kiln_tok_sess *s, CK_OBJ
 	const struct kiln_alg_info *ai = kiln_alg_get(ref->alg);
 	CK_KEY_TYPE kt = 0;
 	CK_BBOOL sign = CK_FALSE;
-	CK_ATTRIBUTE a[2] = { { CKA_KEY_TYPE, &kt, sizeof(kt) }, { CKA_SIGN, &sign, sizeof(sign) } };
+	CK_ATTRIBUTE a[2] = { { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			      { CKA_SIGN, &sign, sizeof(sign) } };
 	struct attr params;
 	CK_RV rv;
 
@@ -120,7 +125,8 @@ static kiln_result check_key_type(kiln_token *t, struct kiln_tok_sess *s, CK_OBJ
 	if (kt != pa->key_type)
 		goto wrong;
 	if (private_key && sign != CK_TRUE)
-		return kiln_diag_set(d, KILN_ERR_HSM, "key %s in HSM token %s may not sign (CKA_SIGN false)",
+		return kiln_diag_set(d, KILN_ERR_HSM,
+				     "key %s in HSM token %s may not sign (CKA_SIGN false)",
 				     ref->label, t->label);
 	if (pa->ec_params.len > 0) {
 		KILN_GUARD(read_attr(t, s, h, CKA_EC_PARAMS, &params, d));
@@ -134,6 +140,7 @@ wrong:
 }
 
 /* The single object of class cls for ref; KILN_ERR_HSM_KEY_MISSING if none. */
+KILN_MUST_USE
 static kiln_result find_one(kiln_token *t, struct kiln_tok_sess *s, CK_OBJECT_CLASS cls,
 			    const kiln_key_ref *ref, CK_OBJECT_HANDLE *out, kiln_diag *d)
 {
@@ -170,6 +177,7 @@ kiln_result kiln_tok_key_handle(kiln_token *t, struct kiln_tok_sess *s, const ki
 	return kiln_ok();
 }
 
+KILN_MUST_USE
 static kiln_result read_public(kiln_token *t, struct kiln_tok_sess *s, CK_OBJECT_HANDLE h,
 			       kiln_alg alg, EVP_PKEY **out, kiln_diag *d)
 {
@@ -193,6 +201,7 @@ struct gen_arg {
 	EVP_PKEY **pub;
 };
 
+KILN_MUST_USE
 static kiln_result generate_pair(kiln_token *t, struct kiln_tok_sess *s, kiln_key_ref *ref,
 				 CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv, kiln_diag *d)
 {
@@ -260,7 +269,8 @@ static kiln_result generate_op(kiln_token *t, struct kiln_tok_sess *s, void *arg
 	by_label.id_len = 0;
 	KILN_GUARD(find_objects(t, s, NULL, &by_label, found, &n, d));
 	if (n > 0)
-		return kiln_diag_set(d, KILN_ERR_EXISTS, "HSM token %s already holds a key labelled %s",
+		return kiln_diag_set(d, KILN_ERR_EXISTS,
+				     "HSM token %s already holds a key labelled %s",
 				     t->label, g->ref.label);
 	KILN_GUARD(generate_pair(t, s, &g->ref, &pub, &priv, d));
 	s->committed = true;
@@ -284,7 +294,8 @@ kiln_result kiln_token_generate(kiln_token *t, kiln_alg alg, const char *label, 
 	kiln_result r;
 
 	if (t == NULL || out == NULL || label == NULL)
-		return kiln_diag_set(d, KILN_ERR_ARG, "generating a key needs a token, a label and a result");
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "generating a key needs a token, a label and a result");
 	memset(&g, 0, sizeof(g));
 	g.ref.alg = alg;
 	if (!kiln_is_ok(kiln_strlcpy(g.ref.label, label, sizeof(g.ref.label))))
@@ -340,7 +351,8 @@ kiln_result kiln_token_public_key(kiln_token *t, const kiln_key_ref *ref, EVP_PK
 	struct pub_arg a = { ref, NULL };
 
 	if (t == NULL || out == NULL)
-		return kiln_diag_set(d, KILN_ERR_ARG, "reading a public key needs a token and a result");
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "reading a public key needs a token and a result");
 	KILN_GUARD(kiln_p11_check_ref(ref, d));
 	KILN_GUARD(kiln_tok_run(t, public_op, &a, d));
 	*out = a.pkey;

@@ -36,6 +36,7 @@ static struct {
 	bool finalize; /* kiln's C_Initialize succeeded: kiln calls C_Finalize */
 } registry[KILN_P11_MAX_MODULES];
 
+KILN_MUST_USE
 static kiln_result registry_acquire(kiln_p11 *p, kiln_diag *d)
 {
 	kiln_result r = kiln_ok();
@@ -114,6 +115,7 @@ static const char *dl_reason(const char *path)
 	return e;
 }
 
+KILN_MUST_USE
 static kiln_result load_functions(kiln_p11 *p, kiln_diag *d)
 {
 	CK_C_GetFunctionList get = NULL;
@@ -123,7 +125,8 @@ static kiln_result load_functions(kiln_p11 *p, kiln_diag *d)
 	(void)dlerror();
 	p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
 	if (p->dl == NULL)
-		return kiln_diag_set(d, KILN_ERR_HSM_MODULE, "PKCS#11 module %s cannot be loaded: %s",
+		return kiln_diag_set(d, KILN_ERR_HSM_MODULE,
+				     "PKCS#11 module %s cannot be loaded: %s",
 				     p->path, dl_reason(p->path));
 	sym = dlsym(p->dl, "C_GetFunctionList");
 	if (sym == NULL)
@@ -223,6 +226,7 @@ void kiln_p11_label_pad(const char *label, CK_UTF8CHAR out[KILN_TOKEN_LABEL_LEN]
 	memcpy(out, label, n);
 }
 
+KILN_MUST_USE
 static kiln_result check_pin(const char *pin, const char *which, const char *label, kiln_diag *d)
 {
 	size_t n = pin != NULL ? strnlen(pin, KILN_P11_PIN_MAX + 1) : 0;
@@ -235,6 +239,7 @@ static kiln_result check_pin(const char *pin, const char *which, const char *lab
 }
 
 /* The present slots; caller frees *out. */
+KILN_MUST_USE
 static kiln_result slot_list(const kiln_p11 *p11, CK_SLOT_ID **out, CK_ULONG *count, kiln_diag *d)
 {
 	CK_SLOT_ID *slots = NULL;
@@ -271,6 +276,7 @@ static kiln_result slot_list(const kiln_p11 *p11, CK_SLOT_ID **out, CK_ULONG *co
  * label (KILN_ERR_HSM_TOKEN_MISSING if none; KILN_ERR_HSM if two), *free_slot
  * the first slot with an uninitialised token (if free_slot is not NULL).
  */
+KILN_MUST_USE
 static kiln_result scan_slots(const kiln_p11 *p11, const char *label, CK_SLOT_ID *found,
 			      bool *have_free, CK_SLOT_ID *free_slot, kiln_diag *d)
 {
@@ -320,6 +326,7 @@ kiln_result kiln_p11_find_slot(const kiln_p11 *p11, const char *label, CK_SLOT_I
 }
 
 /* Opens a session as security officer and sets the user PIN. */
+KILN_MUST_USE
 static kiln_result set_user_pin(const kiln_p11 *p11, CK_SLOT_ID slot, const char *label,
 				const char *so_pin, const char *user_pin, kiln_diag *d)
 {
@@ -370,7 +377,8 @@ kiln_result kiln_p11_init_token(kiln_p11 *p11, const char *label, const char *so
 	if (r.code != KILN_ERR_HSM_TOKEN_MISSING)
 		return kiln_p11_forward(d, r, &scan);
 	if (!have_free)
-		return kiln_diag_set(d, KILN_ERR_HSM, "PKCS#11 module %s has no free slot for token %s",
+		return kiln_diag_set(d, KILN_ERR_HSM,
+				     "PKCS#11 module %s has no free slot for token %s",
 				     p11->path, label);
 
 	kiln_p11_label_pad(label, padded);

@@ -17,6 +17,7 @@
  * in SoftHSM2; some modules give the bare point. The two never have the
  * same length, so the length decides.
  */
+KILN_MUST_USE
 static kiln_result unwrap_point(kiln_slice point, size_t raw_len, kiln_slice *out)
 {
 	kiln_cursor c;
@@ -35,6 +36,7 @@ static kiln_result unwrap_point(kiln_slice point, size_t raw_len, kiln_slice *ou
 	return kiln_ok();
 }
 
+KILN_MUST_USE
 static kiln_result from_data(const char *type, const OSSL_PARAM *params, EVP_PKEY **out)
 {
 	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
@@ -79,7 +81,8 @@ kiln_result kiln_p11_pub_ec(kiln_alg alg, kiln_slice params, kiln_slice point, E
 					     "public key from the HSM: CKA_EC_POINT is not a 32-byte Ed25519 key");
 		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw.ptr, raw.len);
 		if (pkey == NULL)
-			return kiln_diag_set(d, KILN_ERR_CRYPTO, "OpenSSL refused the Ed25519 public key");
+			return kiln_diag_set(d, KILN_ERR_CRYPTO,
+					     "OpenSSL refused the Ed25519 public key");
 		*out = pkey;
 		return kiln_ok();
 	}
@@ -138,7 +141,8 @@ kiln_result kiln_p11_pub_rsa(kiln_alg alg, kiln_slice modulus, kiln_slice expone
 	}
 	r = from_data("RSA", params, out);
 	if (!kiln_is_ok(r))
-		r = kiln_diag_set(d, KILN_ERR_CRYPTO, "OpenSSL refused the RSA public key from the HSM");
+		r = kiln_diag_set(d, KILN_ERR_CRYPTO,
+				  "OpenSSL refused the RSA public key from the HSM");
 out:
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);

@@ -23,6 +23,7 @@ struct sign_arg {
 	kiln_buf *sig;
 };
 
+KILN_MUST_USE
 static kiln_result append_sig(kiln_token *t, const struct sign_arg *a, kiln_slice raw,
 			      kiln_diag *d)
 {
@@ -79,10 +80,12 @@ static kiln_result token_sign(void *impl, const struct kiln_sign_req *req, kiln_
 	struct sign_arg a;
 
 	if (t == NULL || req == NULL || sig == NULL)
-		return kiln_diag_set(d, KILN_ERR_ARG, "signing needs a token, a request and a result");
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "signing needs a token, a request and a result");
 	KILN_GUARD(kiln_p11_check_ref(req->key, d));
 	if (req->tbs.ptr == NULL || req->tbs.len == 0 || req->tbs.len > KILN_SIGN_TBS_MAX)
-		return kiln_diag_set(d, KILN_ERR_ARG, "sign request for key %s: empty or oversized data",
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "sign request for key %s: empty or oversized data",
 				     req->key->label);
 	a.key = req->key;
 	a.ai = kiln_alg_get(req->key->alg);
@@ -94,7 +97,8 @@ static kiln_result token_sign(void *impl, const struct kiln_sign_req *req, kiln_
 
 		if (md == NULL || EVP_Digest(req->tbs.ptr, req->tbs.len, digest, &digest_len, md,
 					     NULL) != 1)
-			return kiln_diag_set(d, KILN_ERR_CRYPTO, "hashing the data for key %s failed",
+			return kiln_diag_set(d, KILN_ERR_CRYPTO,
+					     "hashing the data for key %s failed",
 					     req->key->label);
 		a.input = kiln_slice_of(digest, digest_len);
 	}

@@ -16,7 +16,8 @@ kiln_result kiln_signer_sign(const kiln_signer *s, const struct kiln_sign_req *r
 	if (s == NULL || s->ops == NULL || s->ops->sign == NULL)
 		return kiln_diag_set(d, KILN_ERR_ARG, "no signer configured");
 	if (req == NULL || req->key == NULL || sig == NULL)
-		return kiln_diag_set(d, KILN_ERR_ARG, "sign request needs a key and an output buffer");
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "sign request needs a key and an output buffer");
 	if (req->purpose == NULL || req->purpose[0] == '\0')
 		return kiln_diag_set(d, KILN_ERR_ARG, "sign request names no purpose");
 	if (req->tbs.ptr == NULL || req->tbs.len == 0)

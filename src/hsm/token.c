@@ -23,6 +23,7 @@
 
 /* ------------------------------------------------------------ PIN */
 
+KILN_MUST_USE
 static kiln_result pin_store_init(struct kiln_pin_store *ps, const char *pin)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -74,6 +75,7 @@ static const char *pin_reason(CK_RV rv)
 	}
 }
 
+KILN_MUST_USE
 static kiln_result login(kiln_token *t, CK_SESSION_HANDLE h, kiln_diag *d)
 {
 	CK_RV rv = t->fn->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)t->pin.p, (CK_ULONG)t->pin.len);
@@ -97,6 +99,7 @@ static void close_sessions_locked(kiln_token *t)
 }
 
 /* Called with mu held and no session checked out. */
+KILN_MUST_USE
 static kiln_result open_pool_locked(kiln_token *t, bool first, kiln_diag *d)
 {
 	kiln_result r;
@@ -112,8 +115,8 @@ static kiln_result open_pool_locked(kiln_token *t, bool first, kiln_diag *d)
 	kiln_diag_clear(&find);
 	r = kiln_p11_find_slot(t->p11, t->label, &slot, &find);
 	if (r.code == KILN_ERR_HSM_TOKEN_MISSING && !first)
-		return kiln_diag_set(d, KILN_ERR_HSM_TOKEN_GONE, "HSM token %s is no longer present",
-				     t->label);
+		return kiln_diag_set(d, KILN_ERR_HSM_TOKEN_GONE,
+				     "HSM token %s is no longer present", t->label);
 	if (!kiln_is_ok(r))
 		return kiln_p11_forward(d, r, &find);
 	for (unsigned i = 0; i < t->n; i++) {
@@ -136,6 +139,7 @@ out:
 	return r;
 }
 
+KILN_MUST_USE
 static kiln_result checkout(kiln_token *t, struct kiln_tok_sess *s, kiln_diag *d)
 {
 	kiln_result r = kiln_ok();
@@ -259,6 +263,7 @@ kiln_result kiln_tok_fail(kiln_token *t, const struct kiln_tok_sess *s, CK_RV rv
 
 /* ------------------------------------------------------------ open, close */
 
+KILN_MUST_USE
 static kiln_result token_alloc(kiln_p11 *p11, const struct kiln_token_opts *opts, unsigned n,
 			       kiln_token **out)
 {
@@ -314,11 +319,13 @@ kiln_result kiln_token_open(kiln_p11 *p11, const struct kiln_token_opts *opts, k
 	unsigned n;
 
 	if (p11 == NULL || opts == NULL || out == NULL)
-		return kiln_diag_set(d, KILN_ERR_ARG, "opening an HSM token needs a module and options");
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "opening an HSM token needs a module and options");
 	KILN_GUARD(kiln_p11_check_label(opts->label, d));
 	if (opts->pin == NULL || opts->pin[0] == '\0' ||
 	    strnlen(opts->pin, KILN_P11_PIN_MAX + 1) > KILN_P11_PIN_MAX)
-		return kiln_diag_set(d, KILN_ERR_HSM_PIN, "the PIN for HSM token %s must be 1 to %d bytes",
+		return kiln_diag_set(d, KILN_ERR_HSM_PIN,
+				     "the PIN for HSM token %s must be 1 to %d bytes",
 				     opts->label, KILN_P11_PIN_MAX);
 	n = opts->sessions == 0 ? KILN_TOKEN_DEFAULT_SESSIONS : opts->sessions;
 	if (n > KILN_TOKEN_MAX_SESSIONS)

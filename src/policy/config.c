@@ -227,23 +227,52 @@ out:
 
 /* ------------------------------------------------------------ writer */
 
+/*
+ * The YAML escape for the character at s[i] if it needs one (its length in
+ * *n), else NULL: quotes, backslashes, control characters, and the Unicode
+ * line breaks a reader would fold (U+0085, U+2028, U+2029). What the parser
+ * refuses is still written faithfully, so it is refused, not changed.
+ */
+static const char *escape(const unsigned char *s, size_t len, size_t i, size_t *n, char buf[8])
+{
+	*n = 1;
+	if (s[i] == '"')
+		return "\\\"";
+	if (s[i] == '\\')
+		return "\\\\";
+	if (s[i] < 0x20 || s[i] == 0x7f) {
+		(void)snprintf(buf, 8, "\\x%02x", s[i]);
+		return buf;
+	}
+	if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+		*n = 2;
+		(void)snprintf(buf, 8, "\\x%02x", s[i + 1]);
+		return buf;
+	}
+	if (s[i] == 0xe2 && i + 2 < len && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+		*n = 3;
+		return s[i + 2] == 0xa8 ? "\\L" : "\\P";
+	}
+	return NULL;
+}
+
 /* indent, key, then the value as a double-quoted YAML string. */
 static kiln_result put_str(kiln_buf *b, const char *indent, const char *key, const char *s,
 			   size_t cap)
 {
-	size_t len = strnlen(s, cap);
+	const unsigned char *u = (const unsigned char *)s;
+	size_t len = strnlen(s, cap), n;
+	const char *esc;
+	char buf[8];
 
 	KILN_ENSURE(len < cap, KILN_ERR_ARG);
 	KILN_GUARD(kiln_buf_printf(b, "%s%s: \"", indent, key));
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\')
-			KILN_GUARD(kiln_buf_printf(b, "\\%c", ch));
-		else if (ch < 0x20 || ch == 0x7f)
-			KILN_GUARD(kiln_buf_printf(b, "\\x%02x", ch));
+	for (size_t i = 0; i < len; i += n) {
+		esc = escape(u, len, i, &n, buf);
+		if (esc != NULL)
+			KILN_GUARD(kiln_buf_append_str(b, esc));
 		else
-			KILN_GUARD(kiln_buf_append_u8(b, ch));
+			KILN_GUARD(kiln_buf_append_u8(b, u[i]));
 	}
 	return kiln_buf_append_str(b, "\"\n");
 }

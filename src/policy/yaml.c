@@ -479,6 +479,29 @@ static kiln_result must_be_one_of(struct kiln_yaml_ctx *c, const yaml_node_t *n,
 	return kiln_yaml_fail(c, n, "'%s' must be one of %s", c->path, list);
 }
 
+/*
+ * Index of the first character a string may not hold, or len: C0 controls
+ * (a newline only if allowed), DEL, C1 controls, the Unicode line and
+ * paragraph separators (a YAML reader folds U+0085, U+2028 and U+2029 like
+ * newlines, so they would not survive a round trip) and the bidirectional
+ * formatting characters, which make text read differently from what it is.
+ */
+static size_t refused_char(const unsigned char *s, size_t len, bool newline_ok)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] < 0x20 && !(s[i] == '\n' && newline_ok)) || s[i] == 0x7f)
+			return i;
+		if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+			return i;
+		if (s[i] == 0xe2 && i + 2 < len &&
+		    ((s[i + 1] == 0x80 && (s[i + 2] == 0x8e || s[i + 2] == 0x8f ||
+					   (s[i + 2] >= 0xa8 && s[i + 2] <= 0xae))) ||
+		     (s[i + 1] == 0x81 && s[i + 2] >= 0xa6 && s[i + 2] <= 0xa9)))
+			return i;
+	}
+	return len;
+}
+
 /* A string scalar: not null, no control characters (newlines only if allowed). */
 static kiln_result text_of(struct kiln_yaml_ctx *c, const struct kiln_yaml_field *f,
 			   const yaml_node_t *n, const char **s, size_t *len)
@@ -487,13 +510,8 @@ static kiln_result text_of(struct kiln_yaml_ctx *c, const struct kiln_yaml_field
 		return kiln_yaml_fail(c, n, "'%s' must be a string, got %s", c->path, node_kind(n));
 	*s = (const char *)n->data.scalar.value;
 	*len = n->data.scalar.length;
-	for (size_t i = 0; i < *len; i++) {
-		unsigned char b = (unsigned char)(*s)[i];
-
-		if ((b < 0x20 && !(b == '\n' && (f->flags & KILN_Y_MULTILINE))) || b == 0x7f)
-			return kiln_yaml_fail(c, n, "'%s' must not contain control characters",
-					      c->path);
-	}
+	if (refused_char(n->data.scalar.value, *len, f->flags & KILN_Y_MULTILINE) < *len)
+		return kiln_yaml_fail(c, n, "'%s' must not contain control characters", c->path);
 	if (*len == 0 && (f->flags & KILN_Y_NONEMPTY))
 		return kiln_yaml_fail(c, n, "'%s' must not be empty", c->path);
 	if (f->names != NULL && name_find(f->names, n) == NULL)

@@ -376,6 +376,32 @@ static const char sql_identity_add[] =
 	"INSERT INTO identities (name, role, env, cert_serial, status, created) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+static const char sql_key_seen[] =
+	"SELECT serial FROM certificates WHERE spki_sha256 = ?1 AND kind = 'device' "
+	"ORDER BY issued LIMIT 1";
+
+kiln_result kiln_sqlite_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32], bool *seen,
+				 char *holder, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_key_seen, &st, d));
+	rc = kiln_sqlite_bind_blob(st, 1, spki_sha256, 32);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seen = true;
+		r = kiln_sqlite_col_str(st, 0, holder, KILN_STORE_SERIAL_HEX, d);
+	} else if (rc != SQLITE_DONE) {
+		r = kiln_sqlite_fail(c->db, rc, "looking a public key up", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
 kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
 				     kiln_diag *d)
 {

@@ -486,6 +486,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.policy_activate = kiln_sqlite_policy_activate,
 	.device_add = kiln_sqlite_device_add,
 	.cert_add = kiln_sqlite_cert_add,
+	.key_seen = kiln_sqlite_key_seen,
 	.identity_add = kiln_sqlite_identity_add,
 	.event_add = kiln_sqlite_event_add,
 	.meta_set = kiln_sqlite_meta_set,

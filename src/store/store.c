@@ -330,6 +330,16 @@ kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec
 	return tx->s->ops->cert_add(tx, c, d);
 }
 
+kiln_result kiln_store_tx_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32], bool *seen,
+				   char *holder, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(spki_sha256 != NULL && seen != NULL && holder != NULL, KILN_ERR_ARG);
+	*seen = false;
+	holder[0] = '\0';
+	return tx->s->ops->key_seen(tx, spki_sha256, seen, holder, d);
+}
+
 kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
 				       kiln_diag *d)
 {

@@ -205,6 +205,13 @@ KILN_MUST_USE kiln_result kiln_store_tx_device_add(kiln_store_tx *tx, struct kil
  */
 KILN_MUST_USE kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *c,
 						 kiln_diag *d);
+/*
+ * Has a device certificate (any product, any status) ever certified this
+ * public key? Sees the writes of the current batch too. When found, holder
+ * (KILN_STORE_SERIAL_HEX bytes) receives that certificate's serial.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32],
+						 bool *seen, char *holder, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx,
 						     const struct kiln_identity_rec *id,
 						     kiln_diag *d);

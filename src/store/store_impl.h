@@ -76,6 +76,8 @@ struct kiln_store_ops {
 						kiln_diag *d);
 	KILN_MUST_USE kiln_result (*cert_add)(kiln_store_tx *tx, const struct kiln_cert_rec *c,
 					      kiln_diag *d);
+	KILN_MUST_USE kiln_result (*key_seen)(kiln_store_tx *tx, const uint8_t spki_sha256[32],
+					      bool *seen, char *holder, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*identity_add)(kiln_store_tx *tx,
 						  const struct kiln_identity_rec *id, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*event_add)(kiln_store_tx *tx, struct kiln_event_rec *ev,
@@ -254,6 +256,8 @@ KILN_MUST_USE kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_
 						 kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_cert_add(kiln_store_tx *tx, const struct kiln_cert_rec *c,
 					       kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32],
+					       bool *seen, char *holder, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx,
 						   const struct kiln_identity_rec *id,
 						   kiln_diag *d);

@@ -65,6 +65,8 @@ check "first issuance of WGT-0001" issue "$T/good.csr" --out "$T/good.pem"
 certs0=$(rows "$D" certificates); devs0=$(rows "$D" devices)
 csr p256 "$T/dup" "/CN=WGT-0001"
 refuse "duplicate device serial" "already exists" issue "$T/dup.csr"; nothing_written "duplicate serial"; rejected duplicate "duplicate serial"
+openssl req -new -key "$T/good.key" -subj "/CN=WGT-0042" -out "$T/samekey.csr"
+refuse "a public key certified before (another serial)" "already certified" issue "$T/samekey.csr"; nothing_written "duplicate key"
 
 # --- policy files: the error names the file and the line
 cat >"$T/unknown-key.yaml" <<'YAML'

@@ -28,7 +28,8 @@ assert [(x[\"version\"], x[\"status\"]) for x in p] == [(1, \"superseded\"), (2,
 csr p256 "$T/dev" "/CN=WGT-1234"
 check "issue --json" sh -c "'$KILN_BIN' --dir '$D' issue --product widget --csr '$T/dev.csr' --json >'$T/issue.json'"
 check "issue --json parses and carries the chain" python3 -c 'import json; j=json.load(open("'"$T"'/issue.json")); assert j["chain_pem"].count("BEGIN CERTIFICATE") == 3 and j["policy_version"] == 2'
-check "issue from stdin" sh -c "openssl req -new -key '$T/dev.key' -subj /CN=WGT-1235 | '$KILN_BIN' --dir '$D' issue --product widget --csr - --device-serial WGT-1235 --out '$T/s.pem'"
+csr p256 "$T/dev2" "/CN=unused"
+check "issue from stdin" sh -c "openssl req -new -key '$T/dev2.key' -subj /CN=WGT-1235 | '$KILN_BIN' --dir '$D' issue --product widget --csr - --device-serial WGT-1235 --out '$T/s.pem'"
 check "device list shows both" test "$(kiln --dir "$D" device list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2
 check "device show by serial" sh -c "'$KILN_BIN' --dir '$D' device show WGT-1234 | grep -q 'policy v2'"
 check "device show by product/serial --json" sh -c "'$KILN_BIN' --dir '$D' device show widget/WGT-1235 --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"certificate\"][\"status\"] == \"valid\"'"

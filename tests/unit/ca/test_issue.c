@@ -252,6 +252,48 @@ static void test_duplicate_device_serial(void **state)
 	kiln_buf_cleanup(&b);
 }
 
+static void test_duplicate_public_key(void **state)
+{
+	struct kiln_issue_result res;
+	EVP_PKEY *key;
+	kiln_buf a, b;
+	kiln_diag d;
+	X509_REQ *req;
+	X509_NAME *name;
+	unsigned char *der = NULL;
+	int len;
+	int64_t certs, rej;
+
+	(void)state;
+	kt_make_csr("p256", "KEYDUP-0001", NULL, &a, &key);
+	KT_OK(issue("widget", kiln_buf_view(&a), NULL, NULL, &res, &d));
+	kiln_issue_result_cleanup(&res);
+	/* Another device serial, the same key: a cloned identity. */
+	req = X509_REQ_new();
+	name = X509_NAME_new();
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+						    (const unsigned char *)"KEYDUP-0002", -1, -1, 0), 1);
+	assert_int_equal(X509_REQ_set_subject_name(req, name), 1);
+	assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+	assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+	len = i2d_X509_REQ(req, &der);
+	kiln_buf_init(&b, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_buf_append(&b, der, (size_t)len));
+	certs = kt_count(&k, "certificates");
+	rej = kt_count_events(&k, "rejection");
+	KT_ERR(issue("widget-test", kiln_buf_view(&b), NULL, NULL, &res, &d), KILN_ERR_DUPLICATE);
+	assert_non_null(strstr(d.text, "already certified"));
+	assert_int_equal(kt_count(&k, "certificates"), certs);
+	assert_int_equal(kt_count_events(&k, "rejection"), rej + 1);
+	kiln_issue_result_cleanup(&res);
+	OPENSSL_free(der);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	EVP_PKEY_free(key);
+	kiln_buf_cleanup(&a);
+	kiln_buf_cleanup(&b);
+}
+
 static void test_test_product_uses_test_ca(void **state)
 {
 	struct kiln_issue_result res;
@@ -335,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_refusals_change_nothing),
 		cmocka_unit_test(test_bad_csr_bytes),
 		cmocka_unit_test(test_duplicate_device_serial),
+		cmocka_unit_test(test_duplicate_public_key),
 		cmocka_unit_test(test_test_product_uses_test_ca),
 		cmocka_unit_test(test_concurrent_issuers),
 	};

@@ -129,7 +129,7 @@ static X509 *build(const struct mk *m)
 static struct kiln_lint_profile leaf_profile(void)
 {
 	return (struct kiln_lint_profile){ false, -1, KU_DIGITAL_SIGNATURE, 365, ca_cert,
-					   KILN_ALG_P256, NULL };
+					   KILN_ALG_P256, NULL, NULL };
 }
 
 /* Lints m against the leaf profile; expects failure naming want (NULL: success). */

@@ -68,7 +68,7 @@ static void test_hex_decode_errors(void **state)
 		"00:1",   /* separators refused */
 		" 001",   /* space */
 		"0x00",   /* prefix */
-		"00\xff" "0", /* high byte */
+		"00\xff\x30", /* high byte (then "0") */
 	};
 
 	(void)state;

@@ -647,20 +647,41 @@ static void test_openssl_verify_chain(void **state)
 					"-CAfile '%s' -untrusted '%s' '%s'",
 					root_pem, inter_pem, leaf_pem);
 		assert_int_equal(rc, 0);
+		/* a leaf issued by the root directly */
+		{
+			X509 *direct;
+
+			leaf_spec(&s, ln, leaf_ec, algs[i], root);
+			s.san_uri[0] = "urn:acme:device:42";
+			s.n_san_uri = 1;
+			direct = issue(&s, ca_keys[i]);
+			write_pem(direct, leaf_pem);
+			X509_free(direct);
+			assert_int_equal(kt_system("openssl verify -x509_strict -check_ss_sig -purpose "
+						   "sslclient -CAfile '%s' '%s' >/dev/null 2>&1",
+						   root_pem, leaf_pem),
+					 0);
+			/* exit status 2: verification failed (1 would be a usage error) */
+			assert_int_equal(kt_system("openssl verify -x509_strict -CAfile '%s' '%s' "
+						   ">/dev/null 2>&1",
+						   other_pem, leaf_pem),
+					 2);
+			write_pem(leaf, leaf_pem);
+		}
 		/* the root on its own */
 		assert_int_equal(kt_system("openssl verify -x509_strict -check_ss_sig -CAfile '%s' "
 					   "'%s' >/dev/null 2>&1",
 					   root_pem, root_pem),
 				 0);
 		/* negative: the wrong root, and a missing intermediate */
-		assert_int_not_equal(kt_system("openssl verify -x509_strict -CAfile '%s' -untrusted "
-					       "'%s' '%s' >/dev/null 2>&1",
-					       other_pem, inter_pem, leaf_pem),
-				     0);
-		assert_int_not_equal(kt_system("openssl verify -x509_strict -CAfile '%s' '%s' "
-					       ">/dev/null 2>&1",
-					       root_pem, leaf_pem),
-				     0);
+		assert_int_equal(kt_system("openssl verify -x509_strict -CAfile '%s' -untrusted "
+					   "'%s' '%s' >/dev/null 2>&1",
+					   other_pem, inter_pem, leaf_pem),
+				 2);
+		assert_int_equal(kt_system("openssl verify -x509_strict -CAfile '%s' '%s' "
+					   ">/dev/null 2>&1",
+					   root_pem, leaf_pem),
+				 2);
 		/* kiln's own check agrees */
 		KT_OK(kiln_cert_check_signature(inter, root));
 		KT_OK(kiln_cert_check_signature(leaf, inter));

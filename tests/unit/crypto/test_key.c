@@ -6,7 +6,7 @@
 #include <openssl/objects.h>
 #include <string.h>
 
-static EVP_PKEY *gen(const char *what)
+static EVP_PKEY *fresh(const char *what)
 {
 	EVP_PKEY *k = NULL;
 
@@ -30,6 +30,33 @@ static EVP_PKEY *gen(const char *what)
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
 	assert_non_null(k);
 	return k;
+}
+
+/* Keys are made once per kind and shared (RSA generation is slow under valgrind). */
+static const char *const kinds[] = { "p256", "p384", "p521", "secp256k1", "ed25519",
+				     "ed448", "x25519", "rsa2048", "rsa3072" };
+static EVP_PKEY *cache[sizeof(kinds) / sizeof(kinds[0])];
+
+/* A borrowed key of that kind: do not free. */
+static EVP_PKEY *gen(const char *what)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (strcmp(kinds[i], what) == 0) {
+			if (cache[i] == NULL)
+				cache[i] = fresh(what);
+			return cache[i];
+		}
+	}
+	fail_msg("no key kind %s", what);
+	return NULL;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
+		EVP_PKEY_free(cache[i]);
+	return 0;
 }
 
 /* The public half only, decoded from its SPKI the way a CSR or an HSM hands it over. */
@@ -88,7 +115,6 @@ static void test_describe(void **state)
 		KT_OK(kiln_key_describe(pub, &kd));
 		check_desc(&kd, i);
 		EVP_PKEY_free(pub);
-		EVP_PKEY_free(k);
 	}
 }
 
@@ -103,12 +129,10 @@ static void test_describe_unknown_types(void **state)
 	assert_int_equal(kd.type, KILN_KEY_UNKNOWN);
 	assert_string_equal(kd.name, "ED448");
 	assert_string_equal(kd.curve, "");
-	EVP_PKEY_free(k);
 	k = gen("x25519");
 	KT_OK(kiln_key_describe(k, &kd));
 	assert_int_equal(kd.type, KILN_KEY_UNKNOWN);
 	assert_string_equal(kd.name, "X25519");
-	EVP_PKEY_free(k);
 }
 
 static void test_describe_null(void **state)
@@ -195,16 +219,15 @@ static void test_spki(void **state)
 	assert_int_equal(b.len, 0);
 	kiln_buf_cleanup(&b);
 	OPENSSL_free(der);
-	EVP_PKEY_free(k);
 }
 
 static void test_fingerprint_is_sha256_of_spki(void **state)
 {
-	static const char *const kinds[] = { "p256", "p384", "ed25519", "rsa2048" };
+	static const char *const types[] = { "p256", "p384", "ed25519", "rsa2048" };
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		EVP_PKEY *k = gen(kinds[i]), *pub = public_only(k);
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		EVP_PKEY *k = gen(types[i]), *pub = public_only(k);
 		unsigned char *der = NULL;
 		uint8_t want[32], got[32], got_pub[32];
 		unsigned int mdlen = 0;
@@ -220,13 +243,12 @@ static void test_fingerprint_is_sha256_of_spki(void **state)
 		assert_memory_equal(got_pub, want, 32);
 		OPENSSL_free(der);
 		EVP_PKEY_free(pub);
-		EVP_PKEY_free(k);
 	}
 }
 
 static void test_fingerprint_differs_per_key(void **state)
 {
-	EVP_PKEY *a = gen("p256"), *b = gen("p256");
+	EVP_PKEY *a = fresh("p256"), *b = fresh("p256");
 	uint8_t fa[32], fb[32];
 
 	(void)state;
@@ -263,5 +285,5 @@ int main(void)
 		cmocka_unit_test(test_fingerprint_null),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

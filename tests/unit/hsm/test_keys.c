@@ -279,7 +279,8 @@ static void test_ambiguous_label(void **state)
 	CK_OBJECT_HANDLE pub, priv;
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_BBOOL yes = CK_TRUE;
-	static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48,
+					0xce, 0x3d, 0x03, 0x01, 0x07 };
 	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) },
 			      { CKA_TOKEN, &yes, 1 },
 			      { CKA_LABEL, "twin", 4 } };
@@ -291,7 +292,8 @@ static void test_ambiguous_label(void **state)
 	KT_OKD(kiln_token_generate(h->token, KILN_ALG_P256, "twin", &ref, NULL, &d), &d);
 	/* Another tool puts a second key with the same label (and no id) into the token. */
 	s = raw_session(h);
-	assert_int_equal(h->p11->fn->C_GenerateKeyPair(s, &mech, pt, 3, kt, 4, &pub, &priv), CKR_OK);
+	assert_int_equal(h->p11->fn->C_GenerateKeyPair(s, &mech, pt, 3, kt, 4, &pub, &priv),
+			 CKR_OK);
 	assert_int_equal(h->p11->fn->C_CloseSession(s), CKR_OK);
 	by_label = ref;
 	by_label.id_len = 0;

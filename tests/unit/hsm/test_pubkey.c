@@ -195,10 +195,10 @@ static void test_rsa(void **state)
 	{
 		uint8_t even[] = { 0x01, 0x00, 0x00 }, one[] = { 0x01 };
 
-		KT_ERR(kiln_p11_pub_rsa(KILN_ALG_RSA3072, kiln_slice_of(n, nl), S(even), &got, NULL),
-		       KILN_ERR_HSM);
-		KT_ERR(kiln_p11_pub_rsa(KILN_ALG_RSA3072, kiln_slice_of(n, nl), S(one), &got, NULL),
-		       KILN_ERR_HSM);
+		kiln_slice mod = kiln_slice_of(n, nl);
+
+		KT_ERR(kiln_p11_pub_rsa(KILN_ALG_RSA3072, mod, S(even), &got, NULL), KILN_ERR_HSM);
+		KT_ERR(kiln_p11_pub_rsa(KILN_ALG_RSA3072, mod, S(one), &got, NULL), KILN_ERR_HSM);
 	}
 	/* Lengths out of range. */
 	memset(big, 0xff, sizeof(big));

@@ -383,8 +383,8 @@ static void run_threads(struct fx *fx, bool inject_fault)
 	KT_OKD(kiln_token_generate(sh.t, KILN_ALG_ED25519, "mt-ed25519", &sh.keys[1], &sh.pubs[1],
 				   &d), &d);
 	if (inject_fault)
-		assert_int_equal(fn->C_OpenSession(fx->h.token->slot, CKF_SERIAL_SESSION, NULL, NULL,
-						   &own), CKR_OK);
+		assert_int_equal(fn->C_OpenSession(fx->h.token->slot, CKF_SERIAL_SESSION, NULL,
+						   NULL, &own), CKR_OK);
 	for (unsigned i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ &sh, i, 0, 0, 0, KILN_OK };
 		assert_int_equal(pthread_create(&th[i], NULL, sign_loop, &w[i]), 0);

@@ -130,6 +130,49 @@ static void test_wrong_pin(void **state)
 	sign_ok(fx, t);
 }
 
+static void test_pin_refusals(void **state)
+{
+	struct fx *fx = *state;
+	CK_FUNCTION_LIST_PTR fn = fx->h.p11->fn;
+	struct kiln_token_opts o = { "no-user-pin", KT_USER_PIN, 1 };
+	CK_UTF8CHAR label[KILN_TOKEN_LABEL_LEN];
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16;
+	CK_TOKEN_INFO ti;
+	kiln_token *t = NULL;
+	bool done = false;
+	kiln_diag d;
+
+	kiln_token_close(fx->h.token);
+	fx->h.token = NULL;
+	/* A too-short PIN: SoftHSM2 says CKR_PIN_INCORRECT, not CKR_PIN_LEN_RANGE. */
+	o.label = KT_TOKEN_LABEL;
+	o.pin = "123";
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_token_open(fx->h.p11, &o, &t, &d), KILN_ERR_HSM_PIN);
+	assert_string_equal(d.text,
+			    "HSM login to token kiln-test failed: wrong PIN (CKR_PIN_INCORRECT)");
+
+	/* A token initialised by another tool that never set the user PIN. */
+	kiln_p11_label_pad("no-user-pin", label);
+	assert_int_equal(fn->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n && !done; i++) {
+		if (fn->C_GetTokenInfo(slots[i], &ti) != CKR_OK || (ti.flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		assert_int_equal(fn->C_InitToken(slots[i], (CK_UTF8CHAR_PTR)KT_SO_PIN,
+						 strlen(KT_SO_PIN), label), CKR_OK);
+		done = true;
+	}
+	assert_true(done);
+	o.label = "no-user-pin";
+	o.pin = KT_USER_PIN;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_token_open(fx->h.p11, &o, &t, &d), KILN_ERR_HSM_PIN);
+	assert_string_equal(d.text, "HSM login to token no-user-pin failed: user PIN not set "
+				    "(CKR_USER_PIN_NOT_INITIALIZED)");
+	assert_null(t);
+}
+
 static void test_unknown_label(void **state)
 {
 	struct fx *fx = *state;
@@ -224,8 +267,8 @@ static void test_relogin_after_logout(void **state)
 	sign_ok(fx, t);
 	gen = t->gen;
 	/* Login state is per application: a logout on any session logs the pool out. */
-	assert_int_equal(fx->h.p11->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL, &own),
-			 CKR_OK);
+	assert_int_equal(fx->h.p11->fn->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL,
+						      &own), CKR_OK);
 	assert_int_equal(fx->h.p11->fn->C_Logout(own), CKR_OK);
 	assert_int_equal(fx->h.p11->fn->C_CloseSession(own), CKR_OK);
 	/*
@@ -318,7 +361,8 @@ static void test_run_retries_once(void **state)
 {
 	struct fx *fx = *state;
 	kiln_token *t = fx->h.token;
-	struct script always = { 0, { KILN_ERR_HSM_TOKEN_GONE, KILN_ERR_HSM_TOKEN_GONE }, false, false };
+	struct script always = { 0, { KILN_ERR_HSM_TOKEN_GONE, KILN_ERR_HSM_TOKEN_GONE }, false,
+				 false };
 	struct script once = { 0, { KILN_ERR_HSM_TOKEN_GONE, KILN_OK }, false, false };
 	struct script committed = { 0, { KILN_ERR_HSM_TOKEN_GONE, KILN_OK }, true, false };
 	struct script refused = { 0, { KILN_ERR_HSM, KILN_OK }, false, false };
@@ -427,6 +471,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open),
 		T(test_wrong_pin),
+		T(test_pin_refusals),
 		T(test_unknown_label),
 		T(test_bad_opts),
 		T(test_two_handles),

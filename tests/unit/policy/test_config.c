@@ -211,6 +211,13 @@ static void test_format_errors(void **state)
 	/* ...and the parser, which refuses them, says where. */
 	expect_yaml(kiln_buf_cstr(&b), CONFIG, "kiln.yaml:5: 'database' must not contain control characters");
 	kiln_buf_cleanup(&b);
+	/* Unicode line breaks are escaped too: written faithfully, then refused, never folded. */
+	kiln_buf_init(&b, 8192);
+	snprintf(c.database, sizeof(c.database), "a\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9" "d\xc2\x9b\xc3\xa9");
+	KT_OK(kiln_config_format(&c, &b));
+	assert_non_null(strstr(kiln_buf_cstr(&b), "\ndatabase: \"a\\x85b\\Lc\\Pd\\x9b\xc3\xa9\"\n"));
+	expect_yaml(kiln_buf_cstr(&b), CONFIG, "kiln.yaml:5: 'database' must not contain control characters");
+	kiln_buf_cleanup(&b);
 	kiln_config_defaults(&c);
 	/* A field without its NUL is refused, not overread. */
 	kiln_buf_init(&b, 8192);

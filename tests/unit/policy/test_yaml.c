@@ -456,6 +456,21 @@ static void test_strings(void **state)
 	       "t.yaml:2: 's' must not contain control characters");
 	expect("req: x\ns: \"a\\nb\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
 	expect("req: x\ns: ''\n", SCHEMA, "t.yaml:2: 's' must not be empty");
+	/* C1 controls, Unicode line breaks (a reader folds them) and bidi controls. */
+	expect("req: x\ns: \"a\\N\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"a\\x9b\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"a\\L\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"a\\P\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"\\u202e\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"\\u202a\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"\\u200f\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\ns: \"\\u2066\"\n", SCHEMA, "t.yaml:2: 's' must not contain control characters");
+	expect("req: x\nheap: \"a\\u2069\\n\"\n", SCHEMA,
+	       "t.yaml:2: 'heap' must not contain control characters");
+	/* Their neighbours are ordinary text. */
+	KT_OK(run("req: \"\\u00a0\\u2027\"\ns: \"\\u202f\\u2065\"\n", &t, &d));
+	assert_string_equal(t.req, "\xc2\xa0\xe2\x80\xa7");
+	assert_string_equal(t.s, "\xe2\x80\xaf\xe2\x81\xa5");
 	expect("req: x\nheap: 0123456789abcdefg\n", SCHEMA,
 	       "t.yaml:2: 'heap' is too long (17 bytes; at most 16)");
 	expect("req: x\nheap: \"a\\rb\"\n", SCHEMA,

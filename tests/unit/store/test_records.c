@@ -505,6 +505,57 @@ static void test_cert_refused(void **state)
 	assert_int_equal(count(f->s, "certificates"), 0);
 }
 
+struct key_probe {
+	uint8_t spki[32];
+	bool seen;
+	char holder[KILN_STORE_SERIAL_HEX];
+	struct kiln_cert_rec *insert_first; /* inserted in the same transaction, then probed */
+};
+
+static kiln_result key_probe_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct key_probe *p = ctx;
+
+	if (p->insert_first != NULL)
+		KILN_GUARD(kiln_store_tx_cert_add(tx, p->insert_first, d));
+	return kiln_store_tx_key_seen(tx, p->spki, &p->seen, p->holder, d);
+}
+
+static void test_key_seen(void **state)
+{
+	struct fx *f = *state;
+	int64_t ca = base(f->s);
+	struct kiln_device_rec dev = device_rec("widget", "ABC123", 1);
+	struct kiln_cert_rec c, tls;
+	struct key_probe probe = { 0 };
+	kiln_diag d;
+
+	KT_OK(run(f->s, OP_DEVICE, &dev, &d));
+	/* Nothing certified yet. */
+	memset(probe.spki, 0x22, 32);
+	KT_OK(kiln_store_write(f->s, key_probe_fn, &probe, &d));
+	assert_false(probe.seen);
+	assert_string_equal(probe.holder, "");
+	/* A device certificate for the key, written earlier in the same transaction, counts. */
+	c = cert_rec("0a0b", ca, "production", "widget", dev.id);
+	probe.insert_first = &c;
+	KT_OK(kiln_store_write(f->s, key_probe_fn, &probe, &d));
+	assert_true(probe.seen);
+	assert_string_equal(probe.holder, "0a0b");
+	/* And after commit, from a later transaction. */
+	probe.insert_first = NULL;
+	probe.seen = false;
+	KT_OK(kiln_store_write(f->s, key_probe_fn, &probe, &d));
+	assert_true(probe.seen);
+	/* Another key is not seen; a non-device certificate for a key does not count. */
+	memset(probe.spki, 0x33, 32);
+	tls = cert_rec("0c0d", ca, "production", "", 0);
+	memset(tls.spki_sha256, 0x33, 32);
+	probe.insert_first = &tls;
+	KT_OK(kiln_store_write(f->s, key_probe_fn, &probe, &d));
+	assert_false(probe.seen);
+}
+
 /* ------------------------------------------------------------ identities */
 
 static void test_identity_add(void **state)
@@ -664,6 +715,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_set, setup, teardown),
