@@ -73,29 +73,10 @@ kiln_result kt_policy_add_text(struct kt_deploy *k, const char *yaml, kiln_diag 
 	return kiln_ca_policy_add(k->ca, kiln_slice_str(yaml), "inline.yaml", "test", &added, d);
 }
 
-static EVP_PKEY *keygen(const char *key)
-{
-	if (strcmp(key, "p256") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	if (strcmp(key, "p384") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	if (strcmp(key, "p521") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-	if (strcmp(key, "secp256k1") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-	if (strcmp(key, "ed25519") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	if (strcmp(key, "rsa2048") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	if (strcmp(key, "rsa3072") == 0)
-		return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	return NULL;
-}
-
 void kt_make_csr(const char *key, const char *cn, const char *extra, kiln_buf *der,
 		 EVP_PKEY **key_out)
 {
-	EVP_PKEY *pk = keygen(key);
+	EVP_PKEY *pk = kt_keygen(key);
 	X509_REQ *req = X509_REQ_new();
 	X509_NAME *name = X509_NAME_new();
 	const EVP_MD *md = strcmp(key, "ed25519") == 0 ? NULL : EVP_sha256();

@@ -1,5 +1,7 @@
 #include "support/support.h"
 
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,4 +160,57 @@ size_t kt_lines(const kiln_buf *b)
 	if (b->len > 0 && b->ptr[b->len - 1] != '\n')
 		n++;
 	return n;
+}
+
+static const char *const key_kinds[] = { "p256",    "p384",   "p521",    "secp256k1", "ed25519",
+					 "ed448",   "x25519", "rsa2048", "rsa3072" };
+#define N_KEY_KINDS (sizeof(key_kinds) / sizeof(key_kinds[0]))
+static EVP_PKEY *key_cache[N_KEY_KINDS];
+
+EVP_PKEY *kt_keygen(const char *what)
+{
+	EVP_PKEY *k = NULL;
+
+	if (strcmp(what, "p256") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	else if (strcmp(what, "p384") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	else if (strcmp(what, "p521") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+	else if (strcmp(what, "secp256k1") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
+	else if (strcmp(what, "ed25519") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	else if (strcmp(what, "ed448") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+	else if (strcmp(what, "x25519") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	else if (strcmp(what, "rsa2048") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	else if (strcmp(what, "rsa3072") == 0)
+		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+	if (k == NULL)
+		fail_msg("no key kind %s", what);
+	return k;
+}
+
+EVP_PKEY *kt_key(const char *what)
+{
+	for (size_t i = 0; i < N_KEY_KINDS; i++) {
+		if (strcmp(key_kinds[i], what) == 0) {
+			if (key_cache[i] == NULL)
+				key_cache[i] = kt_keygen(what);
+			return key_cache[i];
+		}
+	}
+	fail_msg("no key kind %s", what);
+	return NULL;
+}
+
+void kt_keys_free(void)
+{
+	for (size_t i = 0; i < N_KEY_KINDS; i++) {
+		EVP_PKEY_free(key_cache[i]);
+		key_cache[i] = NULL;
+	}
 }

@@ -43,6 +43,19 @@ int kt_run(int (*fn)(int, char **), kiln_buf *out, kiln_buf *err, ...);
 /* Lines in a buffer (a final line without newline counts). */
 size_t kt_lines(const kiln_buf *b);
 
+/*
+ * A fresh key by name: "p256", "p384", "p521", "secp256k1", "ed25519",
+ * "ed448", "x25519", "rsa2048", "rsa3072". Fails the test otherwise.
+ * Caller frees (EVP_PKEY_free).
+ */
+struct evp_pkey_st *kt_keygen(const char *what);
+/*
+ * The same, made once per process and shared (RSA generation is slow under
+ * valgrind). Borrowed: do not free; kt_keys_free() releases them all.
+ */
+struct evp_pkey_st *kt_key(const char *what);
+void kt_keys_free(void);
+
 #define KT_OK(expr) assert_int_equal((expr).code, KILN_OK)
 #define KT_ERR(expr, err) assert_int_equal((expr).code, (err))
 

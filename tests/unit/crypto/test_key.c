@@ -6,56 +6,21 @@
 #include <openssl/objects.h>
 #include <string.h>
 
-static EVP_PKEY *fresh(const char *what)
-{
-	EVP_PKEY *k = NULL;
-
-	if (strcmp(what, "p256") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	else if (strcmp(what, "p384") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-	else if (strcmp(what, "p521") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
-	else if (strcmp(what, "secp256k1") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "secp256k1");
-	else if (strcmp(what, "ed25519") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	else if (strcmp(what, "ed448") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
-	else if (strcmp(what, "x25519") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
-	else if (strcmp(what, "rsa2048") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-	else if (strcmp(what, "rsa3072") == 0)
-		k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
-	assert_non_null(k);
-	return k;
-}
-
 /* Keys are made once per kind and shared (RSA generation is slow under valgrind). */
-static const char *const kinds[] = { "p256", "p384", "p521", "secp256k1", "ed25519",
-				     "ed448", "x25519", "rsa2048", "rsa3072" };
-static EVP_PKEY *cache[sizeof(kinds) / sizeof(kinds[0])];
-
-/* A borrowed key of that kind: do not free. */
 static EVP_PKEY *gen(const char *what)
 {
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		if (strcmp(kinds[i], what) == 0) {
-			if (cache[i] == NULL)
-				cache[i] = fresh(what);
-			return cache[i];
-		}
-	}
-	fail_msg("no key kind %s", what);
-	return NULL;
+	return kt_key(what);
+}
+
+static EVP_PKEY *fresh(const char *what)
+{
+	return kt_keygen(what);
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
-		EVP_PKEY_free(cache[i]);
+	kt_keys_free();
 	return 0;
 }
 
