@@ -67,6 +67,33 @@ typedef enum kiln_err {
 	KILN_ERR_STORE_BUSY,
 	KILN_ERR_STORE_SCHEMA,
 	KILN_ERR_DUPLICATE,
+	/* attestation */
+	KILN_ERR_ATTEST_REQUIRED,
+	KILN_ERR_ATTEST_MALFORMED,
+	KILN_ERR_ATTEST_FIRMWARE,
+	KILN_ERR_ATTEST_CHAIN,
+	KILN_ERR_ATTEST_KEY,
+	KILN_ERR_ATTEST_SIGNATURE,
+	KILN_ERR_ATTEST_VENDOR,
+	/* factory line */
+	KILN_ERR_NONCE_UNKNOWN,
+	KILN_ERR_NONCE_REPLAY,
+	KILN_ERR_NONCE_EXPIRED,
+	KILN_ERR_NONCE_STATION,
+	KILN_ERR_BATCH_UNKNOWN,
+	KILN_ERR_BATCH_CLOSED,
+	KILN_ERR_BATCH_QUOTA,
+	KILN_ERR_DEVICE_DUPLICATE,
+	KILN_ERR_KEY_DUPLICATE,
+	/* access */
+	KILN_ERR_AUTH_REQUIRED,
+	KILN_ERR_AUTH_UNKNOWN,
+	KILN_ERR_AUTH_REVOKED,
+	KILN_ERR_FORBIDDEN,
+	KILN_ERR_RATE_LIMITED,
+	KILN_ERR_METHOD,
+	KILN_ERR_UNSUPPORTED_MEDIA,
+	KILN_ERR_TIMEOUT,
 	KILN_ERR__COUNT
 } kiln_err;
 
@@ -252,6 +279,13 @@ KILN_MUST_USE kiln_result kiln_random(void *p, size_t n);
 void kiln_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Accepts upper or lower case; an optional ':' between bytes is not accepted. */
 KILN_MUST_USE kiln_result kiln_hex_decode(const char *hex, uint8_t *out, size_t cap, size_t *len);
+/* Standard base64 (RFC 4648 section 4, with padding), appended to out. */
+KILN_MUST_USE kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out);
+/*
+ * Strict decoding: the standard alphabet, correct padding, no whitespace or
+ * other characters, canonical trailing bits. Appended to out (whose cap bounds it).
+ */
+KILN_MUST_USE kiln_result kiln_base64_decode(kiln_slice in, kiln_buf *out);
 /* Bounded copy that always NUL-terminates; KILN_ERR_TOO_BIG when it did not fit. */
 KILN_MUST_USE kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap);
 /* Copy that truncates silently (for display text only, never for identifiers). */

@@ -216,4 +216,69 @@ void kiln_cert_serial_hex(const X509 *cert, char *out, size_t cap);
 /* Appends the PEM of a DER certificate. */
 KILN_MUST_USE kiln_result kiln_cert_pem(const X509 *cert, kiln_buf *out);
 
+/* -------------------------------------------------------------------- DICE */
+
+/*
+ * TCG DICE Attestation Architecture: the DiceTcbInfo certificate extension
+ * (OID 2.23.133.5.4.1) a DICE layer puts in the certificate of the next
+ * layer's key, carrying that layer's measurement (FWID).
+ *
+ *   DiceTcbInfo ::= SEQUENCE {
+ *     vendor  [0] IMPLICIT UTF8String OPTIONAL,
+ *     model   [1] IMPLICIT UTF8String OPTIONAL,
+ *     version [2] IMPLICIT UTF8String OPTIONAL,
+ *     svn     [3] IMPLICIT INTEGER OPTIONAL,
+ *     layer   [4] IMPLICIT INTEGER OPTIONAL,
+ *     index   [5] IMPLICIT INTEGER OPTIONAL,
+ *     fwids   [6] IMPLICIT SEQUENCE OF FWID OPTIONAL,
+ *     flags   [7] IMPLICIT BIT STRING OPTIONAL,
+ *     vendorInfo [8] IMPLICIT OCTET STRING OPTIONAL,
+ *     type    [9] IMPLICIT OCTET STRING OPTIONAL }
+ *   FWID ::= SEQUENCE { hashAlg OBJECT IDENTIFIER, digest OCTET STRING }
+ */
+#define KILN_DICE_TCB_INFO_OID "2.23.133.5.4.1"
+#define KILN_DICE_MAX_FWIDS 4
+#define KILN_DICE_STR_MAX 64
+
+struct kiln_dice_fwid {
+	int hash_nid;       /* NID_sha256, NID_sha384, NID_sha512 */
+	uint8_t digest[64];
+	size_t len;         /* must match the hash */
+};
+
+struct kiln_dice_tcb_info {
+	char vendor[KILN_DICE_STR_MAX];   /* "" when absent */
+	char model[KILN_DICE_STR_MAX];
+	char version[KILN_DICE_STR_MAX];
+	bool has_svn, has_layer, has_index;
+	uint64_t svn, layer, index;
+	struct kiln_dice_fwid fwids[KILN_DICE_MAX_FWIDS];
+	size_t n_fwids;
+	uint32_t flags;     /* OperationalFlags bits as read (bit 0 = notConfigured ...) */
+	bool has_flags;
+};
+
+/* Parses the extension's value (the DER of the DiceTcbInfo SEQUENCE). Pure and bounded. */
+KILN_MUST_USE kiln_result kiln_dice_tcb_info_parse(kiln_slice der, struct kiln_dice_tcb_info *out,
+						   kiln_diag *d);
+/* Encodes one (the device side); appended to out. */
+KILN_MUST_USE kiln_result kiln_dice_tcb_info_encode(const struct kiln_dice_tcb_info *in,
+						    kiln_buf *out);
+/* Finds and parses the DiceTcbInfo extension of a certificate (KILN_ERR_NOT_FOUND when absent). */
+KILN_MUST_USE kiln_result kiln_dice_tcb_info_of(const X509 *cert, struct kiln_dice_tcb_info *out,
+						kiln_diag *d);
+
+#define KILN_NONCE_LEN 32
+
+/*
+ * The message a device's DICE Alias key signs in the provisioning protocol
+ * (docs/protocol.md): it binds the server's nonce, the exact CSR and the
+ * device serial the device claims, so none can be swapped for another.
+ *   "KILN-DICE-BINDING-V1" 0x00 || nonce (32) || SHA-256(CSR DER) || SHA-256(serial)
+ * out receives the message (117 bytes), not a digest.
+ */
+#define KILN_DICE_BINDING_LEN (21 + KILN_NONCE_LEN + 32 + 32)
+KILN_MUST_USE kiln_result kiln_dice_binding(const uint8_t nonce[KILN_NONCE_LEN], kiln_slice csr_der,
+					    const char *serial, uint8_t out[KILN_DICE_BINDING_LEN]);
+
 #endif /* KILN_CRYPTO_H */

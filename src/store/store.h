@@ -146,6 +146,37 @@ struct kiln_event_rec {
 	char *detail_heap;
 };
 
+/* A production lot: a planned quantity of one product, the issuance budget. */
+struct kiln_batch_rec {
+	char lot[64];                     /* [A-Za-z0-9._-]{1,63} */
+	char product[64];
+	int64_t quantity;                 /* planned: 1 .. 10^9 */
+	int64_t issued;                   /* certificates issued so far (<= quantity) */
+	char line[64];                    /* production line, "" when not given */
+	char station[KILN_STORE_NAME_MAX];/* station identity the lot is assigned to, "" = any station */
+	char status[16];                  /* "open", "closed" */
+	char opened_by[KILN_STORE_NAME_MAX];
+	int64_t created;
+	int64_t closed;                   /* 0 while open */
+};
+
+/*
+ * A provisioning nonce: only its SHA-256 is stored (the nonce itself is a
+ * secret until used). Bound to the station identity, the lot and an expiry;
+ * used once, by one request, whose digest and certificate are kept so that
+ * the same request sent again gets the same answer.
+ */
+struct kiln_nonce_rec {
+	uint8_t nonce_sha256[32];
+	char station[KILN_STORE_NAME_MAX];
+	char lot[64];
+	int64_t issued;
+	int64_t expires;
+	int64_t used;                     /* 0 while unused */
+	uint8_t request_sha256[32];       /* meaningful once used */
+	char cert_serial[KILN_STORE_SERIAL_HEX]; /* meaningful once used */
+};
+
 void kiln_ca_rec_cleanup(struct kiln_ca_rec *r);
 void kiln_policy_rec_cleanup(struct kiln_policy_rec *r);
 /*
@@ -277,6 +308,18 @@ KILN_MUST_USE kiln_result kiln_store_device_list(kiln_store *s, const char *prod
 
 KILN_MUST_USE kiln_result kiln_store_identity_get(kiln_store *s, const char *name,
 						  struct kiln_identity_rec *out, kiln_diag *d);
+/* The identity a client certificate (by serial) is bound to (KILN_ERR_NOT_FOUND). */
+KILN_MUST_USE kiln_result kiln_store_identity_by_cert(kiln_store *s, const char *cert_serial,
+						      struct kiln_identity_rec *out, kiln_diag *d);
+
+KILN_MUST_USE kiln_result kiln_store_batch_get(kiln_store *s, const char *lot,
+					       struct kiln_batch_rec *out, kiln_diag *d);
+/* Batches, newest first, product NULL for all; caller frees with free(). */
+KILN_MUST_USE kiln_result kiln_store_batch_list(kiln_store *s, const char *product,
+						struct kiln_batch_rec **out, size_t *n,
+						kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_store_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
+					       struct kiln_nonce_rec *out, kiln_diag *d);
 
 /*
  * Events with seq >= from, at most limit (0 as for devices), in order; caller

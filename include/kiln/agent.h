@@ -1,0 +1,131 @@
+/*
+ * kiln agent: the device-side library. A root of trust holds the device's
+ * identity key and produces evidence about itself; the client speaks the
+ * provisioning protocol (docs/protocol.md) to kiln serve over mutual TLS.
+ *
+ * Roots of trust: "dice" (a DICE device simulator: a Unique Device Secret and
+ * measured boot images in a state directory; keys derived at each boot,
+ * never stored), later "tpm" (TPM 2.0 through tss2-esys) and "pkcs11"
+ * (a secure element).
+ *
+ * Depends on core, crypto, libcurl (and tss2 for "tpm"). No server code.
+ * A kiln_rot is used by one thread at a time; kiln_client is thread-safe to
+ * create per thread (each holds its own curl handle).
+ */
+#ifndef KILN_AGENT_H
+#define KILN_AGENT_H
+
+#include "core/core.h"
+
+#include <openssl/evp.h>
+
+struct json_t;
+
+/* ------------------------------------------------------------ roots of trust */
+
+typedef struct kiln_rot kiln_rot;
+
+#define KILN_DEVICE_SERIAL_MAX 64
+
+struct kiln_dice_sim_opts {
+	const char *serial;           /* device serial; NULL: "SIM-" + 12 hex digits of the UDS hash */
+	kiln_slice firmware;          /* the firmware image; empty: the built-in default image */
+	const char *firmware_version; /* NULL: "1.0.0" */
+	kiln_slice l0_image;          /* first mutable code; empty: the built-in default */
+	const char *vendor_ca_cert;   /* PEM file: a silicon-vendor CA that endorses DeviceID (optional) */
+	const char *vendor_ca_key;    /* PEM file: that CA's private key (a test fixture's) */
+	const char *soc_id, *pcb_serial, *se_serial; /* components; NULL: derived from the UDS */
+};
+
+/*
+ * Creates a simulated DICE device in state_dir (created, mode 0700): a random
+ * 32-byte UDS (mode 0600), the L0 and firmware images, its metadata, and,
+ * with a vendor CA, the DeviceID certificate that CA endorses.
+ * KILN_ERR_EXISTS when state_dir already holds a device.
+ */
+KILN_MUST_USE kiln_result kiln_rot_dice_create(const char *state_dir,
+					       const struct kiln_dice_sim_opts *o, kiln_diag *d);
+/*
+ * Replaces the firmware image of a simulated device (a firmware update, or
+ * for tests a tampered image); the next boot measures it.
+ */
+KILN_MUST_USE kiln_result kiln_rot_dice_install(const char *state_dir, kiln_slice firmware,
+						const char *version, kiln_diag *d);
+
+/* Boots the device in state_dir (whatever its root of trust). Caller frees. */
+KILN_MUST_USE kiln_result kiln_rot_open(const char *state_dir, kiln_rot **out, kiln_diag *d);
+void kiln_rot_free(kiln_rot *rot);
+
+const char *kiln_rot_type(const kiln_rot *rot);   /* "dice" */
+const char *kiln_rot_serial(const kiln_rot *rot);
+/* The identity key's public half (borrowed, valid until kiln_rot_free). */
+const EVP_PKEY *kiln_rot_public_key(const kiln_rot *rot);
+
+/* {"serial", "firmware_version", "components": {"soc", "pcb", "se"}} for the finish request. */
+KILN_MUST_USE kiln_result kiln_rot_device_info(const kiln_rot *rot, struct json_t **out);
+/* A PKCS#10 request for the identity key, signed inside the root of trust (DER). */
+KILN_MUST_USE kiln_result kiln_rot_csr(kiln_rot *rot, kiln_buf *der, kiln_diag *d);
+/* The "evidence" object of the finish request for this nonce and CSR. */
+KILN_MUST_USE kiln_result kiln_rot_evidence(kiln_rot *rot, const uint8_t nonce[32],
+					    kiln_slice csr_der, struct json_t **out,
+					    kiln_diag *d);
+
+/*
+ * Faults a simulator can inject, for the tests of what kiln refuses:
+ *   "alias-wrong-signer"  the Alias certificate is signed by a key other than DeviceID
+ *   "binding-wrong-key"   the binding is signed by a key other than the Alias key
+ *   "csr-other-key"       the CSR is for a key other than DeviceID
+ *   "binding-other-nonce" the binding covers another nonce
+ * KILN_ERR_ARG for an unknown fault or a root of trust that cannot inject it.
+ */
+KILN_MUST_USE kiln_result kiln_rot_inject(kiln_rot *rot, const char *fault);
+
+/* ------------------------------------------------------------ client */
+
+typedef struct kiln_client kiln_client;
+
+struct kiln_client_opts {
+	const char *url;      /* "https://127.0.0.1:8443" */
+	const char *cert;     /* PEM client certificate (station identity) */
+	const char *key;      /* PEM private key */
+	const char *ca;       /* PEM trust anchors for the server (the service chain) */
+	long timeout_ms;      /* 0: 30000 */
+};
+
+KILN_MUST_USE kiln_result kiln_client_new(const struct kiln_client_opts *o, kiln_client **out,
+					  kiln_diag *d);
+void kiln_client_free(kiln_client *c);
+
+/*
+ * One JSON request. *status receives the HTTP status; *resp (caller
+ * json_decref) the parsed JSON body, a result or an RFC 9457 problem.
+ * Transport failures are errors; HTTP error statuses are not.
+ */
+KILN_MUST_USE kiln_result kiln_client_call(kiln_client *c, const char *method, const char *path,
+					   const struct json_t *body, long *status,
+					   struct json_t **resp, kiln_diag *d);
+
+struct kiln_provision_outcome {
+	char cert_serial[41];
+	long status;          /* HTTP status of the last call */
+	bool resumed;         /* a pending finish from an earlier run was resent */
+	bool already;         /* the device held a certificate already; nothing sent */
+	kiln_buf chain_pem;
+};
+
+void kiln_provision_outcome_init(struct kiln_provision_outcome *o);
+void kiln_provision_outcome_cleanup(struct kiln_provision_outcome *o);
+
+/*
+ * Provisions the device in state_dir into batch lot: begin, evidence and
+ * CSR, finish. The finish request is saved in state_dir before it is sent,
+ * so a device that lost the response resends the identical request (kiln
+ * answers it with the same certificate); the chain is saved as
+ * state_dir/cert.pem on success. A refusal is KILN_ERR_* from the problem's
+ * type with its detail in d.
+ */
+KILN_MUST_USE kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot,
+					       const char *state_dir, const char *lot,
+					       struct kiln_provision_outcome *out, kiln_diag *d);
+
+#endif /* KILN_AGENT_H */

@@ -1,0 +1,92 @@
+/* Strict base64 (RFC 4648 section 4): protocol bodies carry DER and nonces in it. */
+#include "core.h"
+
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out)
+{
+	size_t groups = in.len / 3 + (in.len % 3 != 0), need;
+
+	KILN_ENSURE(kiln_mul_size(groups, 4, &need), KILN_ERR_TOO_BIG);
+	KILN_GUARD(kiln_buf_reserve(out, need));
+	for (size_t i = 0; i < in.len; i += 3) {
+		uint32_t v = (uint32_t)in.ptr[i] << 16;
+		size_t n = in.len - i >= 3 ? 3 : in.len - i;
+		char q[4];
+
+		if (n > 1)
+			v |= (uint32_t)in.ptr[i + 1] << 8;
+		if (n > 2)
+			v |= in.ptr[i + 2];
+		q[0] = alphabet[(v >> 18) & 63];
+		q[1] = alphabet[(v >> 12) & 63];
+		q[2] = n > 1 ? alphabet[(v >> 6) & 63] : '=';
+		q[3] = n > 2 ? alphabet[v & 63] : '=';
+		KILN_GUARD(kiln_buf_append(out, q, 4));
+	}
+	return kiln_ok();
+}
+
+static int value_of(uint8_t c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+kiln_result kiln_base64_decode(kiln_slice in, kiln_buf *out)
+{
+	size_t start = out->len;
+
+	KILN_ENSURE(in.len % 4 == 0, KILN_ERR_MALFORMED);
+	for (size_t i = 0; i < in.len; i += 4) {
+		bool last = i + 4 == in.len;
+		size_t pad = 0;
+		uint32_t v = 0;
+		uint8_t b[3];
+
+		for (size_t j = 0; j < 4; j++) {
+			uint8_t c = in.ptr[i + j];
+			int x = value_of(c);
+
+			/* '=' only at the very end: "xx==" or "xxx=". */
+			if (c == '=' && last && j >= 2 && (pad > 0 || j == 2 || in.ptr[i + 3] == '=')) {
+				if (j == 2 && in.ptr[i + 3] != '=')
+					goto bad;
+				pad++;
+				v <<= 6;
+				continue;
+			}
+			if (x < 0 || pad > 0)
+				goto bad;
+			v = (v << 6) | (uint32_t)x;
+		}
+		/* Canonical: the bits padding leaves over must be zero. */
+		if ((pad == 1 && (v & 0xff) != 0) || (pad == 2 && (v & 0xffff) != 0))
+			goto bad;
+		b[0] = (uint8_t)(v >> 16);
+		b[1] = (uint8_t)(v >> 8);
+		b[2] = (uint8_t)v;
+		if (!kiln_is_ok(kiln_buf_append(out, b, 3 - pad))) {
+			kiln_wipe(out->ptr + start, out->len - start);
+			out->len = start;
+			return kiln_fail(KILN_ERR_TOO_BIG);
+		}
+	}
+	return kiln_ok();
+bad:
+	if (out->ptr != NULL) {
+		kiln_wipe(out->ptr + start, out->len - start);
+		out->len = start;
+		out->ptr[start] = 0;
+	}
+	return kiln_fail(KILN_ERR_MALFORMED);
+}

@@ -1,0 +1,159 @@
+/*
+ * kiln server: HTTPS with mutual TLS (libevent + OpenSSL), a worker pool for
+ * crypto and storage work, routing with per-route roles, per-identity rate
+ * limits, caps on everything a client sends, RFC 9457 problem responses, and
+ * a graceful stop. The transport (transport.c, tls.c, router.c, ...) knows
+ * nothing of kiln's inventory: it asks the application, through hooks, who a
+ * client certificate belongs to and tells it what it refused. app.c and the
+ * routes_*.c files are that application: they wire the CA, the store and the
+ * attestation verifiers to the routes.
+ *
+ * Threads: one event loop thread does all network I/O and TLS; handlers run
+ * on the worker pool (or inline on the loop for routes marked so). A
+ * kiln_server is used from the thread that runs it, except kiln_server_stop,
+ * which any thread (or a signal handler) may call.
+ */
+#ifndef KILN_SERVER_H
+#define KILN_SERVER_H
+
+#include "core/core.h"
+
+#include <openssl/x509.h>
+
+/* ------------------------------------------------------------ roles */
+
+#define KILN_ROLE_ADMIN (1u << 0)
+#define KILN_ROLE_OFFICER (1u << 1)
+#define KILN_ROLE_ENGINEER (1u << 2)
+#define KILN_ROLE_OPERATOR (1u << 3)
+#define KILN_ROLE_STATION (1u << 4)
+#define KILN_ROLE_AUDITOR (1u << 5)
+#define KILN_ROLE_ALL 0x3fu
+
+/* "admin" -> KILN_ROLE_ADMIN ...; 0 for an unknown name. */
+unsigned kiln_role_bit(const char *name);
+
+/* Who sent a request: a client certificate bound to an identity in the inventory. */
+struct kiln_principal {
+	char name[128];
+	char role[16];
+	unsigned role_bit;
+	char env[16];            /* "", "production" or "test": where the identity may act */
+	char cert_serial[41];
+};
+
+/* ------------------------------------------------------------ requests */
+
+#define KILN_ROUTE_MAX_PARAMS 4
+
+/* What a handler sees. Everything is borrowed and valid during the call. */
+struct kiln_request {
+	const char *method;                   /* "GET", "POST" */
+	const char *path;                     /* without the query */
+	const char *query;                    /* raw query string, NULL when none */
+	const char *params[KILN_ROUTE_MAX_PARAMS]; /* {name} segments of the route, in order */
+	size_t n_params;
+	const char *content_type;             /* NULL when absent */
+	kiln_slice body;                      /* at most max_body bytes */
+	const struct kiln_principal *who;     /* NULL on public routes */
+	const X509 *client_cert;              /* verified chain leaf, NULL when none */
+	const char *peer;                     /* "127.0.0.1:50312" */
+	const char *request_id;               /* unique per request, for logs and problems */
+};
+
+#define KILN_RESPONSE_MAX_HEADERS 4
+
+struct kiln_response {
+	int status;                           /* 0 means 200 */
+	char content_type[64];                /* "" means application/json */
+	kiln_buf body;                        /* capped at 16 MiB */
+	struct {
+		char name[32];
+		char value[256];
+	} headers[KILN_RESPONSE_MAX_HEADERS]; /* extra headers, e.g. Cache-Control */
+	size_t n_headers;
+};
+
+/* Adds a header to a response (KILN_ERR_TOO_BIG when full or too long). */
+KILN_MUST_USE kiln_result kiln_response_header(struct kiln_response *res, const char *name,
+					       const char *value);
+
+/*
+ * A handler fills res and returns success, or returns a failure whose code
+ * and diag become an RFC 9457 problem (the status from the error table).
+ * Handlers record their own audit events for the refusals they make.
+ */
+typedef kiln_result (*kiln_handler_fn)(void *app, const struct kiln_request *req,
+				       struct kiln_response *res, kiln_diag *d);
+
+struct kiln_route {
+	const char *method;   /* "GET" or "POST" */
+	const char *pattern;  /* "/v1/batches/{lot}/close": {x} matches one non-empty segment */
+	unsigned roles;       /* 0: public, no client certificate needed; else the roles admitted */
+	kiln_handler_fn fn;
+	bool inline_ok;       /* cheap and non-blocking: run on the loop thread (e.g. cached OCSP) */
+};
+
+/* The application's part in every request the transport cannot decide alone. */
+struct kiln_server_hooks {
+	/*
+	 * Maps a client certificate (its chain already verified against the
+	 * client CA) to a principal: KILN_ERR_AUTH_UNKNOWN when no identity has
+	 * it, KILN_ERR_AUTH_REVOKED when the identity was revoked. Runs on a worker.
+	 */
+	kiln_result (*authenticate)(void *app, const X509 *cert, struct kiln_principal *out,
+				    kiln_diag *d);
+	/*
+	 * A refusal the transport made itself (no or unknown certificate, role,
+	 * rate limit, size, method, unknown route, bad content type): the
+	 * application records the audit event. who is NULL when not known.
+	 * Runs on a worker; must not block long.
+	 */
+	void (*refused)(void *app, const struct kiln_request *req, kiln_result why,
+			const kiln_diag *d);
+};
+
+/* ------------------------------------------------------------ server */
+
+typedef struct kiln_server kiln_server;
+
+struct kiln_server_opts {
+	const char *listen;          /* "127.0.0.1:8443", "[::1]:8443"; port 0 picks a free one */
+	kiln_slice tls_chain_pem;    /* server certificate, then its issuing CA(s) */
+	kiln_slice tls_key_pem;      /* the server key (PEM); kiln wipes its copy after loading */
+	kiln_slice client_ca_pem;    /* trust anchors for client certificates (service root) */
+	kiln_slice client_chain_pem; /* intermediates clients need not send (service issuing CA) */
+	unsigned workers;            /* 0: 4 */
+	size_t max_body;             /* 0: 65536 */
+	size_t max_headers;          /* 0: 8192 (all header lines together) */
+	unsigned timeout_s;          /* read and write timeout per connection; 0: 10 */
+	double rate_per_s;           /* per identity token bucket; 0: 50 */
+	unsigned rate_burst;         /* 0: 100 */
+	unsigned max_connections;    /* 0: 1024 */
+	const struct kiln_route *routes;
+	size_t n_routes;
+	const struct kiln_server_hooks *hooks;
+	void *app;
+	const kiln_log *log;
+};
+
+/* Binds the socket and sets up TLS (TLS 1.2 and 1.3 only). Caller frees. */
+KILN_MUST_USE kiln_result kiln_server_new(const struct kiln_server_opts *o, kiln_server **out,
+					  kiln_diag *d);
+/* The bound port (useful with port 0). */
+int kiln_server_port(const kiln_server *s);
+/*
+ * Serves until kiln_server_stop or SIGTERM/SIGINT: then stops accepting,
+ * lets every request in flight finish (its response is written, nothing is
+ * half-done) and returns.
+ */
+KILN_MUST_USE kiln_result kiln_server_run(kiln_server *s, kiln_diag *d);
+/* Asks a running server to stop; safe from any thread and from a signal handler. */
+void kiln_server_stop(kiln_server *s);
+void kiln_server_free(kiln_server *s);
+
+/* The RFC 9457 problem for a failure, into res (application/problem+json). */
+KILN_MUST_USE kiln_result kiln_problem(kiln_result why, const kiln_diag *d, const char *instance,
+				       struct kiln_response *res);
+
+#endif /* KILN_SERVER_H */
