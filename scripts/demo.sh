@@ -1,42 +1,79 @@
 #!/usr/bin/env bash
-# The README's run command (through `make demo`): a deployment on the embedded
-# default (SoftHSM2 + SQLite), the example production policy, a device key and
-# CSR made with openssl, a device certificate, and its chain verified.
+# The README's run command (through `make demo`): a deployment on the embedded default
+# (SoftHSM2 + SQLite), a device certificate from a CSR made with openssl (a test product),
+# then the factory line: kiln serve, a station identity, a lot, and simulated DICE devices
+# provisioned over mutual TLS; one with unapproved firmware is refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KILN=${KILN_BIN:-$PWD/build/src/cli/kiln}
-DEMO=${DEMO_DIR:-$PWD/demo}
+ROOT=$PWD
+KILN=${KILN_BIN:-$ROOT/build/src/cli/kiln}
+DEVICE=${KILN_DEVICE_BIN:-$ROOT/build/src/cli/kiln-device}
+DEMO=${DEMO_DIR:-$ROOT/demo}
+DEP=$DEMO/deploy
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+split() { awk -v d="$2" '/BEGIN CERT/{n++} {print > (d "-" (n==1?"leaf":n==2?"issuing":"root") ".pem")}' "$1"; }
 
 if [ -e "$DEMO" ]; then
-	[ -f "$DEMO/kiln.yaml" ] || { echo "demo: $DEMO exists and is not a kiln deployment" >&2; exit 1; }
+	[ -f "$DEP/kiln.yaml" ] || [ -z "$(ls -A "$DEMO")" ] ||
+		{ echo "demo: $DEMO exists and is not a kiln demo" >&2; exit 1; }
 	rm -rf "$DEMO"
 fi
 mkdir -p "$DEMO"
+SERVE_PID=
+trap '[ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-step "1. Create a deployment: SoftHSM2 tokens, CA hierarchies, inventory"
-run "$KILN" init --dir "$DEMO/deploy" --algorithm p256 --org "Example Widgets"
-run "$KILN" --dir "$DEMO/deploy" ca list
+step "1. A deployment: SoftHSM2 tokens (production, test, service), CA hierarchies, inventory"
+run "$KILN" init --dir "$DEP" --algorithm p256 --org "Example Widgets"
+run "$KILN" --dir "$DEP" ca list
 
-step "2. Add the example production policy"
-run "$KILN" --dir "$DEMO/deploy" policy add examples/policies/widget.yaml
-run "$KILN" --dir "$DEMO/deploy" policy list
+step "2. Product policies: widget (production, DICE attestation), widget-test (test, none)"
+run "$KILN" --dir "$DEP" policy add examples/policies/widget.yaml
+run "$KILN" --dir "$DEP" policy add examples/policies/widget-test.yaml
 
-step "3. A device key and CSR (openssl stands in for the device)"
-run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$DEMO/device.key"
-run openssl req -new -key "$DEMO/device.key" -subj "/CN=WGT-000001" -out "$DEMO/device.csr"
+step "3. A test device: key and CSR made with openssl, certificate issued inside the HSM"
+run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$DEMO/test-device.key"
+run openssl req -new -key "$DEMO/test-device.key" -subj "/CN=TST-000001" -out "$DEMO/test-device.csr"
+run "$KILN" --dir "$DEP" issue --product widget-test --csr "$DEMO/test-device.csr" --out "$DEMO/test-device-chain.pem"
+split "$DEMO/test-device-chain.pem" "$DEMO/test"
+run openssl verify -purpose sslclient -CAfile "$DEMO/test-root.pem" -untrusted "$DEMO/test-issuing.pem" "$DEMO/test-leaf.pem"
+echo "(a production product cannot be issued this way; it needs attestation:)"
+"$KILN" --dir "$DEP" issue --product widget --csr "$DEMO/test-device.csr" || true
 
-step "4. Issue the device certificate (signed inside the HSM, committed before release)"
-run "$KILN" --dir "$DEMO/deploy" issue --product widget --csr "$DEMO/device.csr" --out "$DEMO/device-chain.pem"
+step "4. The factory line: a station identity, a lot, kiln serve"
+run "$KILN" --dir "$DEP" identity add --name station-01 --role station --env production --out "$DEMO/station-01"
+run "$KILN" --dir "$DEP" batch open --product widget --lot LOT-DEMO-1 --quantity 10 --line L1 --station station-01
+"$KILN" --dir "$DEP" ca chain --env service >"$DEMO/service.pem"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf '$ %s\n' "$KILN --dir $DEP serve --listen 127.0.0.1:$PORT &"
+"$KILN" --dir "$DEP" serve --listen "127.0.0.1:$PORT" 2>"$DEMO/serve.log" &
+SERVE_PID=$!
+for _ in $(seq 100); do
+	curl -sf --cacert "$DEMO/service.pem" "https://127.0.0.1:$PORT/healthz" >/dev/null && break
+	sleep 0.1
+done
+run curl -s --cacert "$DEMO/service.pem" "https://127.0.0.1:$PORT/healthz"; echo
 
-step "5. Verify the chain with OpenSSL"
-awk -v d="$DEMO" '/BEGIN CERT/{n++} {print > (d "/" (n==1?"device":n==2?"issuing":"root") ".pem")}' "$DEMO/device-chain.pem"
-run openssl verify -purpose sslclient -CAfile "$DEMO/root.pem" -untrusted "$DEMO/issuing.pem" "$DEMO/device.pem"
-openssl x509 -in "$DEMO/device.pem" -noout -subject -issuer -serial -dates -ext subjectAltName,extendedKeyUsage
+step "5. Three simulated DICE devices provisioned by the station (evidence checked, then signed)"
+run "$DEVICE" provision --state "$DEMO/station-01" --server "https://127.0.0.1:$PORT" \
+	--cert "$DEMO/station-01.crt" --key "$DEMO/station-01.key" --ca "$DEMO/service.pem" \
+	--product widget --lot LOT-DEMO-1 --count 3 --parallel 3 --serial-prefix WGT-DEMO-
+DEV=$(ls -d "$DEMO"/station-01/devices/* | head -n 1)
+split "$DEV/cert.pem" "$DEMO/prod"
+run openssl verify -purpose sslclient -CAfile "$DEMO/prod-root.pem" -untrusted "$DEMO/prod-issuing.pem" "$DEMO/prod-leaf.pem"
+openssl x509 -in "$DEMO/prod-leaf.pem" -noout -subject -issuer -serial -dates -ext subjectAltName,extendedKeyUsage
 
-step "6. The inventory record"
-run "$KILN" --dir "$DEMO/deploy" device show WGT-000001
+step "6. A device with firmware the policy does not approve is refused"
+run "$DEVICE" init --state "$DEMO/tampered" --rot dice --serial WGT-DEMO-BAD \
+	--firmware examples/firmware/widget-fw-1.1.0.bin --firmware-version 1.1.0
+"$DEVICE" provision --state "$DEMO/tampered" --server "https://127.0.0.1:$PORT" \
+	--cert "$DEMO/station-01.crt" --key "$DEMO/station-01.key" --ca "$DEMO/service.pem" \
+	--product widget --lot LOT-DEMO-1 || true
+
+step "7. The inventory: lineage of a device, the lot's budget"
+run "$KILN" --dir "$DEP" device show "$(basename "$DEV")"
+run "$KILN" --dir "$DEP" batch list
 
 step "Done"
-echo "deployment: $DEMO/deploy   device chain: $DEMO/device-chain.pem"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true; SERVE_PID=
+echo "deployment: $DEP   devices: $DEMO/station-01/devices   server log: $DEMO/serve.log"

@@ -117,15 +117,26 @@ void kiln_provision_outcome_init(struct kiln_provision_outcome *o);
 void kiln_provision_outcome_cleanup(struct kiln_provision_outcome *o);
 
 /*
- * Provisions the device in state_dir into batch lot: begin, evidence and
- * CSR, finish. The finish request is saved in state_dir before it is sent,
+ * Provisions the device in state_dir into batch lot (of product, when not
+ * NULL: a lot of another product is refused before anything is sent):
+ * begin, evidence and CSR, finish. The finish request is saved in state_dir before it is sent,
  * so a device that lost the response resends the identical request (kiln
  * answers it with the same certificate); the chain is saved as
  * state_dir/cert.pem on success. A refusal is KILN_ERR_* from the problem's
  * type with its detail in d.
  */
 KILN_MUST_USE kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot,
-					       const char *state_dir, const char *lot,
-					       struct kiln_provision_outcome *out, kiln_diag *d);
+					       const char *state_dir, const char *product,
+					       const char *lot, struct kiln_provision_outcome *out,
+					       kiln_diag *d);
+
+/*
+ * The finish request body for a nonce (docs/protocol.md) without sending it:
+ * CSR, device information and, unless attestation is "none", evidence.
+ * For protocol debugging and tests. Caller json_decref.
+ */
+KILN_MUST_USE kiln_result kiln_agent_finish_body(kiln_rot *rot, const uint8_t nonce[32],
+						 const char *attestation, struct json_t **out,
+						 kiln_diag *d);
 
 #endif /* KILN_AGENT_H */

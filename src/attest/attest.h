@@ -41,14 +41,24 @@ struct kiln_dice_evidence {
 struct kiln_evidence {
 	kiln_attest_type type; /* KILN_ATTEST_NONE when the request carried none */
 	struct kiln_dice_evidence dice;
-	uint8_t sha256[32];    /* digest of the canonical evidence JSON, for the inventory */
+	/*
+	 * The evidence's identity, for the inventory: SHA-256 over the decoded
+	 * members, each with a 4-byte big-endian length prefix (an absent
+	 * deviceid_cert counts as length 0):
+	 *   be32(|alias_cert|) || alias_cert || be32(|deviceid_cert|) ||
+	 *   deviceid_cert || be32(|signature|) || signature
+	 * All zero when the request carried no evidence.
+	 */
+	uint8_t sha256[32];
 };
 
 void kiln_evidence_init(struct kiln_evidence *ev);
 void kiln_evidence_cleanup(struct kiln_evidence *ev);
 
 /*
- * Parses the "evidence" member of a finish request (NULL: no evidence).
+ * Parses the "evidence" member of a finish request (NULL: no evidence, type
+ * KILN_ATTEST_NONE). out must have been initialised with kiln_evidence_init;
+ * whatever it held is replaced on success and left unchanged on failure.
  * Unknown members, wrong types, bad base64 and oversized values are refused
  * with KILN_ERR_ATTEST_MALFORMED naming the member.
  */
@@ -62,7 +72,7 @@ struct kiln_attest_ctx {
 	kiln_slice csr_der;         /* the exact CSR DER the request carries */
 	const EVP_PKEY *csr_key;    /* its key, already parsed */
 	const char *device_serial;  /* the serial the device claims */
-	int64_t now;
+	int64_t now;                /* validity time of vendor certificates; 0: the current time */
 };
 
 struct kiln_attest_result {

@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "hsm/hsm.h"
+#include "attest/attest.h"
 #include "policy/policy.h"
 #include "store/store.h"
 
@@ -106,13 +107,87 @@ void kiln_issue_result_init(struct kiln_issue_result *r);
 void kiln_issue_result_cleanup(struct kiln_issue_result *r);
 
 /*
- * The issuance pipeline. On success the device row, the certificate row and
- * the "issuance" event are durably committed before this returns. Any
- * refusal (bad CSR, policy, environment, duplicate) changes nothing but one
- * "rejection" event naming the reason.
+ * Operator issuance from a CSR (kiln issue): for products whose policy
+ * requires no attestation (type none, test products only); any other policy
+ * refuses with KILN_ERR_ATTEST_REQUIRED, because a certificate is only issued
+ * after the device proved what it is (see kiln_ca_provision_finish).
+ * On success the device row, the certificate row and the "issuance" event
+ * are durably committed before this returns. Any refusal (bad CSR, policy,
+ * environment, duplicate) changes nothing but one "rejection" event (an
+ * "anomaly" event for a device serial or key seen before) naming the reason.
  */
 KILN_MUST_USE kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 					struct kiln_issue_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ batches */
+
+struct kiln_batch_req {
+	const char *product;
+	const char *lot;
+	int64_t quantity;
+	const char *line;     /* NULL or "" */
+	const char *station;  /* identity the lot is assigned to; NULL or "": any station */
+	const char *actor;
+};
+
+/* Opens a lot for a product with an active policy; records "batch-open". */
+KILN_MUST_USE kiln_result kiln_ca_batch_open(kiln_ca *ca, const struct kiln_batch_req *req,
+					     struct kiln_batch_rec *out, kiln_diag *d);
+/* Closes a lot; records "batch-close". */
+KILN_MUST_USE kiln_result kiln_ca_batch_close(kiln_ca *ca, const char *lot, const char *actor,
+					      kiln_diag *d);
+
+/* ------------------------------------------------------------ provisioning */
+
+/* The station (or operator) identity a provisioning request came from. */
+struct kiln_station {
+	const char *name;
+	const char *role; /* "station", "operator" */
+	const char *env;  /* "", "production" or "test": where the identity may act */
+};
+
+#define KILN_NONCE_TTL_DEFAULT 120
+
+struct kiln_begin_result {
+	uint8_t nonce[KILN_NONCE_LEN]; /* a secret until used; never logged */
+	int64_t expires;
+	char product[KILN_PRODUCT_MAX];
+	const char *attestation;       /* static: "none", "dice", ... */
+};
+
+/*
+ * Issues a single-use nonce bound to the station, the lot and an expiry
+ * (now + ttl_s). Refuses unknown or closed lots, lots assigned to another
+ * station and stations of the other environment. Only the nonce's SHA-256
+ * is stored.
+ */
+KILN_MUST_USE kiln_result kiln_ca_provision_begin(kiln_ca *ca, const char *lot,
+						  const struct kiln_station *st, int64_t ttl_s,
+						  struct kiln_begin_result *out, kiln_diag *d);
+
+struct kiln_provision_req {
+	const struct kiln_station *station;
+	const uint8_t *nonce;            /* KILN_NONCE_LEN bytes */
+	kiln_slice csr;                  /* DER */
+	const struct kiln_evidence *evidence;
+	const char *device_serial;
+	const char *firmware_version;    /* what the device claims */
+	const char *components_json;     /* canonical JSON object text, "" when none */
+};
+
+/*
+ * The factory path: the nonce (unused, unexpired, this station's), the lot
+ * (open, budget left, the station's environment), the evidence verified
+ * against the product policy, the CSR checked, then the certificate signed
+ * and the nonce, the lot's budget, the device row with its lineage, the
+ * certificate row and the event committed in one transaction before release.
+ * The same request sent again with the same nonce (a device that lost the
+ * response) gets the same certificate again (*repeated set, nothing
+ * written); any other reuse of a nonce is a replay.
+ */
+KILN_MUST_USE kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_req *req,
+						   struct kiln_issue_result *res, bool *repeated,
+						   kiln_diag *d);
 
 /* ------------------------------------------------------------ identities */
 
@@ -143,6 +218,26 @@ void kiln_identity_result_cleanup(struct kiln_identity_result *r);
  */
 KILN_MUST_USE kiln_result kiln_ca_identity_add(kiln_ca *ca, const struct kiln_identity_req *req,
 					       struct kiln_identity_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ kiln's own TLS */
+
+struct kiln_tls_req {
+	const EVP_PKEY *key;         /* the server's public key */
+	const char *const *dns;      /* subjectAltName dNSName entries */
+	size_t n_dns;
+	const char *const *ips;      /* subjectAltName iPAddress entries */
+	size_t n_ips;
+	unsigned days;               /* 0: 90 */
+	const char *actor;
+};
+
+/*
+ * A TLS server certificate for kiln serve from the service CA (EKU
+ * serverAuth), recorded as kind "tls" with a "tls-issue" event. chain_pem
+ * receives the certificate and the service CA chain (issuing first).
+ */
+KILN_MUST_USE kiln_result kiln_ca_tls_issue(kiln_ca *ca, const struct kiln_tls_req *req,
+					    kiln_buf *chain_pem, kiln_diag *d);
 
 /* ------------------------------------------------------------ lint */
 

@@ -40,6 +40,65 @@ struct kiln_ca {
 	struct policy_cache_entry *policies;
 };
 
+#define ISSUE_SERIAL_MAX 127
+
+/*
+ * One issuance in progress, operator (prov NULL) or factory (prov set). Every
+ * value is computed here first; nothing is written until the commit.
+ */
+struct issue_work {
+	kiln_ca *ca;
+	const struct kiln_issue_req *req;
+	const struct kiln_provision_req *prov;
+	const char *actor;
+	const char *product;
+	const kiln_policy *policy;
+	int64_t policy_version;
+	struct ca_entry *issuer;
+	kiln_csr *csr;
+	char device_serial[ISSUE_SERIAL_MAX + 1];
+	char subject_vals[KILN_POLICY_MAX_ATTRS][KILN_POLICY_STR_MAX];
+	char san_uri[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
+	char san_dns[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
+	char crl_url[KILN_POLICY_STR_MAX + 96];
+	char ocsp_url[KILN_POLICY_STR_MAX + 64];
+	X509_NAME *subject;
+	X509 *unsigned_cert;
+	struct kiln_cert_spec spec;
+	char serial_hex[KILN_SERIAL_HEX];
+	kiln_buf tbs;
+	kiln_buf der;
+	struct kiln_device_rec dev;
+	struct kiln_cert_rec cert;
+	struct kiln_event_rec ev;
+	/* factory only */
+	struct kiln_batch_rec batch;
+	struct kiln_attest_result att;
+	uint8_t nonce_sha256[32];
+	uint8_t request_sha256[32];
+};
+
+/*
+ * The shared pipeline from "policy and issuer known" to "committed": CSR,
+ * key, subject, serial, (attestation when prov is set), TBS, lint, signature,
+ * records, commit. Fills res. Refusals are left to the caller to record.
+ */
+KILN_MUST_USE kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res,
+				    kiln_diag *d);
+/* The policy's issuing CA (or req->ca_name), checked against the policy's environment. */
+KILN_MUST_USE kiln_result issue_resolve(struct issue_work *w, const char *ca_name, kiln_diag *d);
+/* Records a refusal: "anomaly" for duplicates, "rejection" for the client's faults, else "failure". */
+void issue_record_refusal(struct issue_work *w, const char *operation, kiln_slice request,
+			  kiln_result why, const kiln_diag *d);
+void issue_work_cleanup(struct issue_work *w);
+/* Factory path: the evidence verified against the policy (provision.c). */
+KILN_MUST_USE kiln_result provision_attest(struct issue_work *w, kiln_diag *d);
+/* Untrusted text for messages: printable ASCII only, cut at cap - 1. */
+void ca_sanitize(const char *in, size_t in_len, char *out, size_t cap);
+/* Appends the certificate DER's PEM and its issuer's chain to res. */
+KILN_MUST_USE kiln_result ca_release(const struct ca_entry *issuer, kiln_slice der,
+				     const char *serial_hex, struct kiln_issue_result *res);
+
 /* The CA by name, or NULL. */
 struct ca_entry *ca_find(kiln_ca *ca, const char *name);
 /* The issuing CA of an environment, or NULL. */

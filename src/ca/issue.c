@@ -15,34 +15,8 @@
 #include <string.h>
 
 #define BACKDATE_SECONDS 60
-#define SERIAL_MAX 127
 
-struct issue_work {
-	kiln_ca *ca;
-	const struct kiln_issue_req *req;
-	const kiln_policy *policy;
-	int64_t policy_version;
-	struct ca_entry *issuer;
-	kiln_csr *csr;
-	char device_serial[SERIAL_MAX + 1];
-	char subject_vals[KILN_POLICY_MAX_ATTRS][KILN_POLICY_STR_MAX];
-	char san_uri[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
-	char san_dns[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
-	char crl_url[KILN_POLICY_STR_MAX + 96];
-	char ocsp_url[KILN_POLICY_STR_MAX + 64];
-	X509_NAME *subject;
-	X509 *unsigned_cert;
-	struct kiln_cert_spec spec;
-	char serial_hex[KILN_SERIAL_HEX];
-	kiln_buf tbs;
-	kiln_buf der;
-	struct kiln_device_rec dev;
-	struct kiln_cert_rec cert;
-	struct kiln_event_rec ev;
-};
-
-/* Untrusted text in messages: printable ASCII only, cut short. */
-static void sanitize(const char *in, size_t in_len, char *out, size_t cap)
+void ca_sanitize(const char *in, size_t in_len, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -80,15 +54,14 @@ static void allowed_keys(const kiln_policy *p, char *out, size_t cap)
 	}
 }
 
-static kiln_result resolve_issuer(struct issue_work *w, kiln_diag *d)
+kiln_result issue_resolve(struct issue_work *w, const char *ca_name, kiln_diag *d)
 {
-	const struct kiln_issue_req *req = w->req;
 	kiln_env env = w->policy->env;
 
-	w->issuer = req->ca_name != NULL ? ca_find(w->ca, req->ca_name) : ca_issuing(w->ca, env);
+	w->issuer = ca_name != NULL ? ca_find(w->ca, ca_name) : ca_issuing(w->ca, env);
 	if (w->issuer == NULL)
 		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no CA named '%.64s'; see kiln ca list",
-				     req->ca_name != NULL ? req->ca_name : kiln_env_name(env));
+				     ca_name != NULL ? ca_name : kiln_env_name(env));
 	if (w->issuer->env != env)
 		return kiln_diag_set(d, KILN_ERR_POLICY_ENV,
 				     "product %s is %s, CA %s is %s: production and test are strictly apart",
@@ -131,7 +104,7 @@ static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
 
 		if (kiln_policy_csr_attr_ok(w->policy, sn))
 			continue;
-		sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), val,
+		ca_sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), val,
 			 sizeof(val));
 		return kiln_diag_set(d, KILN_ERR_POLICY_SUBJECT,
 				     "the CSR subject carries %s=%s, a field policy %s forbids", sn,
@@ -143,7 +116,7 @@ static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
 static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
 {
 	const X509_NAME *name = w->csr->subject;
-	const char *given = w->req->device_serial;
+	const char *given = w->prov != NULL ? w->prov->device_serial : w->req->device_serial;
 	char shown[65];
 	int idx;
 
@@ -155,7 +128,7 @@ static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
 			return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
 					     "no device serial: give one, or put it in the CSR's CN");
 		cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-		if (ASN1_STRING_length(cn) <= 0 || (size_t)ASN1_STRING_length(cn) > SERIAL_MAX ||
+		if (ASN1_STRING_length(cn) <= 0 || (size_t)ASN1_STRING_length(cn) > ISSUE_SERIAL_MAX ||
 		    memchr(ASN1_STRING_get0_data(cn), 0, (size_t)ASN1_STRING_length(cn)) != NULL)
 			return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
 					     "the CSR's CN is not a usable device serial");
@@ -163,10 +136,10 @@ static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
 		w->device_serial[ASN1_STRING_length(cn)] = '\0';
 	} else if (!kiln_is_ok(kiln_strlcpy(w->device_serial, given, sizeof(w->device_serial)))) {
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "device serial longer than %d bytes",
-				     SERIAL_MAX);
+				     ISSUE_SERIAL_MAX);
 	}
 	if (!kiln_policy_serial_ok(w->policy, w->device_serial)) {
-		sanitize(w->device_serial, strlen(w->device_serial), shown, sizeof(shown));
+		ca_sanitize(w->device_serial, strlen(w->device_serial), shown, sizeof(shown));
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
 				     "device serial '%s' does not match policy %s's pattern %s", shown,
 				     w->policy->product, w->policy->serial_pattern);
@@ -231,7 +204,8 @@ static kiln_result render_names(struct issue_work *w, const struct kiln_policy_v
 static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
 {
 	const kiln_policy *p = w->policy;
-	struct kiln_policy_vars vars = { w->device_serial, p->product, w->req->lot };
+	struct kiln_policy_vars vars = { w->device_serial, p->product,
+					 w->prov != NULL ? w->batch.lot : w->req->lot };
 	struct kiln_cert_spec *s = &w->spec;
 	bool exists = true;
 
@@ -268,36 +242,71 @@ static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
  * store's single committer) only runs the inserts, so the group commit is not
  * held up by formatting.
  */
-static kiln_result prepare_records(struct issue_work *w)
+static void fill_device(struct issue_work *w)
 {
 	const struct kiln_issue_req *req = w->req;
+	const struct kiln_provision_req *prov = w->prov;
 	struct kiln_device_rec *dev = &w->dev;
-	char fp[65];
 
 	kiln_strtrunc(dev->product, w->policy->product, sizeof(dev->product));
 	kiln_strtrunc(dev->serial, w->device_serial, sizeof(dev->serial));
 	dev->policy_version = w->policy_version;
-	kiln_strtrunc(dev->lot, req->lot != NULL ? req->lot : "", sizeof(dev->lot));
-	kiln_strtrunc(dev->station, req->station != NULL ? req->station : "", sizeof(dev->station));
-	kiln_strtrunc(dev->operator_name, req->operator_name != NULL ? req->operator_name : req->actor,
-		      sizeof(dev->operator_name));
 	kiln_strtrunc(dev->cert_serial, w->serial_hex, sizeof(dev->cert_serial));
 	kiln_strtrunc(dev->status, "active", sizeof(dev->status));
 	dev->created = kiln_now();
+	if (prov == NULL) {
+		kiln_strtrunc(dev->lot, req->lot != NULL ? req->lot : "", sizeof(dev->lot));
+		kiln_strtrunc(dev->station, req->station != NULL ? req->station : "",
+			      sizeof(dev->station));
+		kiln_strtrunc(dev->operator_name,
+			      req->operator_name != NULL ? req->operator_name : w->actor,
+			      sizeof(dev->operator_name));
+		return;
+	}
+	kiln_strtrunc(dev->lot, w->batch.lot, sizeof(dev->lot));
+	kiln_strtrunc(dev->station, prov->station->name, sizeof(dev->station));
+	kiln_strtrunc(dev->operator_name, w->batch.opened_by, sizeof(dev->operator_name));
+	kiln_strtrunc(dev->components_json, prov->components_json != NULL ? prov->components_json : "",
+		      sizeof(dev->components_json));
+	if (w->att.has_firmware) {
+		kiln_strtrunc(dev->firmware_version, w->att.firmware_version,
+			      sizeof(dev->firmware_version));
+		kiln_hex_encode(w->att.firmware_sha256, 32, dev->firmware_sha256);
+	} else {
+		kiln_strtrunc(dev->firmware_version,
+			      prov->firmware_version != NULL ? prov->firmware_version : "",
+			      sizeof(dev->firmware_version));
+	}
+	if (prov->evidence != NULL && prov->evidence->type != KILN_ATTEST_NONE)
+		kiln_hex_encode(prov->evidence->sha256, 32, dev->attestation_sha256);
+}
+
+/*
+ * The records, built on the issuer's thread: the transaction itself (on the
+ * store's single committer) only runs the inserts, so the group commit is not
+ * held up by formatting.
+ */
+static kiln_result prepare_records(struct issue_work *w)
+{
+	char fp[65];
+
+	fill_device(w);
 	ca_cert_rec_fill(&w->cert, w->serial_hex, w->issuer, "device", w->subject,
 			 w->spec.not_before, w->spec.not_after, kiln_buf_view(&w->der));
 	kiln_strtrunc(w->cert.product, w->policy->product, sizeof(w->cert.product));
 	memcpy(w->cert.spki_sha256, w->csr->spki_sha256, 32);
 	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
-	w->ev.time = dev->created;
+	w->ev.time = w->dev.created;
 	kiln_strtrunc(w->ev.type, "issuance", sizeof(w->ev.type));
-	kiln_strtrunc(w->ev.actor, req->actor, sizeof(w->ev.actor));
+	kiln_strtrunc(w->ev.actor, w->actor, sizeof(w->ev.actor));
 	kiln_strtrunc(w->ev.subject, w->serial_hex, sizeof(w->ev.subject));
-	w->ev.detail_json = ca_event_json("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s}", "product",
-					  w->policy->product, "device", w->device_serial,
-					  "policy_version", (json_int_t)w->policy_version, "ca",
-					  w->issuer->rec.name, "env", w->issuer->rec.env,
-					  "spki_sha256", fp, "key", w->csr->key.name, "lot", dev->lot);
+	w->ev.detail_json = ca_event_json(
+		"{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "product", w->policy->product,
+		"device", w->device_serial, "policy_version", (json_int_t)w->policy_version, "ca",
+		w->issuer->rec.name, "env", w->issuer->rec.env, "spki_sha256", fp, "key",
+		w->csr->key.name, "lot", w->dev.lot, "station", w->dev.station, "attestation",
+		kiln_attest_type_name(w->policy->attestation.type), "firmware_sha256",
+		w->dev.firmware_sha256, "evidence_sha256", w->dev.attestation_sha256);
 	KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
 	return kiln_ok();
 }
@@ -308,10 +317,18 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	char holder[KILN_STORE_SERIAL_HEX];
 	bool seen = false;
 
+	if (w->prov != NULL) {
+		/* Checked before, and again here where it counts: atomically with the issuance. */
+		KILN_GUARD(kiln_store_tx_nonce_use(tx, w->nonce_sha256, w->prov->station->name,
+						   w->dev.created, w->request_sha256, w->serial_hex,
+						   NULL, d));
+		KILN_GUARD(kiln_store_tx_batch_consume(tx, w->batch.lot, w->policy->product, NULL,
+						       d));
+	}
 	/* A key is one device's identity: a key certified before is a cloned or replayed device. */
 	KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
 	if (seen)
-		return kiln_diag_set(d, KILN_ERR_DUPLICATE,
+		return kiln_diag_set(d, KILN_ERR_KEY_DUPLICATE,
 				     "this public key was already certified (certificate %s)", holder);
 	KILN_GUARD(kiln_store_tx_device_add(tx, &w->dev, d));
 	w->cert.device_id = w->dev.id;
@@ -319,43 +336,58 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	return kiln_store_tx_event_add(tx, &w->ev, d);
 }
 
-static void record_rejection(struct issue_work *w, kiln_result why, const kiln_diag *d)
+static const char *refusal_type(kiln_err code)
+{
+	if (code == KILN_ERR_DEVICE_DUPLICATE || code == KILN_ERR_KEY_DUPLICATE)
+		return "anomaly";
+	/* Refusals of the request are rejections; our own faults are failures. */
+	return kiln_err_info(code)->http_status < 500 ? "rejection" : "failure";
+}
+
+void issue_record_refusal(struct issue_work *w, const char *operation, kiln_slice request,
+			  kiln_result why, const kiln_diag *d)
 {
 	struct kiln_event_rec ev = { 0 };
 	uint8_t h[32];
 	char hex[65] = "", serial[65];
 	unsigned int hl = 0;
 
-	if (w->req->csr.len > 0 &&
-	    EVP_Digest(w->req->csr.ptr, w->req->csr.len, h, &hl, EVP_sha256(), NULL) == 1)
+	if (request.len > 0 && EVP_Digest(request.ptr, request.len, h, &hl, EVP_sha256(), NULL) == 1)
 		kiln_hex_encode(h, 32, hex);
-	sanitize(w->device_serial, strlen(w->device_serial), serial, sizeof(serial));
+	ca_sanitize(w->device_serial, strlen(w->device_serial), serial, sizeof(serial));
 	ev.time = kiln_now();
-	/* Refusals of the request are rejections; our own faults are failures. */
-	kiln_strtrunc(ev.type, kiln_err_info(why.code)->http_status < 500 ? "rejection" : "failure",
-		      sizeof(ev.type));
-	kiln_strtrunc(ev.actor, w->req->actor, sizeof(ev.actor));
-	kiln_strtrunc(ev.subject, w->req->product != NULL ? w->req->product : "", sizeof(ev.subject));
-	ev.detail_json = ca_event_json("{s:s,s:s,s:s,s:s,s:s}", "reason", kiln_err_info(why.code)->slug,
-				       "message", kiln_diag_message(d, why), "request_sha256", hex,
-				       "device", serial, "operation", "issue");
-	if (ev.detail_json == NULL ||
-	    !kiln_is_ok(kiln_store_event_add(w->ca->store, &ev, NULL)))
-		kiln_log_error(w->ca->log, "could not record the rejection of a %s request",
-			       w->req->product != NULL ? w->req->product : "?");
+	kiln_strtrunc(ev.type, refusal_type(why.code), sizeof(ev.type));
+	kiln_strtrunc(ev.actor, w->actor != NULL ? w->actor : "", sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, w->product != NULL ? w->product : "", sizeof(ev.subject));
+	ev.detail_json = ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s}", "reason",
+				       kiln_err_info(why.code)->slug, "message",
+				       kiln_diag_message(d, why), "request_sha256", hex, "device",
+				       serial, "operation", operation, "lot", w->batch.lot);
+	if (ev.detail_json == NULL || !kiln_is_ok(kiln_store_event_add(w->ca->store, &ev, NULL)))
+		kiln_log_error(w->ca->log, "could not record the refusal of a %s request", operation);
 	free(ev.detail_json);
 }
 
-static kiln_result issue(struct issue_work *w, struct kiln_issue_result *res, kiln_diag *d)
+kiln_result ca_release(const struct ca_entry *issuer, kiln_slice der, const char *serial_hex,
+		       struct kiln_issue_result *res)
+{
+	KILN_GUARD(kiln_buf_append_slice(&res->cert_der, der));
+	KILN_GUARD(ca_der_to_pem(der, &res->chain_pem));
+	KILN_GUARD(kiln_buf_append_slice(&res->chain_pem, kiln_buf_view(&issuer->chain_pem)));
+	kiln_strtrunc(res->serial, serial_hex, sizeof(res->serial));
+	return kiln_ok();
+}
+
+kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_diag *d)
 {
 	struct kiln_lint_profile prof;
 
-	KILN_GUARD(ca_policy_active(w->ca, w->req->product, &w->policy, &w->policy_version, d));
-	KILN_GUARD(resolve_issuer(w, d));
-	KILN_GUARD(kiln_csr_parse(w->req->csr, &w->csr, d));
+	KILN_GUARD(kiln_csr_parse(w->prov != NULL ? w->prov->csr : w->req->csr, &w->csr, d));
 	KILN_GUARD(check_key(w, d));
 	KILN_GUARD(check_subject(w, d));
 	KILN_GUARD(device_serial(w, d));
+	if (w->prov != NULL)
+		KILN_GUARD(provision_attest(w, d));
 	KILN_GUARD(build_tbs(w, d));
 	prof = (struct kiln_lint_profile){ false, -1, w->spec.key_usage,
 					   (int64_t)w->policy->validity_days + 1, w->issuer->cert,
@@ -364,13 +396,33 @@ static kiln_result issue(struct issue_work *w, struct kiln_issue_result *res, ki
 				w->unsigned_cert, &prof, false, "certificate", &w->der, d));
 	KILN_GUARD(prepare_records(w));
 	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
-	KILN_GUARD(kiln_buf_append_slice(&res->cert_der, kiln_buf_view(&w->der)));
-	KILN_GUARD(ca_der_to_pem(kiln_buf_view(&w->der), &res->chain_pem));
-	KILN_GUARD(kiln_buf_append_slice(&res->chain_pem, kiln_buf_view(&w->issuer->chain_pem)));
-	kiln_strtrunc(res->serial, w->serial_hex, sizeof(res->serial));
+	KILN_GUARD(ca_release(w->issuer, kiln_buf_view(&w->der), w->serial_hex, res));
 	res->device_id = w->dev.id;
 	res->policy_version = w->policy_version;
 	return kiln_ok();
+}
+
+static kiln_result operator_issue(struct issue_work *w, struct kiln_issue_result *res,
+				  kiln_diag *d)
+{
+	KILN_GUARD(ca_policy_active(w->ca, w->product, &w->policy, &w->policy_version, d));
+	KILN_GUARD(issue_resolve(w, w->req->ca_name, d));
+	if (w->policy->attestation.type != KILN_ATTEST_NONE)
+		return kiln_diag_set(d, KILN_ERR_ATTEST_REQUIRED,
+				     "policy %s requires %s attestation: provision the device through "
+				     "kiln serve, not kiln issue",
+				     w->policy->product, kiln_attest_type_name(w->policy->attestation.type));
+	return issue_run(w, res, d);
+}
+
+void issue_work_cleanup(struct issue_work *w)
+{
+	free(w->ev.detail_json);
+	kiln_csr_free(w->csr);
+	X509_free(w->unsigned_cert);
+	X509_NAME_free(w->subject);
+	kiln_buf_cleanup(&w->tbs);
+	kiln_buf_cleanup(&w->der);
 }
 
 kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
@@ -386,22 +438,19 @@ kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
 	w->ca = ca;
 	w->req = req;
+	w->actor = req->actor;
+	w->product = req->product;
 	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
 	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
-	r = issue(w, res, &local);
+	r = operator_issue(w, res, &local);
 	if (!kiln_is_ok(r)) {
 		kiln_buf_reset(&res->cert_der);
 		kiln_buf_reset(&res->chain_pem);
-		record_rejection(w, r, &local);
+		issue_record_refusal(w, "issue", req->csr, r, &local);
 		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
-	free(w->ev.detail_json);
-	kiln_csr_free(w->csr);
-	X509_free(w->unsigned_cert);
-	X509_NAME_free(w->subject);
-	kiln_buf_cleanup(&w->tbs);
-	kiln_buf_cleanup(&w->der);
+	issue_work_cleanup(w);
 	free(w);
 	return r;
 }

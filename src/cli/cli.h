@@ -11,47 +11,15 @@
 
 #include <stdio.h>
 
-#define CLI_OK 0
-#define CLI_FAIL 1
-#define CLI_USAGE 2
+#include "args.h"
 
 int kiln_cli_main(int argc, char **argv);
-
-/* Options every command accepts, set by the shared parser. */
-struct cli_common {
-	const char *dir;
-	bool json;
-	bool verbose;
-	bool help;
-	char actor[96]; /* "cli:<login name>", for events */
-};
-
-/* One option of a command: long name, whether it takes a value, where it goes. */
-struct cli_opt {
-	const char *name;
-	bool has_arg;
-	const char **value; /* has_arg */
-	bool *flag;         /* !has_arg */
-};
-
-/*
- * Parses argv (options anywhere, "--name value" or "--name=value") into the
- * common options and the command's own; positional arguments are collected
- * in pos (at most max_pos). Prints a usage error and returns false on
- * unknown options or missing values.
- */
-bool cli_parse(int argc, char **argv, struct cli_common *common, const struct cli_opt *opts,
-	       const char **pos, size_t max_pos, size_t *n_pos);
-
-/* Prints "kiln: message" for a failed result. Returns CLI_FAIL. */
-int cli_fail(kiln_result r, const kiln_diag *d);
-/* Prints "kiln: <formatted>" and returns CLI_USAGE. */
-int cli_usage_error(const char *fmt, ...) KILN_PRINTF(1, 2);
 
 /* What a command needs opened. */
 enum {
 	NEED_STORE = 1u << 0,
-	NEED_CA = 1u << 1, /* implies store */
+	NEED_CA = 1u << 1,           /* implies store */
+	NEED_GROUP_COMMIT = 1u << 2, /* the store batches concurrent writers (kiln serve) */
 };
 
 /* An opened deployment: config, HSM tokens (only those asked for), store, CA engine. */
@@ -67,6 +35,13 @@ struct deployment {
 
 KILN_MUST_USE kiln_result deploy_open(const struct cli_common *c, unsigned need,
 				      struct deployment *dep, kiln_diag *d);
+/*
+ * Opens the token of an environment (loading the module on first use).
+ * With optional set, an environment whose PIN file is absent is skipped
+ * (success, token left NULL): a process may be given only some PINs.
+ */
+KILN_MUST_USE kiln_result deploy_token_opt(struct deployment *dep, kiln_env env, bool optional,
+					   kiln_diag *d);
 /* Opens the token of an environment (loading the module on first use). */
 KILN_MUST_USE kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d);
 /* Builds the CA engine over the store and whatever tokens are open. */
@@ -84,9 +59,8 @@ int cmd_policy(int argc, char **argv);
 int cmd_issue(int argc, char **argv);
 int cmd_identity(int argc, char **argv);
 int cmd_device(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
-/* Output helpers: JSON to stdout (jansson json_t *, consumed). */
-struct json_t;
-int cli_print_json(struct json_t *j);
 
 #endif

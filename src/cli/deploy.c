@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 kiln_result deploy_realpath(const char *path, char *out, size_t cap)
 {
@@ -64,7 +65,10 @@ kiln_result deploy_open(const struct cli_common *c, unsigned need, struct deploy
 	KILN_GUARD(read_config(dep, d));
 	if (need & (NEED_STORE | NEED_CA)) {
 		KILN_GUARD(deploy_path(dep->dir, dep->cfg.database, db, sizeof(db)));
-		so = (struct kiln_store_opts){ .path = db, .create = false, .log = &dep->log };
+		so = (struct kiln_store_opts){ .path = db,
+					       .create = false,
+					       .group_commit = (need & NEED_GROUP_COMMIT) != 0,
+					       .log = &dep->log };
 		KILN_GUARD(kiln_store_open(&so, &dep->store, d));
 	}
 	if (need & NEED_CA)
@@ -100,15 +104,20 @@ static kiln_result load_module(struct deployment *dep, kiln_diag *d)
 	return kiln_p11_load(dep->cfg.hsm_module, &dep->log, &dep->p11, d);
 }
 
-kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d)
+kiln_result deploy_token_opt(struct deployment *dep, kiln_env env, bool optional, kiln_diag *d)
 {
-	const struct kiln_config_token *t = &dep->cfg.tokens[env];
+	const struct kiln_config_token *t;
 	struct kiln_token_opts to = { 0 };
+	char path[KILN_PATH_MAX * 2];
 	kiln_buf pin;
 	kiln_result r;
 
 	KILN_ENSURE(env > KILN_ENV_NONE && env <= KILN_ENV_SERVICE, KILN_ERR_ARG);
+	t = &dep->cfg.tokens[env];
 	if (dep->tokens[env] != NULL)
+		return kiln_ok();
+	KILN_GUARD(deploy_path(dep->dir, t->pin_file, path, sizeof(path)));
+	if (optional && access(path, F_OK) != 0)
 		return kiln_ok();
 	KILN_GUARD(load_module(dep, d));
 	KILN_GUARD(read_pin(dep, t, &pin, d));
@@ -116,6 +125,11 @@ kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d)
 	r = kiln_token_open(dep->p11, &to, &dep->tokens[env], d);
 	kiln_buf_cleanup(&pin);
 	return r;
+}
+
+kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d)
+{
+	return deploy_token_opt(dep, env, false, d);
 }
 
 kiln_result deploy_ca(struct deployment *dep, kiln_diag *d)

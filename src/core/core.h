@@ -105,6 +105,8 @@ struct kiln_err_info {
 
 /* Never NULL: unknown codes map to the KILN_ERR_INTERNAL entry. */
 const struct kiln_err_info *kiln_err_info(kiln_err code);
+/* The code whose slug this is (a problem type read back by a client); KILN_ERR_INTERNAL if none. */
+kiln_err kiln_err_from_slug(const char *slug);
 
 /*
  * A result the compiler will not let a caller drop: every function returning

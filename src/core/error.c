@@ -100,6 +100,15 @@ const struct kiln_err_info *kiln_err_info(kiln_err code)
 	return &table[code];
 }
 
+kiln_err kiln_err_from_slug(const char *slug)
+{
+	for (int i = 1; slug != NULL && i < KILN_ERR__COUNT; i++) {
+		if (table[i].slug != NULL && strcmp(table[i].slug, slug) == 0)
+			return (kiln_err)i;
+	}
+	return KILN_ERR_INTERNAL;
+}
+
 void kiln_diag_clear(kiln_diag *d)
 {
 	if (d == NULL)

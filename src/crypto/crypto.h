@@ -239,6 +239,7 @@ KILN_MUST_USE kiln_result kiln_cert_pem(const X509 *cert, kiln_buf *out);
 #define KILN_DICE_TCB_INFO_OID "2.23.133.5.4.1"
 #define KILN_DICE_MAX_FWIDS 4
 #define KILN_DICE_STR_MAX 64
+#define KILN_DICE_TCB_INFO_MAX 2048 /* largest DiceTcbInfo DER accepted */
 
 struct kiln_dice_fwid {
 	int hash_nid;       /* NID_sha256, NID_sha384, NID_sha512 */
@@ -256,9 +257,23 @@ struct kiln_dice_tcb_info {
 	size_t n_fwids;
 	uint32_t flags;     /* OperationalFlags bits as read (bit 0 = notConfigured ...) */
 	bool has_flags;
+	/* vendorInfo [8] and type [9]: opaque bytes, at most KILN_DICE_STR_MAX each. */
+	uint8_t vendor_info[KILN_DICE_STR_MAX];
+	size_t vendor_info_len;
+	bool has_vendor_info;
+	uint8_t type[KILN_DICE_STR_MAX];
+	size_t type_len;
+	bool has_type;
 };
 
-/* Parses the extension's value (the DER of the DiceTcbInfo SEQUENCE). Pure and bounded. */
+/*
+ * Parses the extension's value (the DER of the DiceTcbInfo SEQUENCE). Pure and
+ * bounded: at most KILN_DICE_TCB_INFO_MAX bytes (else KILN_ERR_TOO_BIG), fields
+ * in tag order, each at most once, strings UTF-8 text of at most
+ * KILN_DICE_STR_MAX - 1 bytes, FWIDs with a known hash (SHA-256/384/512) and a
+ * digest of its length. Anything else is KILN_ERR_MALFORMED with one line in d.
+ * *out is zeroed first and filled only on success.
+ */
 KILN_MUST_USE kiln_result kiln_dice_tcb_info_parse(kiln_slice der, struct kiln_dice_tcb_info *out,
 						   kiln_diag *d);
 /* Encodes one (the device side); appended to out. */

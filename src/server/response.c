@@ -33,3 +33,17 @@ kiln_result kiln_response_header(struct kiln_response *res, const char *name, co
 	res->n_headers++;
 	return kiln_ok();
 }
+
+void kiln_response_init(struct kiln_response *res)
+{
+	memset(res, 0, sizeof(*res));
+	kiln_buf_init(&res->body, KILN_BUF_DEFAULT_MAX);
+}
+
+void kiln_response_cleanup(struct kiln_response *res)
+{
+	if (res == NULL)
+		return;
+	kiln_buf_cleanup(&res->body);
+	res->n_headers = 0;
+}

@@ -53,7 +53,13 @@ struct kiln_request {
 	const char *query;                    /* raw query string, NULL when none */
 	const char *params[KILN_ROUTE_MAX_PARAMS]; /* {name} segments of the route, in order */
 	size_t n_params;
-	const char *content_type;             /* NULL when absent */
+	/*
+	 * NULL when absent. A request with a body reaches the handler only if
+	 * this is application/json, application/ocsp-request or
+	 * application/pkcs10 (any case, parameters such as "; charset=utf-8"
+	 * allowed); anything else is refused with 415 before the handler runs.
+	 */
+	const char *content_type;
 	kiln_slice body;                      /* at most max_body bytes */
 	const struct kiln_principal *who;     /* NULL on public routes */
 	const X509 *client_cert;              /* verified chain leaf, NULL when none */
@@ -73,6 +79,12 @@ struct kiln_response {
 	} headers[KILN_RESPONSE_MAX_HEADERS]; /* extra headers, e.g. Cache-Control */
 	size_t n_headers;
 };
+
+/* An empty response (status 0, no headers, body capped at 16 MiB); the transport
+ * hands handlers one made this way. */
+void kiln_response_init(struct kiln_response *res);
+/* Wipes and frees the body; NULL-safe. */
+void kiln_response_cleanup(struct kiln_response *res);
 
 /* Adds a header to a response (KILN_ERR_TOO_BIG when full or too long). */
 KILN_MUST_USE kiln_result kiln_response_header(struct kiln_response *res, const char *name,
@@ -129,7 +141,9 @@ struct kiln_server_opts {
 	unsigned timeout_s;          /* read and write timeout per connection; 0: 10 */
 	double rate_per_s;           /* per identity token bucket; 0: 50 */
 	unsigned rate_burst;         /* 0: 100 */
-	unsigned max_connections;    /* 0: 1024 */
+	unsigned max_connections;    /* 0: 1024; beyond, new handshakes are cut at ClientHello */
+	size_t queue_max;            /* requests waiting for a worker; beyond, 503; 0: 256 */
+	unsigned drain_s;            /* on stop, how long in-flight requests may take; 0: 30 */
 	const struct kiln_route *routes;
 	size_t n_routes;
 	const struct kiln_server_hooks *hooks;
@@ -137,7 +151,16 @@ struct kiln_server_opts {
 	const kiln_log *log;
 };
 
-/* Binds the socket and sets up TLS (TLS 1.2 and 1.3 only). Caller frees. */
+/*
+ * Binds the socket and sets up TLS (TLS 1.2 and 1.3 only). Caller frees.
+ * Checks, in this order, for every request: URI length (414 over 2048
+ * bytes), path (404) and method (405 with Allow), then on a worker: client
+ * certificate (401), authenticate (its error), role (403), the identity's
+ * rate limit (429 with Retry-After), media type (415), then the handler.
+ * evhttp itself answers malformed requests and headers over max_headers
+ * with 400 and bodies over max_body (also chunked) with 413, as text/html
+ * and without calling the hooks: no request exists yet at that point.
+ */
 KILN_MUST_USE kiln_result kiln_server_new(const struct kiln_server_opts *o, kiln_server **out,
 					  kiln_diag *d);
 /* The bound port (useful with port 0). */
@@ -145,7 +168,10 @@ int kiln_server_port(const kiln_server *s);
 /*
  * Serves until kiln_server_stop or SIGTERM/SIGINT: then stops accepting,
  * lets every request in flight finish (its response is written, nothing is
- * half-done) and returns.
+ * half-done) and returns. Runs once per server. Sets SIGPIPE to SIG_IGN for
+ * the process (a client that disconnects mid-write must not kill it) and
+ * handles SIGTERM and SIGINT while it runs (libevent lets one event base at
+ * a time own signals).
  */
 KILN_MUST_USE kiln_result kiln_server_run(kiln_server *s, kiln_diag *d);
 /* Asks a running server to stop; safe from any thread and from a signal handler. */
@@ -155,5 +181,30 @@ void kiln_server_free(kiln_server *s);
 /* The RFC 9457 problem for a failure, into res (application/problem+json). */
 KILN_MUST_USE kiln_result kiln_problem(kiln_result why, const kiln_diag *d, const char *instance,
 				       struct kiln_response *res);
+
+/* ------------------------------------------------------------ the kiln application */
+
+/*
+ * The routes of kiln serve and the hooks that tie the transport to the
+ * inventory (app.c, routes_*.c): identities from client certificates,
+ * audit events for refusals, batches, provisioning, devices.
+ */
+typedef struct kiln_app kiln_app;
+struct kiln_ca;
+struct kiln_store;
+
+struct kiln_app_opts {
+	struct kiln_ca *ca;         /* borrowed */
+	struct kiln_store *store;   /* borrowed */
+	int64_t nonce_ttl_s;        /* 0: KILN_NONCE_TTL_DEFAULT */
+	const kiln_log *log;
+};
+
+KILN_MUST_USE kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out,
+				       kiln_diag *d);
+void kiln_app_free(kiln_app *app);
+/* The route table (static) and the hooks (static) to pass in kiln_server_opts with app. */
+const struct kiln_route *kiln_app_routes(size_t *n);
+const struct kiln_server_hooks *kiln_app_hooks(void);
 
 #endif /* KILN_SERVER_H */

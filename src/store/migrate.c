@@ -141,8 +141,63 @@ static const char *const schema_v1[] = {
 	NULL,
 };
 
+/*
+ * Version 2: the factory line. Batches (lots) are the issuance budget of a
+ * product; nonces bind a provisioning attempt to a station, a lot and an
+ * expiry, and are used once. v1 tables are left as they are (a file from v1
+ * upgrades in place): only an index is added to identities, so a client
+ * certificate maps to one identity and that lookup is an index search.
+ *
+ * The triggers repeat what the typed operations rely on, as v1's do: a closed
+ * batch stays closed and issues nothing more, the issued count never goes
+ * down, and a nonce's binding never changes and is used once.
+ */
+static const char *const schema_v2[] = {
+	"CREATE TABLE batches (\n"
+	"  lot       TEXT PRIMARY KEY NOT NULL,\n"
+	"  product   TEXT NOT NULL REFERENCES products(id),\n"
+	"  quantity  INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 1000000000),\n"
+	"  issued    INTEGER NOT NULL DEFAULT 0 CHECK (issued >= 0 AND issued <= quantity),\n"
+	"  line      TEXT NOT NULL DEFAULT '',\n"
+	"  station   TEXT NOT NULL DEFAULT '',\n"
+	"  status    TEXT NOT NULL CHECK (status IN ('open', 'closed')),\n"
+	"  opened_by TEXT NOT NULL,\n"
+	"  created   INTEGER NOT NULL,\n"
+	"  closed    INTEGER NOT NULL DEFAULT 0\n"
+	") STRICT",
+	"CREATE INDEX batches_product ON batches(product)",
+	"CREATE TRIGGER batches_closed_final BEFORE UPDATE ON batches\n"
+	"  WHEN OLD.status = 'closed' AND (NEW.status <> 'closed' OR NEW.issued <> OLD.issued)\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a closed batch stays closed and issues nothing more'); END",
+	"CREATE TRIGGER batches_issued_grows BEFORE UPDATE OF issued ON batches\n"
+	"  WHEN NEW.issued < OLD.issued\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the issued count of a batch never goes down'); END",
+	"CREATE TABLE nonces (\n"
+	"  nonce_sha256   BLOB PRIMARY KEY NOT NULL CHECK (length(nonce_sha256) = 32),\n"
+	"  station        TEXT NOT NULL,\n"
+	"  lot            TEXT NOT NULL REFERENCES batches(lot),\n"
+	"  issued         INTEGER NOT NULL,\n"
+	"  expires        INTEGER NOT NULL,\n"
+	"  used           INTEGER NOT NULL DEFAULT 0,\n"
+	"  request_sha256 BLOB CHECK (request_sha256 IS NULL OR length(request_sha256) = 32),\n"
+	"  cert_serial    TEXT\n"
+	") STRICT, WITHOUT ROWID",
+	"CREATE TRIGGER nonces_used_once BEFORE UPDATE ON nonces\n"
+	"  WHEN OLD.used <> 0\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a nonce is used once'); END",
+	"CREATE TRIGGER nonces_binding_fixed BEFORE UPDATE OF nonce_sha256, station, lot, issued, "
+	"expires ON nonces\n"
+	"  WHEN NEW.nonce_sha256 IS NOT OLD.nonce_sha256 OR NEW.station IS NOT OLD.station\n"
+	"    OR NEW.lot IS NOT OLD.lot OR NEW.issued IS NOT OLD.issued\n"
+	"    OR NEW.expires IS NOT OLD.expires\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a nonce''s station, lot and expiry never change'); END",
+	"CREATE UNIQUE INDEX identities_cert ON identities(cert_serial) WHERE cert_serial <> ''",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1 },
+	{ 2, "batches, nonces, identities by certificate", schema_v2 },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -150,6 +205,12 @@ static const struct kiln_sqlite_migration migrations[] = {
 int kiln_store_schema_version(void)
 {
 	return migrations[N_MIGRATIONS - 1].version;
+}
+
+const struct kiln_sqlite_migration *kiln_sqlite_migrations(size_t *n)
+{
+	*n = N_MIGRATIONS;
+	return migrations;
 }
 
 static kiln_result exec(sqlite3 *db, const char *sql, const char *what, kiln_diag *d)

@@ -164,6 +164,52 @@ static kiln_result read_event(sqlite3_stmt *st, void *elem, kiln_diag *d)
 	return kiln_ok();
 }
 
+/* The factory line's rows: shared with records.c (store_impl.h). */
+kiln_result kiln_sqlite_read_batch(sqlite3_stmt *st, struct kiln_batch_rec *out, kiln_diag *d)
+{
+	struct kiln_batch_rec r;
+
+	memset(&r, 0, sizeof(r));
+	KILN_GUARD(kiln_sqlite_col_str(st, 0, r.lot, sizeof(r.lot), d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 1, r.product, sizeof(r.product), d));
+	r.quantity = sqlite3_column_int64(st, 2);
+	r.issued = sqlite3_column_int64(st, 3);
+	KILN_GUARD(kiln_sqlite_col_str(st, 4, r.line, sizeof(r.line), d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 5, r.station, sizeof(r.station), d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 6, r.status, sizeof(r.status), d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 7, r.opened_by, sizeof(r.opened_by), d));
+	r.created = sqlite3_column_int64(st, 8);
+	r.closed = sqlite3_column_int64(st, 9);
+	*out = r;
+	return kiln_ok();
+}
+
+static kiln_result read_batch_v(sqlite3_stmt *st, void *elem, kiln_diag *d)
+{
+	return kiln_sqlite_read_batch(st, elem, d);
+}
+
+kiln_result kiln_sqlite_read_nonce(sqlite3_stmt *st, struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	struct kiln_nonce_rec r;
+
+	memset(&r, 0, sizeof(r));
+	KILN_GUARD(kiln_sqlite_col_bytes(st, 0, r.nonce_sha256, sizeof(r.nonce_sha256),
+					 sizeof(r.nonce_sha256), NULL, d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 1, r.station, sizeof(r.station), d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 2, r.lot, sizeof(r.lot), d));
+	r.issued = sqlite3_column_int64(st, 3);
+	r.expires = sqlite3_column_int64(st, 4);
+	r.used = sqlite3_column_int64(st, 5);
+	/* NULL until used; once set, a digest of any other length is refused, not cut. */
+	if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+		KILN_GUARD(kiln_sqlite_col_bytes(st, 6, r.request_sha256, sizeof(r.request_sha256),
+						 sizeof(r.request_sha256), NULL, d));
+	KILN_GUARD(kiln_sqlite_col_str(st, 7, r.cert_serial, sizeof(r.cert_serial), d));
+	*out = r;
+	return kiln_ok();
+}
+
 static void ca_cleanup_v(void *e)
 {
 	kiln_ca_rec_cleanup(e);
@@ -557,6 +603,133 @@ out:
 	return r;
 }
 
+/*
+ * The partial unique index holds only non-empty serials; the second term lets
+ * the planner use it (a bound value alone does not prove it non-empty).
+ */
+static const char sql_identity_by_cert[] =
+	"SELECT " IDENTITY_COLS " FROM identities WHERE cert_serial = ?1 AND cert_serial <> ''";
+
+kiln_result kiln_sqlite_identity_by_cert(kiln_store *s, const char *cert_serial,
+					 struct kiln_identity_rec *out, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_identity_by_cert, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, cert_serial, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = read_identity(st, out, d);
+	else if (rc == SQLITE_DONE)
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no identity holds certificate %s",
+				  cert_serial);
+	else
+		r = kiln_sqlite_fail(c->db, rc, "reading an identity", d);
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+/* ------------------------------------------------------------ batches */
+
+static const char sql_batch_get[] =
+	"SELECT " KILN_SQLITE_BATCH_COLS " FROM batches WHERE lot = ?1";
+/* Newest first; rowid orders batches opened in the same second. */
+static const char sql_batch_list[] =
+	"SELECT " KILN_SQLITE_BATCH_COLS " FROM batches ORDER BY created DESC, rowid DESC LIMIT ?1";
+static const char sql_batch_list_product[] =
+	"SELECT " KILN_SQLITE_BATCH_COLS " FROM batches WHERE product = ?2 "
+	"ORDER BY created DESC, rowid DESC LIMIT ?1";
+
+kiln_result kiln_sqlite_batch_get(kiln_store *s, const char *lot, struct kiln_batch_rec *out,
+				  kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_batch_get, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, lot, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = kiln_sqlite_read_batch(st, out, d);
+	else if (rc == SQLITE_DONE)
+		r = kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", lot);
+	else
+		r = kiln_sqlite_fail(c->db, rc, "reading a batch", d);
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+kiln_result kiln_sqlite_batch_list(kiln_store *s, const char *product, size_t limit,
+				   struct kiln_batch_rec **out, size_t *n, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	void *list = NULL;
+	kiln_result r;
+	int rc = SQLITE_OK;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, product != NULL ? sql_batch_list_product : sql_batch_list,
+				     &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, limit_arg(limit, true)));
+	if (product != NULL)
+		KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, product, false));
+	if (rc != SQLITE_OK) {
+		r = kiln_sqlite_fail(c->db, rc, "listing batches", d);
+		goto out;
+	}
+	KILN_TRY(r, collect(c->db, st, sizeof(**out), limit, true, read_batch_v, NULL, &list, n,
+			    "listing batches", d));
+	*out = list;
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+/* ------------------------------------------------------------ nonces */
+
+static const char sql_nonce_get[] =
+	"SELECT " KILN_SQLITE_NONCE_COLS " FROM nonces WHERE nonce_sha256 = ?1";
+
+kiln_result kiln_sqlite_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
+				  struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_nonce_get, &st, d));
+	rc = kiln_sqlite_bind_blob(st, 1, nonce_sha256, 32);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = kiln_sqlite_read_nonce(st, out, d);
+	else if (rc == SQLITE_DONE)
+		r = kiln_diag_set(d, KILN_ERR_NONCE_UNKNOWN, "unknown nonce");
+	else
+		r = kiln_sqlite_fail(c->db, rc, "reading a nonce", d);
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
 /* ------------------------------------------------------------ events */
 
 static const char sql_event_list[] =
@@ -600,6 +773,8 @@ static const char *const sql_count[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_DEVICES] = "SELECT count(*) FROM devices",
 	[KILN_STORE_T_IDENTITIES] = "SELECT count(*) FROM identities",
 	[KILN_STORE_T_EVENTS] = "SELECT count(*) FROM events",
+	[KILN_STORE_T_BATCHES] = "SELECT count(*) FROM batches",
+	[KILN_STORE_T_NONCES] = "SELECT count(*) FROM nonces",
 };
 
 kiln_result kiln_sqlite_count(kiln_store *s, enum kiln_store_table t, int64_t *out, kiln_diag *d)

@@ -310,8 +310,8 @@ kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *de
 		if (dev->status[0] == '\0')
 			memcpy(dev->status, "active", sizeof("active"));
 	} else if (is_unique(rc)) {
-		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "device %s/%s already exists", dev->product,
-				  dev->serial);
+		r = kiln_diag_set(d, KILN_ERR_DEVICE_DUPLICATE, "device %s/%s already exists",
+				  dev->product, dev->serial);
 	} else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
 		r = kiln_diag_set(d, KILN_ERR_UNKNOWN_PRODUCT,
 				  "product %s has no policy version %lld; add the policy first",
@@ -420,8 +420,13 @@ kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx, const struct kiln_identi
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 6, id->created != 0 ? id->created : kiln_now()));
 	if (rc == SQLITE_OK)
 		rc = step_all(st, NULL);
-	if (is_unique(rc))
+	/* The name is the primary key; the certificate serial has a unique index (schema v2). */
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "identity %s already exists", id->name);
+	else if (rc == SQLITE_CONSTRAINT_UNIQUE)
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE,
+				  "identity %s: certificate %s is already bound to another identity",
+				  id->name, id->cert_serial);
 	else if (rc != SQLITE_OK)
 		r = kiln_sqlite_fail(c->db, rc, "adding an identity", d);
 	kiln_sqlite_done(st);
@@ -466,6 +471,324 @@ kiln_result kiln_sqlite_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev, 
 	}
 	kiln_sqlite_done(st);
 	return r;
+}
+
+/* ------------------------------------------------------------ batches */
+
+/*
+ * A refusal is explained by reading the row after the write matched nothing.
+ * Both run on the writer inside the caller's transaction, so the read sees
+ * exactly the state the write was refused on.
+ */
+static const char sql_batch_state[] =
+	"SELECT " KILN_SQLITE_BATCH_COLS " FROM batches WHERE lot = ?1";
+
+static kiln_result batch_state(struct kiln_sqlite_conn *c, const char *lot,
+			       struct kiln_batch_rec *out, bool *found, kiln_diag *d)
+{
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	*found = false;
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_batch_state, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, lot, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = kiln_sqlite_read_batch(st, out, d);
+		*found = kiln_is_ok(r);
+	} else if (rc != SQLITE_DONE) {
+		r = kiln_sqlite_fail(c->db, rc, "reading a batch", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+static const char sql_batch_add[] =
+	"INSERT INTO batches (lot, product, quantity, issued, line, station, status, opened_by, "
+	"created, closed) VALUES (?1, ?2, ?3, 0, ?4, ?5, 'open', ?6, ?7, 0)";
+
+kiln_result kiln_sqlite_batch_add(kiln_store_tx *tx, struct kiln_batch_rec *b, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t created = b->created != 0 ? b->created : kiln_now();
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_batch_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, b->lot, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, b->product, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 3, b->quantity));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 4, b->line, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, b->station, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 6, b->opened_by, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 7, created));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (rc == SQLITE_OK) {
+		b->created = created;
+		memcpy(b->status, "open", sizeof("open"));
+	} else if (is_unique(rc)) {
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "batch %s already exists", b->lot);
+	} else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+		r = kiln_diag_set(d, KILN_ERR_UNKNOWN_PRODUCT, "product %s has no policy", b->product);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "opening a batch", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* Runs an UPDATE .. RETURNING to its end; *row tells whether it changed a row. */
+static int update_returning(sqlite3_stmt *st, bool *row, int64_t *first)
+{
+	int rc;
+
+	*row = false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!*row && first != NULL)
+			*first = sqlite3_column_int64(st, 0);
+		*row = true;
+	}
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static const char sql_batch_close[] =
+	"UPDATE batches SET status = 'closed', closed = ?2 WHERE lot = ?1 AND status = 'open' "
+	"RETURNING 1";
+
+kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot, int64_t when, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	struct kiln_batch_rec b;
+	bool closed = false, found = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_batch_close, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, lot, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, when != 0 ? when : kiln_now()));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &closed, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "closing a batch", d);
+	if (closed)
+		return kiln_ok();
+	KILN_GUARD(batch_state(c, lot, &b, &found, d));
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", lot);
+	return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is already closed", lot);
+}
+
+/*
+ * Why a consumption took nothing. A wrong product comes before the batch's
+ * state: it is the caller's mistake whatever the batch's state, and saying
+ * "closed" or "quota" would hide it.
+ */
+static kiln_result consume_refused(struct kiln_sqlite_conn *c, const char *lot,
+				   const char *product, kiln_diag *d)
+{
+	struct kiln_batch_rec b;
+	bool found = false;
+
+	KILN_GUARD(batch_state(c, lot, &b, &found, d));
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", lot);
+	if (strcmp(b.product, product) != 0)
+		return kiln_diag_set(d, KILN_ERR_ARG, "batch %s is for product %s, not %s", lot,
+				     b.product, product);
+	if (strcmp(b.status, "open") != 0)
+		return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is closed", lot);
+	if (b.issued >= b.quantity)
+		return kiln_diag_set(d, KILN_ERR_BATCH_QUOTA,
+				     "batch %s has issued all %lld of its quantity", lot,
+				     (long long)b.quantity);
+	return kiln_diag_set(d, KILN_ERR_INTERNAL, "batch %s: nothing consumed for no reason found",
+			     lot);
+}
+
+/* One statement: however writers interleave, issued never passes quantity. */
+static const char sql_batch_consume[] =
+	"UPDATE batches SET issued = issued + 1 WHERE lot = ?1 AND status = 'open' "
+	"AND issued < quantity AND product = ?2 RETURNING issued";
+
+kiln_result kiln_sqlite_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
+				      int64_t *issued, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool taken = false;
+	int64_t now_issued = 0;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_batch_consume, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, lot, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, product, false));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &taken, &now_issued);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "taking from a batch", d);
+	if (!taken)
+		return consume_refused(c, lot, product, d);
+	if (issued != NULL)
+		*issued = now_issued;
+	return kiln_ok();
+}
+
+/* ------------------------------------------------------------ nonces */
+
+static const char sql_nonce_add[] =
+	"INSERT INTO nonces (nonce_sha256, station, lot, issued, expires, used) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, 0)";
+
+kiln_result kiln_sqlite_nonce_add(kiln_store_tx *tx, struct kiln_nonce_rec *n, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	int64_t issued = n->issued != 0 ? n->issued : kiln_now();
+	struct kiln_batch_rec b;
+	bool found = false;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	if (n->expires <= issued)
+		return kiln_diag_set(d, KILN_ERR_ARG, "a nonce must expire after it is issued");
+	KILN_GUARD(batch_state(c, n->lot, &b, &found, d));
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", n->lot);
+	if (strcmp(b.status, "open") != 0)
+		return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is closed", n->lot);
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_nonce_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 1, n->nonce_sha256, sizeof(n->nonce_sha256)));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, n->station, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, n->lot, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 4, issued));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 5, n->expires));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (rc == SQLITE_OK)
+		n->issued = issued;
+	else if (is_unique(rc))
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "the nonce was already issued");
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", n->lot);
+	else
+		r = kiln_sqlite_fail(c->db, rc, "recording a nonce", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
+static const char sql_nonce_state[] =
+	"SELECT " KILN_SQLITE_NONCE_COLS " FROM nonces WHERE nonce_sha256 = ?1";
+
+/* The stored row; *found false (and out untouched) when there is none. */
+static kiln_result nonce_state(struct kiln_sqlite_conn *c, const uint8_t nonce_sha256[32],
+			       struct kiln_nonce_rec *out, bool *found, kiln_diag *d)
+{
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	*found = false;
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_nonce_state, &st, d));
+	rc = kiln_sqlite_bind_blob(st, 1, nonce_sha256, 32);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = kiln_sqlite_read_nonce(st, out, d);
+		*found = kiln_is_ok(r);
+	} else if (rc != SQLITE_DONE) {
+		r = kiln_sqlite_fail(c->db, rc, "reading a nonce", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+/* Why a nonce could not be used, in the documented order. */
+static kiln_result nonce_refused(struct kiln_sqlite_conn *c, const uint8_t nonce_sha256[32],
+				 const char *station, int64_t now, struct kiln_nonce_rec *out,
+				 kiln_diag *d)
+{
+	struct kiln_nonce_rec n;
+	char when[KILN_TIME_STR];
+	bool found = false;
+
+	KILN_GUARD(nonce_state(c, nonce_sha256, &n, &found, d));
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_NONCE_UNKNOWN, "unknown nonce");
+	if (out != NULL)
+		*out = n;
+	if (strcmp(n.station, station) != 0)
+		return kiln_diag_set(d, KILN_ERR_NONCE_STATION,
+				     "the nonce was issued to station %s, not %s", n.station, station);
+	if (n.used != 0)
+		return kiln_diag_set(d, KILN_ERR_NONCE_REPLAY, "the nonce was already used");
+	if (n.expires <= now) {
+		kiln_time_format(n.expires, when);
+		return kiln_diag_set(d, KILN_ERR_NONCE_EXPIRED, "the nonce expired at %s", when);
+	}
+	return kiln_diag_set(d, KILN_ERR_INTERNAL, "the nonce could not be used for no reason found");
+}
+
+/* One statement: of any number of writers racing with one nonce, one uses it. */
+static const char sql_nonce_use[] =
+	"UPDATE nonces SET used = ?1, request_sha256 = ?2, cert_serial = ?3 "
+	"WHERE nonce_sha256 = ?4 AND used = 0 AND station = ?5 AND expires > ?1 "
+	"RETURNING " KILN_SQLITE_NONCE_COLS;
+
+static kiln_result nonce_use(struct kiln_sqlite_conn *c, const uint8_t nonce_sha256[32],
+			     const char *station, int64_t now, const uint8_t *request_sha256,
+			     const char *cert_serial, struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	struct kiln_nonce_rec n;
+	kiln_result r = kiln_ok();
+	bool used = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_nonce_use, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, now));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 2, request_sha256, request_sha256 != NULL ? 32 : 0));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, cert_serial, true));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 4, nonce_sha256, 32));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, station, false));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		/* The primary key matches one row at most; the statement ends on the next step. */
+		used = true;
+		r = kiln_sqlite_read_nonce(st, &n, d);
+		rc = sqlite3_step(st);
+	}
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_DONE)
+		return kiln_sqlite_fail(c->db, rc, "using a nonce", d);
+	KILN_GUARD(r);
+	if (!used)
+		return nonce_refused(c, nonce_sha256, station, now, out, d);
+	if (out != NULL)
+		*out = n;
+	return kiln_ok();
+}
+
+/*
+ * In its own savepoint: the row is changed by the first step, before it is
+ * read back, so a row that cannot be read (changed outside kiln) must not
+ * leave the nonce used behind a failure.
+ */
+kiln_result kiln_sqlite_nonce_use(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+				  const char *station, int64_t now, const uint8_t *request_sha256,
+				  const char *cert_serial, struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+
+	KILN_GUARD(kiln_sqlite_run(c, sql_op_begin, "opening a savepoint", d));
+	return op_end(c, nonce_use(c, nonce_sha256, station, now, request_sha256, cert_serial, out,
+				   d), d);
 }
 
 /* ------------------------------------------------------------ meta */

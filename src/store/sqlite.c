@@ -344,14 +344,31 @@ static kiln_result conn_open(struct kiln_sqlite *b, struct kiln_sqlite_conn *c, 
 			 "setting up a connection", d);
 }
 
-static kiln_result enable_wal(sqlite3 *db, kiln_diag *d)
+/*
+ * Switching a file to WAL takes an exclusive lock. When several openers race
+ * to switch a new file, SQLite refuses all but one at once, without calling
+ * the busy handler (waiting there could deadlock), so a refused opener waits
+ * and tries again here, for as long as the busy timeout allows.
+ */
+static kiln_result enable_wal(sqlite3 *db, unsigned timeout_ms, kiln_diag *d)
 {
 	sqlite3_stmt *st = NULL;
 	kiln_result r = kiln_ok();
-	int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	unsigned waited = 0;
+	int pause = 1, rc;
 
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
+	for (;;) {
+		rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if ((rc & 0xff) != SQLITE_BUSY || waited >= timeout_ms)
+			break;
+		(void)sqlite3_finalize(st);
+		st = NULL;
+		(void)sqlite3_sleep(pause);
+		waited += (unsigned)pause;
+		pause = pause < 64 ? pause * 2 : 64;
+	}
 	if (rc != SQLITE_ROW)
 		r = kiln_sqlite_fail(db, rc, "switching to WAL mode", d);
 	else if (sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
@@ -490,6 +507,11 @@ static const struct kiln_store_ops sqlite_ops = {
 	.identity_add = kiln_sqlite_identity_add,
 	.event_add = kiln_sqlite_event_add,
 	.meta_set = kiln_sqlite_meta_set,
+	.batch_add = kiln_sqlite_batch_add,
+	.batch_close = kiln_sqlite_batch_close,
+	.batch_consume = kiln_sqlite_batch_consume,
+	.nonce_add = kiln_sqlite_nonce_add,
+	.nonce_use = kiln_sqlite_nonce_use,
 	.meta_get = kiln_sqlite_meta_get,
 	.ca_get = kiln_sqlite_ca_get,
 	.ca_list = kiln_sqlite_ca_list,
@@ -499,6 +521,10 @@ static const struct kiln_store_ops sqlite_ops = {
 	.device_get = kiln_sqlite_device_get,
 	.device_list = kiln_sqlite_device_list,
 	.identity_get = kiln_sqlite_identity_get,
+	.identity_by_cert = kiln_sqlite_identity_by_cert,
+	.batch_get = kiln_sqlite_batch_get,
+	.batch_list = kiln_sqlite_batch_list,
+	.nonce_get = kiln_sqlite_nonce_get,
 	.event_list = kiln_sqlite_event_list,
 	.count = kiln_sqlite_count,
 };
@@ -542,7 +568,7 @@ kiln_result kiln_sqlite_open(kiln_store *s, const struct kiln_store_opts *opts, 
 	KILN_GUARD(prepare_file(opts->path, opts->create, opts->log, d));
 	KILN_GUARD(sq_new(opts, &b, d));
 	KILN_TRY(r, conn_open(b, &b->writer, true, d));
-	KILN_TRY(r, enable_wal(b->writer.db, d));
+	KILN_TRY(r, enable_wal(b->writer.db, b->busy_timeout_ms, d));
 	KILN_TRY(r, kiln_sqlite_migrate(b->writer.db, b->path, d));
 	KILN_TRY(r, open_readers(b, nreaders, d));
 	s->backend = b;

@@ -44,6 +44,7 @@ static const char *const cert_kinds[] = { "device", "identity", "ca", "ocsp", "t
 static const char *const identity_roles[] = { "admin", "officer", "engineer", "operator",
 					      "station", "auditor", NULL };
 static const char *const identity_statuses[] = { "", "active", "revoked", NULL };
+static const char *const batch_statuses[] = { "", "open", NULL };
 
 /*
  * Product ids appear in URLs, file names and "product/serial" references:
@@ -75,6 +76,33 @@ static bool serial_hex_ok(const char *s, size_t cap)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* Field sizes, for lots and product ids that arrive as plain strings. */
+#define LOT_CAP sizeof(((struct kiln_batch_rec *)NULL)->lot)
+#define PRODUCT_CAP sizeof(((struct kiln_batch_rec *)NULL)->product)
+
+/*
+ * Lots appear in URLs (/v1/batches/{lot}/close), on labels and in file names:
+ * [A-Za-z0-9._-]{1,63}, and never "." or "..", which paths and URLs treat
+ * as directories.
+ */
+static bool lot_ok(const char *lot)
+{
+	size_t n = strnlen(lot, LOT_CAP);
+
+	if (n == 0 || n == LOT_CAP)
+		return false;
+	if (strcmp(lot, ".") == 0 || strcmp(lot, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = lot[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -402,6 +430,96 @@ kiln_result kiln_store_tx_meta_set(kiln_store_tx *tx, const char *key, const cha
 	return tx->s->ops->meta_set(tx, key, value, d);
 }
 
+#define LOT_RULE "1 to 63 letters, digits, '.', '_' or '-'"
+#define QUANTITY_MAX 1000000000
+
+kiln_result kiln_store_tx_batch_add(kiln_store_tx *tx, struct kiln_batch_rec *b, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(b != NULL, KILN_ERR_ARG);
+	if (!terminated(b->lot, sizeof(b->lot)) || !lot_ok(b->lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	if (!product_id_ok(b->product, sizeof(b->product)))
+		return bad(d, "batch product id");
+	if (b->quantity < 1 || b->quantity > QUANTITY_MAX)
+		return kiln_diag_set(d, KILN_ERR_ARG, "batch %s: the quantity must be 1 to %d", b->lot,
+				     QUANTITY_MAX);
+	if (!FIELD_OK(b, opened_by, true) || !printable(b->opened_by))
+		return bad(d, "batch opened_by: say who opened it");
+	if (!FIELD_OK(b, line, false) || !printable(b->line) || !FIELD_OK(b, station, false) ||
+	    !printable(b->station))
+		return bad(d, "batch line or station: not terminated or holding control characters");
+	if (!FIELD_OK(b, status, false) || !one_of(b->status, batch_statuses) || b->issued != 0 ||
+	    b->closed != 0 || b->created < 0)
+		return kiln_diag_set(d, KILN_ERR_ARG, "batch %s: a new batch is open, with nothing "
+				     "issued", b->lot);
+	return tx->s->ops->batch_add(tx, b, d);
+}
+
+kiln_result kiln_store_tx_batch_close(kiln_store_tx *tx, const char *lot, int64_t when,
+				      kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (lot == NULL || !lot_ok(lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	if (when < 0)
+		return bad(d, "batch closing time");
+	return tx->s->ops->batch_close(tx, lot, when, d);
+}
+
+kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
+					int64_t *issued, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (lot == NULL || !lot_ok(lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	if (product == NULL || !product_id_ok(product, PRODUCT_CAP))
+		return bad(d, "product id");
+	return tx->s->ops->batch_consume(tx, lot, product, issued, d);
+}
+
+/* A station identity's name, as kiln_store_tx_identity_add accepts it. */
+static bool station_ok(const char *station)
+{
+	size_t n = strnlen(station, KILN_STORE_NAME_MAX);
+
+	return n > 0 && n < KILN_STORE_NAME_MAX && printable(station);
+}
+
+kiln_result kiln_store_tx_nonce_add(kiln_store_tx *tx, struct kiln_nonce_rec *n, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(n != NULL, KILN_ERR_ARG);
+	if (!terminated(n->station, sizeof(n->station)) || !station_ok(n->station))
+		return bad(d, "nonce station: the station identity's name");
+	if (!terminated(n->lot, sizeof(n->lot)) || !lot_ok(n->lot))
+		return bad(d, "nonce lot: use " LOT_RULE);
+	if (n->issued < 0 || n->expires <= 0)
+		return bad(d, "nonce issue or expiry time");
+	if (n->used != 0 || !FIELD_OK(n, cert_serial, false) || n->cert_serial[0] != '\0')
+		return bad(d, "nonce: a new nonce is unused");
+	return tx->s->ops->nonce_add(tx, n, d);
+}
+
+kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+				    const char *station, int64_t now,
+				    const uint8_t *request_sha256, const char *cert_serial,
+				    struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(nonce_sha256 != NULL, KILN_ERR_ARG);
+	if (station == NULL || !station_ok(station))
+		return bad(d, "station name");
+	if (now < 0)
+		return bad(d, "time of use");
+	if (cert_serial != NULL && cert_serial[0] != '\0' &&
+	    !serial_hex_ok(cert_serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	/* used = 0 means unused, so a use is always stamped with a real time. */
+	return tx->s->ops->nonce_use(tx, nonce_sha256, station, now != 0 ? now : kiln_now(),
+				     request_sha256, cert_serial, out, d);
+}
+
 static kiln_result event_add_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	return kiln_store_tx_event_add(tx, ctx, d);
@@ -579,6 +697,40 @@ kiln_result kiln_store_identity_get(kiln_store *s, const char *name, struct kiln
 	return s->ops->identity_get(s, name, out, d);
 }
 
+kiln_result kiln_store_identity_by_cert(kiln_store *s, const char *cert_serial,
+					struct kiln_identity_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && cert_serial != NULL && out != NULL, KILN_ERR_ARG);
+	if (!serial_hex_ok(cert_serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	return s->ops->identity_by_cert(s, cert_serial, out, d);
+}
+
+kiln_result kiln_store_batch_get(kiln_store *s, const char *lot, struct kiln_batch_rec *out,
+				 kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && lot != NULL && out != NULL, KILN_ERR_ARG);
+	if (!lot_ok(lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	return s->ops->batch_get(s, lot, out, d);
+}
+
+kiln_result kiln_store_batch_list(kiln_store *s, const char *product, struct kiln_batch_rec **out,
+				  size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	if (product != NULL && !product_id_ok(product, PRODUCT_CAP))
+		return bad(d, "product id");
+	return s->ops->batch_list(s, product, KILN_STORE_LIST_MAX, out, n, d);
+}
+
+kiln_result kiln_store_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
+				 struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && nonce_sha256 != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->nonce_get(s, nonce_sha256, out, d);
+}
+
 kiln_result kiln_store_event_list(kiln_store *s, int64_t from, size_t limit,
 				  struct kiln_event_rec **out, size_t *n, kiln_diag *d)
 {
@@ -600,6 +752,8 @@ static const char *const table_names[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_DEVICES] = "devices",
 	[KILN_STORE_T_IDENTITIES] = "identities",
 	[KILN_STORE_T_EVENTS] = "events",
+	[KILN_STORE_T_BATCHES] = "batches",
+	[KILN_STORE_T_NONCES] = "nonces",
 };
 
 kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)

@@ -1,6 +1,7 @@
 /*
  * kiln store: the inventory. Products and their policy versions, CAs,
- * certificates, devices, identities and events (the audit trail).
+ * certificates, devices, identities, events (the audit trail), and the
+ * factory line's batches and provisioning nonces.
  *
  * Writes go through kiln_store_write(): the caller's function runs inside a
  * transaction and only typed operations (kiln_store_tx_*) can be used there.
@@ -255,6 +256,65 @@ KILN_MUST_USE kiln_result kiln_store_tx_event_add(kiln_store_tx *tx, struct kiln
 KILN_MUST_USE kiln_result kiln_store_tx_meta_set(kiln_store_tx *tx, const char *key,
 						 const char *value, kiln_diag *d);
 
+/*
+ * The factory line. Each operation is one statement on the writer (plus, when
+ * it refuses, a read that says why), so concurrent writers, grouped or not,
+ * can never overdraw a batch or use a nonce twice.
+ *
+ * Opens a batch. b->lot ([A-Za-z0-9._-]{1,63}), b->product, b->quantity
+ * (1 .. 10^9) and b->opened_by are required; status "" or "open", issued and
+ * closed 0; created 0 means now. The product must exist
+ * (KILN_ERR_UNKNOWN_PRODUCT "product X has no policy"); a lot is opened once
+ * (KILN_ERR_DUPLICATE "batch LOT already exists"). On success b->status and
+ * b->created are filled in.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_batch_add(kiln_store_tx *tx, struct kiln_batch_rec *b,
+						  kiln_diag *d);
+/*
+ * Closes an open batch at when (0: now). KILN_ERR_BATCH_UNKNOWN "no batch LOT",
+ * KILN_ERR_BATCH_CLOSED "batch LOT is already closed".
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_batch_close(kiln_store_tx *tx, const char *lot,
+						    int64_t when, kiln_diag *d);
+/*
+ * Takes one unit of the batch's quantity for a certificate of product. When
+ * nothing was taken, says why, in this order: KILN_ERR_BATCH_UNKNOWN "no batch
+ * LOT"; KILN_ERR_ARG "batch LOT is for product P, not Q"; KILN_ERR_BATCH_CLOSED
+ * "batch LOT is closed"; KILN_ERR_BATCH_QUOTA "batch LOT has issued all N of
+ * its quantity". issued (may be NULL) receives the batch's issued count
+ * including this one. Rolled back with the caller's fn like every tx operation.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot,
+						      const char *product, int64_t *issued,
+						      kiln_diag *d);
+/*
+ * Records a nonce (by its SHA-256). n->station and n->lot are required,
+ * n->expires must be after n->issued (issued 0: now), n->used 0 and
+ * n->cert_serial "". The lot must exist (KILN_ERR_BATCH_UNKNOWN) and be open
+ * (KILN_ERR_BATCH_CLOSED "batch LOT is closed"); a nonce is recorded once
+ * (KILN_ERR_DUPLICATE). On success n->issued is filled in.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_nonce_add(kiln_store_tx *tx, struct kiln_nonce_rec *n,
+						  kiln_diag *d);
+/*
+ * Uses a nonce once, at now (0: kiln_now()), for the request with digest
+ * request_sha256 (may be NULL) that got certificate cert_serial (lower-case
+ * hex; NULL or "" when none). A nonce is usable while now < expires. When it
+ * cannot be used, says why, in this order: KILN_ERR_NONCE_UNKNOWN "unknown
+ * nonce"; KILN_ERR_NONCE_STATION "the nonce was issued to station A, not B";
+ * KILN_ERR_NONCE_REPLAY "the nonce was already used"; KILN_ERR_NONCE_EXPIRED
+ * "the nonce expired at 2026-11-21T12:00:00Z".
+ * out (may be NULL) receives the nonce's row: after a successful use, with
+ * this use recorded; after a refusal other than unknown, as it is stored (on
+ * KILN_ERR_NONCE_REPLAY its request_sha256 and cert_serial tell whether the
+ * same request is being sent again). Untouched when the nonce is unknown.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+						  const char *station, int64_t now,
+						  const uint8_t *request_sha256,
+						  const char *cert_serial, struct kiln_nonce_rec *out,
+						  kiln_diag *d);
+
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
 					       kiln_diag *d);
@@ -312,12 +372,18 @@ KILN_MUST_USE kiln_result kiln_store_identity_get(kiln_store *s, const char *nam
 KILN_MUST_USE kiln_result kiln_store_identity_by_cert(kiln_store *s, const char *cert_serial,
 						      struct kiln_identity_rec *out, kiln_diag *d);
 
+/* KILN_ERR_BATCH_UNKNOWN "no batch LOT" when there is none. */
 KILN_MUST_USE kiln_result kiln_store_batch_get(kiln_store *s, const char *lot,
 					       struct kiln_batch_rec *out, kiln_diag *d);
-/* Batches, newest first, product NULL for all; caller frees with free(). */
+/*
+ * Batches, newest first (by created, then by insertion), product NULL for
+ * all; caller frees with free(). More than KILN_STORE_LIST_MAX rows is
+ * KILN_ERR_TOO_BIG, never a cut list.
+ */
 KILN_MUST_USE kiln_result kiln_store_batch_list(kiln_store *s, const char *product,
 						struct kiln_batch_rec **out, size_t *n,
 						kiln_diag *d);
+/* KILN_ERR_NONCE_UNKNOWN "unknown nonce" when there is none. */
 KILN_MUST_USE kiln_result kiln_store_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
 					       struct kiln_nonce_rec *out, kiln_diag *d);
 
@@ -330,7 +396,7 @@ KILN_MUST_USE kiln_result kiln_store_event_list(kiln_store *s, int64_t from, siz
 						kiln_diag *d);
 void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n);
 
-/* Row counts, for tests and the dashboard: "certificates", "devices", "events", ... */
+/* Row counts, for tests and the dashboard: "certificates", "devices", "events", "batches", ... */
 KILN_MUST_USE kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out,
 					   kiln_diag *d);
 

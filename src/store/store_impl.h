@@ -31,6 +31,8 @@ enum kiln_store_table {
 	KILN_STORE_T_DEVICES,
 	KILN_STORE_T_IDENTITIES,
 	KILN_STORE_T_EVENTS,
+	KILN_STORE_T_BATCHES,
+	KILN_STORE_T_NONCES,
 	KILN_STORE_T__COUNT
 };
 
@@ -84,6 +86,22 @@ struct kiln_store_ops {
 					       kiln_diag *d);
 	KILN_MUST_USE kiln_result (*meta_set)(kiln_store_tx *tx, const char *key, const char *value,
 					      kiln_diag *d);
+	KILN_MUST_USE kiln_result (*batch_add)(kiln_store_tx *tx, struct kiln_batch_rec *b,
+					       kiln_diag *d);
+	KILN_MUST_USE kiln_result (*batch_close)(kiln_store_tx *tx, const char *lot, int64_t when,
+						 kiln_diag *d);
+	/* *issued receives the batch's issued count after this one. */
+	KILN_MUST_USE kiln_result (*batch_consume)(kiln_store_tx *tx, const char *lot,
+						   const char *product, int64_t *issued,
+						   kiln_diag *d);
+	KILN_MUST_USE kiln_result (*nonce_add)(kiln_store_tx *tx, struct kiln_nonce_rec *n,
+					       kiln_diag *d);
+	/* now > 0; request_sha256 may be NULL, cert_serial "" (both stored as NULL). */
+	KILN_MUST_USE kiln_result (*nonce_use)(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+					       const char *station, int64_t now,
+					       const uint8_t *request_sha256,
+					       const char *cert_serial, struct kiln_nonce_rec *out,
+					       kiln_diag *d);
 
 	KILN_MUST_USE kiln_result (*meta_get)(kiln_store *s, const char *key, char *out, size_t cap,
 					      kiln_diag *d);
@@ -110,6 +128,16 @@ struct kiln_store_ops {
 						 size_t *n, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*identity_get)(kiln_store *s, const char *name,
 						  struct kiln_identity_rec *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*identity_by_cert)(kiln_store *s, const char *cert_serial,
+						      struct kiln_identity_rec *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*batch_get)(kiln_store *s, const char *lot,
+					       struct kiln_batch_rec *out, kiln_diag *d);
+	/* At most limit rows; more is KILN_ERR_TOO_BIG. */
+	KILN_MUST_USE kiln_result (*batch_list)(kiln_store *s, const char *product, size_t limit,
+						struct kiln_batch_rec **out, size_t *n,
+						kiln_diag *d);
+	KILN_MUST_USE kiln_result (*nonce_get)(kiln_store *s, const uint8_t nonce_sha256[32],
+					       struct kiln_nonce_rec *out, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*event_list)(kiln_store *s, int64_t from, size_t limit,
 						bool strict, struct kiln_event_rec **out, size_t *n,
 						kiln_diag *d);
@@ -238,6 +266,8 @@ struct kiln_sqlite_migration {
 
 #define KILN_SQLITE_APP_ID 0x6b696c6e /* "kiln" in PRAGMA application_id */
 
+/* Every step this kiln knows, oldest first (tests build older files from a prefix). */
+const struct kiln_sqlite_migration *kiln_sqlite_migrations(size_t *n);
 /* Brings db (the writer, WAL already on) up to the latest schema. */
 KILN_MUST_USE kiln_result kiln_sqlite_migrate(sqlite3 *db, const char *path, kiln_diag *d);
 /* The same with an explicit list of steps (tests use it to check multi-step upgrades). */
@@ -265,6 +295,34 @@ KILN_MUST_USE kiln_result kiln_sqlite_event_add(kiln_store_tx *tx, struct kiln_e
 						kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_meta_set(kiln_store_tx *tx, const char *key,
 					       const char *value, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_batch_add(kiln_store_tx *tx, struct kiln_batch_rec *b,
+						kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot,
+						  int64_t when, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_batch_consume(kiln_store_tx *tx, const char *lot,
+						    const char *product, int64_t *issued,
+						    kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_nonce_add(kiln_store_tx *tx, struct kiln_nonce_rec *n,
+						kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_nonce_use(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+						const char *station, int64_t now,
+						const uint8_t *request_sha256,
+						const char *cert_serial, struct kiln_nonce_rec *out,
+						kiln_diag *d);
+
+/*
+ * query.c: row readers for the factory line's tables, shared with records.c
+ * (which reads a row back to say why a write was refused). Columns in the
+ * order of the matching KILN_SQLITE_*_COLS.
+ */
+#define KILN_SQLITE_BATCH_COLS \
+	"lot, product, quantity, issued, line, station, status, opened_by, created, closed"
+#define KILN_SQLITE_NONCE_COLS \
+	"nonce_sha256, station, lot, issued, expires, used, request_sha256, cert_serial"
+KILN_MUST_USE kiln_result kiln_sqlite_read_batch(sqlite3_stmt *st, struct kiln_batch_rec *out,
+						 kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_read_nonce(sqlite3_stmt *st, struct kiln_nonce_rec *out,
+						 kiln_diag *d);
 
 /* query.c: reads on a pooled reader. */
 KILN_MUST_USE kiln_result kiln_sqlite_meta_get(kiln_store *s, const char *key, char *out,
@@ -291,6 +349,16 @@ KILN_MUST_USE kiln_result kiln_sqlite_device_list(kiln_store *s, const char *pro
 						  kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_identity_get(kiln_store *s, const char *name,
 						   struct kiln_identity_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_identity_by_cert(kiln_store *s, const char *cert_serial,
+						       struct kiln_identity_rec *out,
+						       kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_batch_get(kiln_store *s, const char *lot,
+						struct kiln_batch_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_batch_list(kiln_store *s, const char *product,
+						 size_t limit, struct kiln_batch_rec **out,
+						 size_t *n, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
+						struct kiln_nonce_rec *out, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_event_list(kiln_store *s, int64_t from, size_t limit,
 						 bool strict, struct kiln_event_rec **out,
 						 size_t *n, kiln_diag *d);

@@ -87,3 +87,57 @@ finish() {
 	[ "$TESTS_FAILED" -eq 0 ] && [ "$TESTS_RUN" -gt 0 ]
 	exit $?
 }
+
+# ------------------------------------------------------------ kiln serve and kiln-device
+
+: "${KILN_DEVICE_BIN:=$(dirname "$KILN_BIN")/kiln-device}"
+device() { "${KILN_WRAP[@]}" "$KILN_DEVICE_BIN" "$@"; }
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# serve_start DIR [serve options...]: kiln serve on a free loopback port; sets URL, SERVE_PID,
+# and writes the service chain (the anchors clients need) to $T/service.pem.
+serve_start() {
+	local dir=$1; shift
+	PORT=$(free_port)
+	URL=https://127.0.0.1:$PORT
+	kiln --dir "$dir" ca chain --env service >"$T/service.pem" || return 1
+	"${KILN_WRAP[@]}" "$KILN_BIN" --dir "$dir" serve --listen "127.0.0.1:$PORT" "$@" >>"$T/serve.log" 2>&1 &
+	SERVE_PID=$!
+	for _ in $(seq 600); do
+		curl -sf --cacert "$T/service.pem" "$URL/healthz" >/dev/null 2>&1 && return 0
+		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$T/serve.log"; return 1; }
+		sleep 0.1
+	done
+	echo "kiln serve did not come up"; cat "$T/serve.log"; return 1
+}
+
+# serve_stop: SIGTERM, then the exit status of kiln serve.
+serve_stop() {
+	kill -TERM "$SERVE_PID" 2>/dev/null
+	wait "$SERVE_PID"
+}
+
+# api PREFIX METHOD PATH [JSON_FILE]: a request with the identity PREFIX.crt/.key (PREFIX "-"
+# for none); prints the HTTP status; the body lands in $T/api.body, headers in $T/api.headers.
+api() {
+	local who=$1 method=$2 path=$3 body=${4:-}
+	local args=(-s -o "$T/api.body" -D "$T/api.headers" -w '%{http_code}' --cacert "$T/service.pem" -X "$method")
+	[ "$who" != "-" ] && args+=(--cert "$who.crt" --key "$who.key")
+	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+	curl "${args[@]}" "$URL$path"
+}
+
+# json FILE EXPR: a Python expression over the parsed JSON in j.
+json() { python3 -c "import json,sys; j = json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# problem STATUS SLUG: the last api response was that RFC 9457 problem.
+problem_is() {
+	local want_status=$1 slug=$2 status=$3
+	[ "$status" = "$want_status" ] || { echo "status $status, wanted $want_status: $(cat "$T/api.body")"; return 1; }
+	grep -qi '^content-type: application/problem+json' "$T/api.headers" || { echo "not problem+json"; return 1; }
+	[ "$(json "$T/api.body" 'j["type"]')" = "urn:kiln:problem:$slug" ] || { echo "type: $(cat "$T/api.body")"; return 1; }
+	[ "$(json "$T/api.body" 'j["status"]')" = "$want_status" ] || return 1
+}

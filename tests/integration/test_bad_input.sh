@@ -14,7 +14,8 @@ nothing_written() {
 rejected() { # reason-slug
 	check "$2: rejection event '$1' recorded" test "$(rows "$D" events "type='rejection' AND detail LIKE '%\"reason\":\"$1\"%'")" -ge 1
 }
-issue() { kiln --dir "$D" issue --product widget --csr "$@"; }
+# Operator issuance is for products without attestation: widget-test (the test hierarchy).
+issue() { kiln --dir "$D" issue --product widget-test --csr "$@"; }
 
 # --- CSRs
 : >"$T/empty.csr"
@@ -64,9 +65,14 @@ refuse "unknown product" "unknown product 'gizmo'" kiln --dir "$D" issue --produ
 check "first issuance of WGT-0001" issue "$T/good.csr" --out "$T/good.pem"
 certs0=$(rows "$D" certificates); devs0=$(rows "$D" devices)
 csr p256 "$T/dup" "/CN=WGT-0001"
-refuse "duplicate device serial" "already exists" issue "$T/dup.csr"; nothing_written "duplicate serial"; rejected duplicate "duplicate serial"
+refuse "duplicate device serial" "already exists" issue "$T/dup.csr"; nothing_written "duplicate serial"
+check "duplicate serial: anomaly event" test "$(rows "$D" events "type='anomaly' AND detail LIKE '%\"reason\":\"device-duplicate\"%'")" -ge 1
 openssl req -new -key "$T/good.key" -subj "/CN=WGT-0042" -out "$T/samekey.csr"
 refuse "a public key certified before (another serial)" "already certified" issue "$T/samekey.csr"; nothing_written "duplicate key"
+check "duplicate key: anomaly event" test "$(rows "$D" events "type='anomaly' AND detail LIKE '%\"reason\":\"key-duplicate\"%'")" -ge 1
+csr p256 "$T/prod" "/CN=WGT-0077"
+refuse "a production product needs attestation: no operator issuance" "requires dice attestation" \
+	kiln --dir "$D" issue --product widget --csr "$T/prod.csr"; nothing_written "attestation required"; rejected attestation-required "attestation required"
 
 # --- policy files: the error names the file and the line
 cat >"$T/unknown-key.yaml" <<'YAML'
@@ -93,22 +99,22 @@ refuse "policy that is not YAML" "syntax.yaml:" kiln --dir "$D" policy add "$T/s
 check "no policy written by the refusals" test "$(rows "$D" policies)" -eq 2
 
 # --- HSM: wrong PIN, missing token, missing module (on copies of the deployment)
-cp -a "$D" "$T/pin"; echo 0000 >"$T/pin/secrets/kiln-prod.pin"
+cp -a "$D" "$T/pin"; echo 0000 >"$T/pin/secrets/kiln-test.pin"
 sed -i "s|$D|$T/pin|g" "$T/pin/hsm/softhsm2.conf"
-refuse "wrong HSM PIN" "PIN" kiln --dir "$T/pin" issue --product widget --csr "$T/dup.csr"
+refuse "wrong HSM PIN" "PIN" kiln --dir "$T/pin" issue --product widget-test --csr "$T/dup.csr"
 check "wrong PIN: nothing written" test "$(rows "$T/pin" certificates)" -eq "$certs0"
 cp -a "$D" "$T/tok"; sed -i "s|$D|$T/tok|g" "$T/tok/hsm/softhsm2.conf"
-sed -i 's/"kiln-prod"/"kiln-nope"/' "$T/tok/kiln.yaml"
-refuse "missing HSM token" "kiln-nope" kiln --dir "$T/tok" issue --product widget --csr "$T/dup.csr"
+sed -i 's/"kiln-test"/"kiln-nope"/' "$T/tok/kiln.yaml"
+refuse "missing HSM token" "kiln-nope" kiln --dir "$T/tok" issue --product widget-test --csr "$T/dup.csr"
 check "missing token: nothing written" test "$(rows "$T/tok" certificates)" -eq "$certs0"
 cp -a "$D" "$T/mod"; sed -i "s|$D|$T/mod|g" "$T/mod/hsm/softhsm2.conf"
 sed -i 's|/usr/lib/softhsm/libsofthsm2.so|/usr/lib/nowhere/libnothing.so|' "$T/mod/kiln.yaml"
-refuse "missing PKCS#11 module" "/usr/lib/nowhere/libnothing.so" kiln --dir "$T/mod" issue --product widget --csr "$T/dup.csr"
+refuse "missing PKCS#11 module" "/usr/lib/nowhere/libnothing.so" kiln --dir "$T/mod" issue --product widget-test --csr "$T/dup.csr"
 check "missing module: nothing written" test "$(rows "$T/mod" certificates)" -eq "$certs0"
 
 # --- usage errors
-refuse "issue without --csr" "required" kiln --dir "$D" issue --product widget
-refuse "unknown option" "unknown option" kiln --dir "$D" issue --product widget --csr "$T/good.csr" --frobnicate
+refuse "issue without --csr" "required" kiln --dir "$D" issue --product widget-test
+refuse "unknown option" "unknown option" kiln --dir "$D" issue --product widget-test --csr "$T/good.csr" --frobnicate
 refuse "unknown command" "unknown command" kiln --dir "$D" frobnicate
 refuse "not a deployment" "not a kiln deployment" kiln --dir "$T" ca list
 refuse "init into a non-empty directory" "not empty" kiln init --dir "$D"

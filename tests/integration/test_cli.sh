@@ -26,13 +26,14 @@ p = json.load(sys.stdin)
 assert [(x[\"version\"], x[\"status\"]) for x in p] == [(1, \"superseded\"), (2, \"active\")], p
 '"
 csr p256 "$T/dev" "/CN=WGT-1234"
-check "issue --json" sh -c "'$KILN_BIN' --dir '$D' issue --product widget --csr '$T/dev.csr' --json >'$T/issue.json'"
-check "issue --json parses and carries the chain" python3 -c 'import json; j=json.load(open("'"$T"'/issue.json")); assert j["chain_pem"].count("BEGIN CERTIFICATE") == 3 and j["policy_version"] == 2'
+check "policy add widget-test" kiln --dir "$D" policy add "$EXAMPLES/policies/widget-test.yaml"
+check "issue --json" sh -c "'$KILN_BIN' --dir '$D' issue --product widget-test --csr '$T/dev.csr' --json >'$T/issue.json'"
+check "issue --json parses and carries the chain" python3 -c 'import json; j=json.load(open("'"$T"'/issue.json")); assert j["chain_pem"].count("BEGIN CERTIFICATE") == 3 and j["policy_version"] == 1'
 csr p256 "$T/dev2" "/CN=unused"
-check "issue from stdin" sh -c "openssl req -new -key '$T/dev2.key' -subj /CN=WGT-1235 | '$KILN_BIN' --dir '$D' issue --product widget --csr - --device-serial WGT-1235 --out '$T/s.pem'"
+check "issue from stdin" sh -c "openssl req -new -key '$T/dev2.key' -subj /CN=WGT-1235 | '$KILN_BIN' --dir '$D' issue --product widget-test --csr - --device-serial WGT-1235 --out '$T/s.pem'"
 check "device list shows both" test "$(kiln --dir "$D" device list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" -eq 2
-check "device show by serial" sh -c "'$KILN_BIN' --dir '$D' device show WGT-1234 | grep -q 'policy v2'"
-check "device show by product/serial --json" sh -c "'$KILN_BIN' --dir '$D' device show widget/WGT-1235 --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"certificate\"][\"status\"] == \"valid\"'"
+check "device show by serial" sh -c "'$KILN_BIN' --dir '$D' device show WGT-1234 | grep -q 'widget-test (policy v1)'"
+check "device show by product/serial --json" sh -c "'$KILN_BIN' --dir '$D' device show widget-test/WGT-1235 --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"certificate\"][\"status\"] == \"valid\"'"
 refuse "device show unknown" "WGT-9999" kiln --dir "$D" device show WGT-9999
 for role in admin officer engineer operator station auditor; do
 	check "identity add --role $role" kiln --dir "$D" identity add --name "id-$role" --role "$role" --out "$T/id-$role"
@@ -48,5 +49,5 @@ check "identity add --csr writes no key (the holder's key file is untouched)" te
 check "identity add --csr certifies the holder's key" test \
 	"$(openssl pkey -in "$T/own.key" -pubout)" = "$(openssl x509 -in "$T/own.crt" -noout -pubkey)"
 check "identity roles in the inventory" test "$(rows "$D" identities)" -eq 7
-check "events recorded for every change" test "$(rows "$D" events "type IN ('identity-add','issuance','policy-add','ca-create','init')")" -eq $((7 + 2 + 2 + 6 + 1))
+check "events recorded for every change" test "$(rows "$D" events "type IN ('identity-add','issuance','policy-add','ca-create','init')")" -eq $((7 + 2 + 3 + 6 + 1))
 finish

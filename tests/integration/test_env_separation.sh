@@ -24,7 +24,16 @@ check "no certificate written by the refusals" test "$(rows "$D" certificates)" 
 check "refusals recorded as rejection events" test "$(rows "$D" events "type='rejection' AND detail LIKE '%environment%'")" -ge 3
 
 check "widget-test issues from the test CA" kiln --dir "$D" issue --product widget-test --csr "$T/a.csr" --out "$T/a.pem"
-check "widget issues from the production CA" kiln --dir "$D" issue --product widget --csr "$T/b.csr" --out "$T/b.pem"
+refuse "widget (production) is never issued without attestation" "requires dice attestation" \
+	kiln --dir "$D" issue --product widget --csr "$T/b.csr" --out "$T/b.pem"
+# The production device comes off the factory line: DICE evidence, kiln serve.
+check "station" kiln --dir "$D" identity add --name st-1 --role station --out "$T/st-1"
+check "lot" kiln --dir "$D" batch open --product widget --lot LOT-E --quantity 1
+check "serve" serve_start "$D"
+check "device" sh -c "'$KILN_DEVICE_BIN' init --state '$T/dev' --rot dice --serial WGT-0002 >/dev/null"
+check "provision the production device" sh -c "'$KILN_DEVICE_BIN' provision --state '$T/dev' --server '$URL' --cert '$T/st-1.crt' --key '$T/st-1.key' --ca '$T/service.pem' --product widget --lot LOT-E >/dev/null"
+cp "$T/dev/cert.pem" "$T/b.pem"
+check "stop" serve_stop
 kiln --dir "$D" ca chain --env production >"$T/prod.pem"
 kiln --dir "$D" ca chain --env test >"$T/test.pem"
 awk '/BEGIN CERT/{n++} n==1' "$T/a.pem" >"$T/a-leaf.pem"

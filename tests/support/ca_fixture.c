@@ -4,6 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char kt_gadget_policy[] = "product: gadget\n"
+				 "environment: test\n"
+				 "keys:\n"
+				 "  - type: ec\n"
+				 "    curves: [p256]\n"
+				 "device_serial:\n"
+				 "  pattern: '^[A-Z0-9][A-Z0-9-]{3,63}$'\n"
+				 "subject:\n"
+				 "  CN: \"{serial}\"\n"
+				 "validity_days: 30\n"
+				 "key_usage: [digitalSignature]\n"
+				 "attestation:\n"
+				 "  type: none\n";
+
 static const char *const pins[4] = { NULL, KT_PIN_PROD, KT_PIN_TEST, KT_PIN_SERVICE };
 static const char *const labels[4] = { NULL, "kiln-prod", "kiln-test", "kiln-service" };
 

@@ -26,6 +26,8 @@ struct kt_deploy {
 /* Everything up, or the test fails. group_commit selects the store's write mode. */
 void kt_deploy_up(struct kt_deploy *k, const char *name, kiln_alg alg, bool group_commit);
 void kt_deploy_down(struct kt_deploy *k);
+/* A test product (attestation none) besides the examples: product "gadget". */
+extern const char kt_gadget_policy[];
 /* Adds a policy from YAML text; returns the result (the diag gets the message). */
 kiln_result kt_policy_add_text(struct kt_deploy *k, const char *yaml, kiln_diag *d);
 /*

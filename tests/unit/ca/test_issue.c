@@ -75,7 +75,7 @@ static void test_issue_each_key_type(void **state)
 
 		(void)snprintf(cn, sizeof(cn), "KEY-%zu-01", i);
 		kt_make_csr(keys[i], cn, NULL, &csr, &key);
-		if (!kiln_is_ok(issue("widget", kiln_buf_view(&csr), NULL, NULL, &res, &d)))
+		if (!kiln_is_ok(issue("widget-test", kiln_buf_view(&csr), NULL, NULL, &res, &d)))
 			fail_msg("%s: %s", keys[i], d.text);
 		assert_int_equal(count_certs(&res.chain_pem), 3);
 		leaf = first_cert(&res.chain_pem);
@@ -85,7 +85,7 @@ static void test_issue_each_key_type(void **state)
 		assert_int_equal(kt_count(&k, "devices"), devs + 1);
 		assert_int_equal(kt_count_events(&k, "issuance"), events + 1);
 		KT_OK(kiln_store_device_get(k.store, cn, &dev, NULL));
-		assert_string_equal(dev.product, "widget");
+		assert_string_equal(dev.product, "widget-test");
 		assert_string_equal(dev.cert_serial, res.serial);
 		assert_int_equal(dev.policy_version, 1);
 		assert_string_equal(dev.operator_name, "test-operator");
@@ -105,11 +105,11 @@ static void test_certificate_row_matches_release(void **state)
 
 	(void)state;
 	kt_make_csr("p256", "ROW-0001", NULL, &csr, NULL);
-	KT_OK(issue("widget", kiln_buf_view(&csr), NULL, NULL, &res, &d));
+	KT_OK(issue("widget-test", kiln_buf_view(&csr), NULL, NULL, &res, &d));
 	KT_OK(kiln_store_cert_get(k.store, res.serial, &rec, NULL));
 	assert_int_equal(rec.der_len, res.cert_der.len);
 	assert_memory_equal(rec.der, res.cert_der.ptr, rec.der_len);
-	assert_string_equal(rec.env, "production");
+	assert_string_equal(rec.env, "test");
 	assert_string_equal(rec.kind, "device");
 	assert_string_equal(rec.status, "valid");
 	kiln_cert_rec_cleanup(&rec);
@@ -128,7 +128,7 @@ static void test_profile_from_policy(void **state)
 
 	(void)state;
 	kt_make_csr("p256", "something-else", NULL, &csr, NULL);
-	KT_OK(issue("widget", kiln_buf_view(&csr), "WGT-PROFILE-1", NULL, &res, &d));
+	KT_OK(issue("widget-test", kiln_buf_view(&csr), "WGT-PROFILE-1", NULL, &res, &d));
 	leaf = first_cert(&res.chain_pem);
 	/* The subject comes from the policy's templates, not from the CSR. */
 	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn,
@@ -138,7 +138,7 @@ static void test_profile_from_policy(void **state)
 	assert_non_null(san);
 	assert_int_equal(sk_GENERAL_NAME_num(san), 1);
 	assert_string_equal((const char *)ASN1_STRING_get0_data(sk_GENERAL_NAME_value(san, 0)->d.ia5),
-			    "urn:kiln:widget:WGT-PROFILE-1");
+			    "urn:kiln:widget-test:WGT-PROFILE-1");
 	GENERAL_NAMES_free(san);
 	assert_int_equal(X509_get_key_usage(leaf), KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT);
 	assert_true(X509_cmp_time(X509_get0_notAfter(leaf), NULL) > 0);
@@ -168,22 +168,24 @@ static void test_refusals_change_nothing(void **state)
 		  "production-issuing", KILN_ERR_POLICY_ENV, "strictly apart" },
 		{ "production policy on test CA", "widget", "p256", "R-0003", NULL, NULL,
 		  "test-issuing", KILN_ERR_POLICY_ENV, "strictly apart" },
-		{ "root CA", "widget", "p256", "R-0004", NULL, NULL, "production-root", KILN_ERR_ARG,
+		{ "root CA", "widget-test", "p256", "R-0004", NULL, NULL, "test-root", KILN_ERR_ARG,
 		  "is a root" },
-		{ "unknown CA", "widget", "p256", "R-0005", NULL, NULL, "nope", KILN_ERR_NOT_FOUND,
+		{ "unknown CA", "widget-test", "p256", "R-0005", NULL, NULL, "nope", KILN_ERR_NOT_FOUND,
 		  "no CA named" },
-		{ "rsa2048", "widget", "rsa2048", "R-0006", NULL, NULL, NULL, KILN_ERR_POLICY_KEY_ALG,
-		  "rsa2048 is not allowed" },
-		{ "secp256k1", "widget", "secp256k1", "R-0007", NULL, NULL, NULL,
+		{ "rsa2048", "widget-test", "rsa2048", "R-0006", NULL, NULL, NULL,
+		  KILN_ERR_POLICY_KEY_ALG, "rsa2048 is not allowed" },
+		{ "secp256k1", "widget-test", "secp256k1", "R-0007", NULL, NULL, NULL,
 		  KILN_ERR_POLICY_KEY_ALG, "not allowed" },
-		{ "forbidden O", "widget", "p256", "R-0008", "O=Evil", NULL, NULL,
+		{ "forbidden O", "widget-test", "p256", "R-0008", "O=Evil", NULL, NULL,
 		  KILN_ERR_POLICY_SUBJECT, "O=Evil" },
-		{ "serial pattern", "widget", "p256", "bad serial", NULL, NULL, NULL,
+		{ "serial pattern", "widget-test", "p256", "bad serial", NULL, NULL, NULL,
 		  KILN_ERR_POLICY_SERIAL, "does not match" },
-		{ "no CN, no serial", "widget", "p256", NULL, NULL, NULL, NULL, KILN_ERR_POLICY_SERIAL,
-		  "no device serial" },
-		{ "explicit bad serial", "widget", "p256", "R-0009", NULL, "x\ny", NULL,
+		{ "no CN, no serial", "widget-test", "p256", NULL, NULL, NULL, NULL,
+		  KILN_ERR_POLICY_SERIAL, "no device serial" },
+		{ "explicit bad serial", "widget-test", "p256", "R-0009", NULL, "x\ny", NULL,
 		  KILN_ERR_POLICY_SERIAL, "x?y" },
+		{ "attestation required", "widget", "p256", "R-0010", NULL, NULL, NULL,
+		  KILN_ERR_ATTEST_REQUIRED, "requires dice attestation" },
 	};
 
 	(void)state;
@@ -220,9 +222,9 @@ static void test_bad_csr_bytes(void **state)
 	kiln_diag d;
 
 	(void)state;
-	KT_ERR(issue("widget", kiln_slice_of(NULL, 0), NULL, NULL, &res, &d), KILN_ERR_CSR_EMPTY);
+	KT_ERR(issue("widget-test", kiln_slice_of(NULL, 0), NULL, NULL, &res, &d), KILN_ERR_CSR_EMPTY);
 	kiln_issue_result_cleanup(&res);
-	KT_ERR(issue("widget", kiln_slice_of(garbage, sizeof(garbage)), NULL, NULL, &res, &d),
+	KT_ERR(issue("widget-test", kiln_slice_of(garbage, sizeof(garbage)), NULL, NULL, &res, &d),
 	       KILN_ERR_CSR_MALFORMED);
 	kiln_issue_result_cleanup(&res);
 	assert_int_equal(kt_count(&k, "certificates"), certs);
@@ -238,15 +240,18 @@ static void test_duplicate_device_serial(void **state)
 	(void)state;
 	kt_make_csr("p256", "DUP-0001", NULL, &a, NULL);
 	kt_make_csr("p256", "DUP-0001", NULL, &b, NULL);
-	KT_OK(issue("widget", kiln_buf_view(&a), NULL, NULL, &res, &d));
+	KT_OK(issue("widget-test", kiln_buf_view(&a), NULL, NULL, &res, &d));
 	kiln_issue_result_cleanup(&res);
 	certs = kt_count(&k, "certificates");
-	KT_ERR(issue("widget", kiln_buf_view(&b), NULL, NULL, &res, &d), KILN_ERR_DUPLICATE);
+	KT_ERR(issue("widget-test", kiln_buf_view(&b), NULL, NULL, &res, &d),
+	       KILN_ERR_DEVICE_DUPLICATE);
 	assert_non_null(strstr(d.text, "DUP-0001"));
 	assert_int_equal(kt_count(&k, "certificates"), certs);
+	assert_true(kt_count_events(&k, "anomaly") >= 1);
 	kiln_issue_result_cleanup(&res);
 	/* The same serial is fine for another product: serials are per product. */
-	KT_OK(issue("widget-test", kiln_buf_view(&b), NULL, NULL, &res, &d));
+	KT_OK(kt_policy_add_text(&k, kt_gadget_policy, &d));
+	KT_OK(issue("gadget", kiln_buf_view(&b), NULL, NULL, &res, &d));
 	kiln_issue_result_cleanup(&res);
 	kiln_buf_cleanup(&a);
 	kiln_buf_cleanup(&b);
@@ -266,7 +271,7 @@ static void test_duplicate_public_key(void **state)
 
 	(void)state;
 	kt_make_csr("p256", "KEYDUP-0001", NULL, &a, &key);
-	KT_OK(issue("widget", kiln_buf_view(&a), NULL, NULL, &res, &d));
+	KT_OK(issue("widget-test", kiln_buf_view(&a), NULL, NULL, &res, &d));
 	kiln_issue_result_cleanup(&res);
 	/* Another device serial, the same key: a cloned identity. */
 	req = X509_REQ_new();
@@ -280,11 +285,11 @@ static void test_duplicate_public_key(void **state)
 	kiln_buf_init(&b, KILN_BUF_DEFAULT_MAX);
 	KT_OK(kiln_buf_append(&b, der, (size_t)len));
 	certs = kt_count(&k, "certificates");
-	rej = kt_count_events(&k, "rejection");
-	KT_ERR(issue("widget-test", kiln_buf_view(&b), NULL, NULL, &res, &d), KILN_ERR_DUPLICATE);
+	rej = kt_count_events(&k, "anomaly");
+	KT_ERR(issue("widget-test", kiln_buf_view(&b), NULL, NULL, &res, &d), KILN_ERR_KEY_DUPLICATE);
 	assert_non_null(strstr(d.text, "already certified"));
 	assert_int_equal(kt_count(&k, "certificates"), certs);
-	assert_int_equal(kt_count_events(&k, "rejection"), rej + 1);
+	assert_int_equal(kt_count_events(&k, "anomaly"), rej + 1);
 	kiln_issue_result_cleanup(&res);
 	OPENSSL_free(der);
 	X509_NAME_free(name);
@@ -338,7 +343,7 @@ static void *issue_many(void *arg)
 
 		(void)snprintf(cn, sizeof(cn), "PAR-%d-%03d", w->id, i);
 		kt_make_csr("p256", cn, NULL, &csr, NULL);
-		if (kiln_is_ok(issue("widget", kiln_buf_view(&csr), NULL, NULL, &res, &d)))
+		if (kiln_is_ok(issue("widget-test", kiln_buf_view(&csr), NULL, NULL, &res, &d)))
 			memcpy(w->serials[w->ok++], res.serial, KILN_SERIAL_HEX);
 		kiln_buf_cleanup(&csr);
 		kiln_issue_result_cleanup(&res);

@@ -18,7 +18,7 @@ static int setup(void **state)
 		(void)snprintf(subj, sizeof(subj), "/CN=WGT-000%d", i);
 		csr = kt_cli_csr(root, name, subj);
 		assert_int_equal(kt_run(kiln_cli_main, NULL, NULL, "kiln", "--dir", dir, "issue",
-					"--product", i == 3 ? "widget-test" : "widget", "--csr", csr,
+					"--product", "widget-test", "--csr", csr,
 					"--out", "/dev/null", NULL), 0);
 		free(csr);
 	}
@@ -44,9 +44,14 @@ static void test_list(void **state)
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "device", "list",
-				"--product", "widget", "--json", NULL), 0);
+				"--product", "widget-test", "--json", NULL), 0);
 	assert_non_null(strstr(kiln_buf_cstr(&out), "WGT-0002"));
-	assert_null(strstr(kiln_buf_cstr(&out), "WGT-0003"));
+	assert_non_null(strstr(kiln_buf_cstr(&out), "WGT-0003"));
+	kiln_buf_cleanup(&out);
+	kiln_buf_cleanup(&err);
+	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "device", "list",
+				"--product", "widget", "--json", NULL), 0);
+	assert_null(strstr(kiln_buf_cstr(&out), "WGT-000"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "device", "list",
@@ -67,7 +72,7 @@ static void test_show(void **state)
 	(void)state;
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "device", "show",
 				"WGT-0001", NULL), 0);
-	assert_non_null(strstr(kiln_buf_cstr(&out), "widget (policy v1)"));
+	assert_non_null(strstr(kiln_buf_cstr(&out), "widget-test (policy v1)"));
 	assert_non_null(strstr(kiln_buf_cstr(&out), "CN=WGT-0001"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);

@@ -29,7 +29,7 @@ static void test_issue_to_file_and_stdout(void **state)
 
 	(void)state;
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "issue", "--product",
-				"widget", "--csr", csr, "--out", out_path, NULL), 0);
+				"widget-test", "--csr", csr, "--out", out_path, NULL), 0);
 	assert_non_null(strstr(kiln_buf_cstr(&out), "issued certificate"));
 	kt_read_file(out_path, &chain);
 	assert_non_null(strstr(kiln_buf_cstr(&chain), "BEGIN CERTIFICATE"));
@@ -39,7 +39,7 @@ static void test_issue_to_file_and_stdout(void **state)
 	free(csr);
 	csr = kt_cli_csr(root, "b", "/CN=WGT-0002");
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "issue", "--product",
-				"widget", "--csr", csr, NULL), 0);
+				"widget-test", "--csr", csr, NULL), 0);
 	assert_non_null(strstr(kiln_buf_cstr(&out), "-----BEGIN CERTIFICATE-----"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
@@ -63,9 +63,17 @@ static void test_refusals(void **state)
 
 	(void)state;
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "issue", "--product",
-				"widget", "--csr", csr, NULL), CLI_FAIL);
+				"widget-test", "--csr", csr, NULL), CLI_FAIL);
 	assert_int_equal(kt_lines(&err), 1);
 	assert_non_null(strstr(kiln_buf_cstr(&err), "O=Evil"));
+	assert_int_equal(out.len, 0);
+	kiln_buf_cleanup(&out);
+	kiln_buf_cleanup(&err);
+	/* A product whose policy requires attestation is provisioned by kiln serve, not issued here. */
+	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "issue", "--product",
+				"widget", "--csr", csr, NULL), CLI_FAIL);
+	assert_int_equal(kt_lines(&err), 1);
+	assert_non_null(strstr(kiln_buf_cstr(&err), "requires dice attestation"));
 	assert_int_equal(out.len, 0);
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
@@ -75,7 +83,7 @@ static void test_refusals(void **state)
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "issue", "--product",
-				"widget", "--csr", "/nonexistent.csr", NULL), CLI_FAIL);
+				"widget-test", "--csr", "/nonexistent.csr", NULL), CLI_FAIL);
 	assert_non_null(strstr(kiln_buf_cstr(&err), "/nonexistent.csr"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);

@@ -243,9 +243,20 @@ static void test_checked_arithmetic(void **state)
 	assert_int_equal(out, 0);
 }
 
+static void test_from_slug(void **state)
+{
+	(void)state;
+	for (int i = 1; i < KILN_ERR__COUNT; i++)
+		assert_int_equal(kiln_err_from_slug(kiln_err_info((kiln_err)i)->slug), i);
+	assert_int_equal(kiln_err_from_slug("no-such-slug"), KILN_ERR_INTERNAL);
+	assert_int_equal(kiln_err_from_slug(NULL), KILN_ERR_INTERNAL);
+	assert_int_equal(kiln_err_from_slug("ok"), KILN_ERR_INTERNAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_from_slug),
 		cmocka_unit_test(test_table_complete),
 		cmocka_unit_test(test_slugs_unique),
 		cmocka_unit_test(test_known_entries),

@@ -81,9 +81,11 @@ static void test_widget_example(void **state)
 	assert_int_equal(p->attestation.type, KILN_ATTEST_DICE);
 	assert_int_equal(p->attestation.n_firmware, 1);
 	assert_string_equal(p->attestation.firmware[0].version, "1.0.0");
-	/* The placeholder image digest: SHA-256 of "kiln-fw1". */
-	assert_int_equal(EVP_Digest("kiln-fw1", 8, fw, &dlen, EVP_sha256(), NULL), 1);
+	/* The DICE simulator's default image, examples/firmware/widget-fw-1.0.0.bin. */
+	kt_read_file(KILN_SOURCE_DIR "/examples/firmware/widget-fw-1.0.0.bin", &b);
+	assert_int_equal(EVP_Digest(b.ptr, b.len, fw, &dlen, EVP_sha256(), NULL), 1);
 	assert_memory_equal(p->attestation.firmware[0].sha256, fw, 32);
+	kiln_buf_cleanup(&b);
 	/* The policy's hash is over the exact file bytes. */
 	kt_read_file(KILN_SOURCE_DIR "/examples/policies/widget.yaml", &b);
 	assert_int_equal(EVP_Digest(b.ptr, b.len, digest, &dlen, EVP_sha256(), NULL), 1);

@@ -1,17 +1,23 @@
 /*
- * src/store/migrate.c: a fresh file gets schema v1, a file from a newer kiln
- * is refused untouched, data survives reopening, multi-step upgrades are
- * atomic per step, files of other applications are refused, concurrent
- * openers migrate once, and the v1 schema's own rules hold against raw SQL.
+ * src/store/migrate.c: a fresh file gets the latest schema, a file from a
+ * newer kiln is refused untouched, data survives reopening, multi-step
+ * upgrades are atomic per step, files of other applications are refused,
+ * concurrent openers migrate once, the v1 schema's own rules hold against raw
+ * SQL, released step 1 is pinned, a v1 file upgrades to v2 keeping its rows
+ * (or not at all), and v2's own rules hold against raw SQL.
  */
 #include "support/support.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/store_impl.h"
+
+/* SHA-256 of migration 1's statements, each followed by a newline (as released). */
+#define V1_SHA256 "f683ee38fe8695057d6495f26835d2f4342a3b351b6d12c5ebc6d1de68984243"
 
 struct fx {
 	char *dir;
@@ -93,10 +99,13 @@ static void test_fresh_file_gets_latest(void **state)
 		"trigger:events_no_update", "trigger:events_no_delete", "trigger:events_contiguous",
 		"trigger:cas_env", "trigger:certificates_env", "trigger:policies_env",
 		"trigger:products_env_fixed",
+		"table:batches", "table:nonces", "index:batches_product", "index:identities_cert",
+		"trigger:batches_closed_final", "trigger:batches_issued_grows",
+		"trigger:nonces_used_once", "trigger:nonces_binding_fixed",
 	};
 	char sql[256];
 
-	assert_int_equal(kiln_store_schema_version(), 1);
+	assert_int_equal(kiln_store_schema_version(), 2);
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
@@ -111,7 +120,7 @@ static void test_fresh_file_gets_latest(void **state)
 	}
 	/* Opening again migrates nothing. */
 	create_store(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
 }
 
 static void test_future_version_refused(void **state)
@@ -122,14 +131,14 @@ static void test_future_version_refused(void **state)
 	kiln_diag d;
 
 	create_store(f->path);
-	raw_exec(f->path, "PRAGMA user_version = 2");
+	raw_exec(f->path, "PRAGMA user_version = 3");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 	assert_null(s);
 	(void)snprintf(want, sizeof(want),
-		       "inventory %s has schema version 2 but this kiln knows only up to 1; "
+		       "inventory %s has schema version 3 but this kiln knows only up to 2; "
 		       "upgrade kiln", f->path);
 	assert_string_equal(d.text, want);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2); /* untouched */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3); /* untouched */
 	raw_exec(f->path, "PRAGMA user_version = -1");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 }
@@ -267,8 +276,10 @@ static void test_concurrent_openers_migrate_once(void **state)
 		if (!kiln_is_ok(o[i].r))
 			fail_msg("opener %d: %s", i, o[i].d.text);
 	}
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events'"),
+			 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'nonces'"),
 			 1);
 }
 
@@ -352,6 +363,250 @@ static void test_schema_rules(void **state)
 	sqlite3_close(db);
 }
 
+/* ------------------------------------------------------------ v1 to v2 */
+
+static char *raw_text(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = strdup(sqlite3_column_type(st, 0) == SQLITE_NULL ? "" :
+		   (const char *)sqlite3_column_text(st, 0));
+	assert_non_null(v);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * Step 1 is what the v1 kiln ran: hashing its statements pins them, so an
+ * edit to a released step (which would leave v1 files and new files with
+ * different schemas) fails here rather than in the field.
+ */
+static void test_v1_statements_unchanged(void **state)
+{
+	const struct kiln_sqlite_migration *all;
+	uint8_t md[32];
+	char hex[65];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = 0;
+
+	(void)state;
+	all = kiln_sqlite_migrations(&n);
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0].version, 1);
+	assert_int_equal(all[1].version, 2);
+	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+	for (const char *const *q = all[0].sql; *q != NULL; q++) {
+		assert_int_equal(EVP_DigestUpdate(ctx, *q, strlen(*q)), 1);
+		assert_int_equal(EVP_DigestUpdate(ctx, "\n", 1), 1);
+	}
+	assert_int_equal(EVP_DigestFinal_ex(ctx, md, NULL), 1);
+	EVP_MD_CTX_free(ctx);
+	kiln_hex_encode(md, sizeof(md), hex);
+	assert_string_equal(hex, V1_SHA256);
+}
+
+/* A file exactly as the v1 kiln left it: WAL, step 1 only, then rows of every kind. */
+static void make_v1_file(const char *path)
+{
+	const struct kiln_sqlite_migration *all;
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	size_t n = 0;
+	kiln_diag d;
+
+	all = kiln_sqlite_migrations(&n);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_sqlite_migrate_steps(db, path, all, 1, &d));
+	assert_int_equal(db_int(db, "PRAGMA user_version"), 1);
+	if (sqlite3_exec(db,
+			 "PRAGMA foreign_keys = ON;"
+			 "INSERT INTO meta VALUES ('installed-by', 'kiln v1');"
+			 "INSERT INTO products VALUES ('widget', 'production', 1);"
+			 "INSERT INTO policies VALUES ('widget', 1, 'production', 'active', "
+			 "  zeroblob(32), 'product: widget', 'alice', 1);"
+			 "INSERT INTO cas (id, name, env, role, alg, token, key_label, serial, subject, "
+			 "  not_before, not_after, created) VALUES (1, 'production-root', 'production', "
+			 "  'root', 'p256', 't', 'k', '01', 'CN=r', 1, 2, 3);"
+			 "INSERT INTO devices (product, serial, policy_version, lot, status, created) "
+			 "  VALUES ('widget', 'SN1', 1, 'LOT-A', 'active', 2);"
+			 "INSERT INTO certificates (serial, ca_id, kind, env, product, device_id, subject, "
+			 "  spki_sha256, not_before, not_after, issued, status, der) VALUES ('0a', 1, "
+			 "  'device', 'production', 'widget', 1, 'CN=SN1', zeroblob(32), 1, 2, 3, 'valid', "
+			 "  x'00');"
+			 "INSERT INTO identities VALUES ('station-1', 'station', 'production', '0b', "
+			 "  'active', 4), ('alice', 'admin', '', '', 'active', 5), "
+			 "  ('bob', 'auditor', '', '', 'revoked', 6);"
+			 "INSERT INTO events VALUES (0, 7, 'issuance', 'station-1', '0a', '{\"n\":1}');",
+			 NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("v1 rows: %s", err != NULL ? err : "?");
+	sqlite3_close(db);
+}
+
+static kiln_result line_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct kiln_batch_rec b = { 0 };
+
+	(void)ctx;
+	memcpy(b.lot, "LOT-B", 6);
+	memcpy(b.product, "widget", 7);
+	b.quantity = 2;
+	memcpy(b.opened_by, "olivia", 7);
+	KILN_GUARD(kiln_store_tx_batch_add(tx, &b, d));
+	return kiln_store_tx_batch_consume(tx, "LOT-B", "widget", NULL, d);
+}
+
+static const char schema_sql[] =
+	"SELECT group_concat(type || ' ' || name || ' ' || tbl_name || ' ' || coalesce(sql, ''), "
+	"char(10)) FROM (SELECT * FROM sqlite_schema ORDER BY type, name)";
+
+static void test_v1_file_upgrades(void **state)
+{
+	struct fx *f = *state;
+	char *fresh_path = kt_path(f->dir, "fresh.db");
+	struct kiln_identity_rec id = { 0 };
+	struct kiln_device_rec dev = { 0 };
+	struct kiln_cert_rec cert = { 0 };
+	struct kiln_batch_rec b = { 0 };
+	struct kiln_event_rec *events = NULL;
+	kiln_store *s = NULL;
+	char out[32], *upgraded, *fresh;
+	int64_t cnt = -1;
+	size_t n = 0;
+	kiln_diag d;
+
+	make_v1_file(f->path);
+	KT_OK(open_at(f->path, false, &s, &d));
+	/* Every v1 row is still there and readable through the API. */
+	KT_OK(kiln_store_meta_get(s, "installed-by", out, sizeof(out), &d));
+	assert_string_equal(out, "kiln v1");
+	KT_OK(kiln_store_device_get(s, "widget/SN1", &dev, &d));
+	assert_string_equal(dev.lot, "LOT-A");
+	KT_OK(kiln_store_cert_get(s, "0a", &cert, &d));
+	assert_int_equal(cert.device_id, dev.id);
+	kiln_cert_rec_cleanup(&cert);
+	KT_OK(kiln_store_identity_by_cert(s, "0b", &id, &d));
+	assert_string_equal(id.name, "station-1");
+	KT_OK(kiln_store_event_list(s, 0, 0, &events, &n, &d));
+	assert_int_equal(n, 1);
+	assert_string_equal(events[0].detail_json, "{\"n\":1}");
+	kiln_store_event_list_free(events, n);
+	KT_OK(kiln_store_count(s, "identities", &cnt, &d));
+	assert_int_equal(cnt, 3);
+	/* And the v2 tables work in it, against v1's products. */
+	KT_OK(kiln_store_write(s, line_fn, NULL, &d));
+	KT_OK(kiln_store_batch_get(s, "LOT-B", &b, &d));
+	assert_int_equal(b.issued, 1);
+	kiln_store_close(s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+
+	/* The upgraded file's schema is a fresh file's, object for object, byte for byte. */
+	create_store(fresh_path);
+	upgraded = raw_text(f->path, schema_sql);
+	fresh = raw_text(fresh_path, schema_sql);
+	assert_string_equal(upgraded, fresh);
+	assert_non_null(strstr(fresh, "index identities_cert identities"));
+	free(upgraded);
+	free(fresh);
+	free(fresh_path);
+}
+
+/*
+ * A v1 file in which two identities hold one certificate cannot take the v2
+ * index: the upgrade fails whole (no v2 table, version still 1), kiln
+ * refuses to open the file, and once the data is fixed the upgrade runs.
+ */
+static void test_v1_upgrade_atomic(void **state)
+{
+	struct fx *f = *state;
+	kiln_store *s = NULL;
+	kiln_diag d;
+
+	make_v1_file(f->path);
+	raw_exec(f->path, "UPDATE identities SET cert_serial = '0b' WHERE name = 'alice'");
+	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_ARG);
+	assert_null(s);
+	assert_non_null(strstr(d.text, "migrating the schema"));
+	assert_non_null(strstr(d.text, "UNIQUE constraint failed: identities.cert_serial"));
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN "
+					  "('batches', 'nonces', 'batches_product', 'identities_cert')"),
+			 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM identities"), 3);
+
+	raw_exec(f->path, "UPDATE identities SET cert_serial = '' WHERE name = 'alice'");
+	KT_OK(open_at(f->path, false, &s, &d));
+	kiln_store_close(s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+}
+
+/* ------------------------------------------------------------ v2's own rules */
+
+static void test_schema_v2_rules(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	create_store(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	accepted(db, "PRAGMA foreign_keys = ON");
+	accepted(db, "INSERT INTO products VALUES ('widget', 'production', 1)");
+
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L0', 'nosuch', 1, 'open', 'o', 1)", "FOREIGN KEY");
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L0', 'widget', 0, 'open', 'o', 1)", "CHECK constraint failed");
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L0', 'widget', 1000000001, 'open', 'o', 1)", "CHECK constraint failed");
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L0', 'widget', 'ten', 'open', 'o', 1)", "cannot store TEXT value");
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L0', 'widget', 1, 'paused', 'o', 1)", "CHECK constraint failed");
+	refused(db, "INSERT INTO batches (lot, product, quantity, issued, status, opened_by, "
+		    "created) VALUES ('L0', 'widget', 1, 2, 'open', 'o', 1)", "CHECK constraint failed");
+	accepted(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		     "VALUES ('L1', 'widget', 2, 'open', 'o', 1)");
+	refused(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		    "VALUES ('L1', 'widget', 2, 'open', 'o', 1)", "UNIQUE");
+	refused(db, "UPDATE batches SET issued = 3", "CHECK constraint failed");
+	accepted(db, "UPDATE batches SET issued = 1");
+	refused(db, "UPDATE batches SET issued = 0", "never goes down");
+	accepted(db, "UPDATE batches SET status = 'closed', closed = 5");
+	refused(db, "UPDATE batches SET status = 'open'", "stays closed");
+	refused(db, "UPDATE batches SET issued = 2", "stays closed");
+
+	accepted(db, "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		     "VALUES ('L2', 'widget', 2, 'open', 'o', 1)");
+	refused(db, "INSERT INTO nonces (nonce_sha256, station, lot, issued, expires) "
+		    "VALUES (zeroblob(31), 's', 'L2', 1, 2)", "CHECK constraint failed");
+	refused(db, "INSERT INTO nonces (nonce_sha256, station, lot, issued, expires) "
+		    "VALUES (zeroblob(32), 's', 'nosuch', 1, 2)", "FOREIGN KEY");
+	accepted(db, "INSERT INTO nonces (nonce_sha256, station, lot, issued, expires) "
+		     "VALUES (zeroblob(32), 's', 'L2', 1, 2)");
+	refused(db, "INSERT INTO nonces (nonce_sha256, station, lot, issued, expires) "
+		    "VALUES (zeroblob(32), 't', 'L2', 1, 2)", "UNIQUE");
+	refused(db, "UPDATE nonces SET request_sha256 = x'01'", "CHECK constraint failed");
+	refused(db, "UPDATE nonces SET station = 't'", "never change");
+	refused(db, "UPDATE nonces SET expires = 99", "never change");
+	accepted(db, "UPDATE nonces SET used = 5, request_sha256 = zeroblob(32), cert_serial = 'ab'");
+	refused(db, "UPDATE nonces SET used = 0", "used once");
+	refused(db, "UPDATE nonces SET cert_serial = 'cd'", "used once");
+
+	accepted(db, "INSERT INTO identities VALUES ('a', 'admin', '', 'ab', 'active', 1), "
+		     "('b', 'admin', '', '', 'active', 1), ('c', 'admin', '', '', 'active', 1)");
+	refused(db, "INSERT INTO identities VALUES ('d', 'admin', '', 'ab', 'active', 1)", "UNIQUE");
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +617,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_openers_migrate_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_rules, setup, teardown),
+		cmocka_unit_test(test_v1_statements_unchanged),
+		cmocka_unit_test_setup_teardown(test_v1_file_upgrades, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v1_upgrade_atomic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_v2_rules, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
  * src/store/query.c: every read, what it copies out and who owns it, lists
  * and their limits, device references and their ambiguities, and values in
- * the file that do not fit a record (refused, never cut).
+ * the file that do not fit a record (refused, never cut). Identities by
+ * certificate (through the v2 index), batches and their order, nonces.
  */
 #include "support/support.h"
 
@@ -153,6 +154,32 @@ static void add_event(kiln_store *s, const char *type, const char *detail)
 	ev.detail_json = (char *)detail;
 	kiln_diag_clear(&d);
 	KT_OK(kiln_store_event_add(s, &ev, &d));
+}
+
+static kiln_result batch_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	return kiln_store_tx_batch_add(tx, ctx, d);
+}
+
+static void add_batch(kiln_store *s, const char *lot, const char *product, int64_t created)
+{
+	struct kiln_batch_rec b = { 0 };
+	kiln_diag d;
+
+	assert_true(kiln_is_ok(kiln_strlcpy(b.lot, lot, sizeof(b.lot))));
+	assert_true(kiln_is_ok(kiln_strlcpy(b.product, product, sizeof(b.product))));
+	b.quantity = 50;
+	memcpy(b.line, "line-A", 7);
+	memcpy(b.station, "station-7", 10);
+	memcpy(b.opened_by, "olivia", 7);
+	b.created = created;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_write(s, batch_fn, &b, &d));
+}
+
+static kiln_result nonce_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	return kiln_store_tx_nonce_add(tx, ctx, d);
 }
 
 static int setup(void **state)
@@ -497,6 +524,12 @@ static void test_count(void **state)
 	KT_ERR(kiln_store_count(f->s, "DEVICES", &n, &d), KILN_ERR_ARG);
 	KT_OK(kiln_store_count(f->s, "devices", &n, &d));
 	assert_int_equal(n, 0);
+	add_batch(f->s, "L1", "widget", 1);
+	add_batch(f->s, "L2", "gadget", 2);
+	KT_OK(kiln_store_count(f->s, "batches", &n, &d));
+	assert_int_equal(n, 2);
+	KT_OK(kiln_store_count(f->s, "nonces", &n, &d));
+	assert_int_equal(n, 0);
 }
 
 /* A value longer than its field is refused, not cut: a cut serial names another device. */
@@ -553,6 +586,173 @@ static void test_reads_see_committed_only(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* ------------------------------------------------------------ factory line */
+
+static void test_identity_by_cert(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_identity_rec got = { 0 };
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	kiln_diag d;
+
+	raw_exec(f->path, "INSERT INTO identities VALUES "
+			  "('station-1', 'station', 'test', '0abc', 'active', 5), "
+			  "('alice', 'admin', '', '', 'active', 6), "
+			  "('bob', 'auditor', '', '', 'revoked', 7)");
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_identity_by_cert(f->s, "0abc", &got, &d));
+	assert_string_equal(got.name, "station-1");
+	assert_string_equal(got.role, "station");
+	assert_string_equal(got.env, "test");
+	assert_string_equal(got.cert_serial, "0abc");
+	assert_string_equal(got.status, "active");
+	assert_int_equal(got.created, 5);
+	KT_ERR(kiln_store_identity_by_cert(f->s, "ffff", &got, &d), KILN_ERR_NOT_FOUND);
+	assert_string_equal(d.text, "no identity holds certificate ffff");
+	/* Identities without a certificate are never found by one. */
+	KT_ERR(kiln_store_identity_by_cert(f->s, "", &got, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_identity_by_cert(f->s, "0ABC", &got, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_identity_by_cert(f->s, NULL, &got, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_identity_by_cert(f->s, "0abc", NULL, &d), KILN_ERR_ARG);
+	assert_string_equal(got.name, "station-1"); /* failed lookups leave it alone */
+
+	/* Every TLS handshake looks this up: the planner must use the v2 index, not scan. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN SELECT name FROM identities "
+					    "WHERE cert_serial = ?1 AND cert_serial <> ''", -1, &st,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 3), "INDEX identities_cert"));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_batch_reads(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_batch_rec got = { 0 }, *list = NULL;
+	size_t n = 0;
+	kiln_diag d;
+
+	add_batch(f->s, "L-old", "widget", 100);
+	add_batch(f->s, "L-new", "widget", 300);
+	add_batch(f->s, "L-mid", "gadget", 200);
+	add_batch(f->s, "L-mid2", "widget", 200);
+	raw_exec(f->path, "UPDATE batches SET issued = 7, status = 'closed', closed = 400 "
+			  "WHERE lot = 'L-new'");
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_batch_get(f->s, "L-new", &got, &d));
+	assert_string_equal(got.lot, "L-new");
+	assert_string_equal(got.product, "widget");
+	assert_int_equal(got.quantity, 50);
+	assert_int_equal(got.issued, 7);
+	assert_string_equal(got.line, "line-A");
+	assert_string_equal(got.station, "station-7");
+	assert_string_equal(got.status, "closed");
+	assert_string_equal(got.opened_by, "olivia");
+	assert_int_equal(got.created, 300);
+	assert_int_equal(got.closed, 400);
+	KT_ERR(kiln_store_batch_get(f->s, "NOPE", &got, &d), KILN_ERR_BATCH_UNKNOWN);
+	assert_string_equal(d.text, "no batch NOPE");
+	KT_ERR(kiln_store_batch_get(f->s, "a/b", &got, &d), KILN_ERR_ARG);
+	assert_string_equal(got.lot, "L-new");
+
+	/* Newest first; the same second in the order they were opened, latest first. */
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_batch_list(f->s, NULL, &list, &n, &d));
+	assert_int_equal(n, 4);
+	assert_string_equal(list[0].lot, "L-new");
+	assert_string_equal(list[1].lot, "L-mid2");
+	assert_string_equal(list[2].lot, "L-mid");
+	assert_string_equal(list[3].lot, "L-old");
+	assert_int_equal(list[0].issued, 7);
+	free(list);
+	KT_OK(kiln_store_batch_list(f->s, "widget", &list, &n, &d));
+	assert_int_equal(n, 3);
+	assert_string_equal(list[0].lot, "L-new");
+	assert_string_equal(list[1].lot, "L-mid2");
+	assert_string_equal(list[2].lot, "L-old");
+	free(list);
+	list = NULL;
+	KT_OK(kiln_store_batch_list(f->s, "nothing", &list, &n, &d));
+	assert_int_equal(n, 0);
+	free(list);
+	KT_ERR(kiln_store_batch_list(f->s, "wid get", &list, &n, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_list(f->s, NULL, NULL, &n, &d), KILN_ERR_ARG);
+}
+
+/* More batches than a list may hold is refused, not cut. */
+static void test_batch_list_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_batch_rec *list = NULL;
+	char sql[512];
+	size_t n = 0;
+	kiln_diag d;
+
+	(void)snprintf(sql, sizeof(sql),
+		       "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < %d) "
+		       "INSERT INTO batches (lot, product, quantity, status, opened_by, created) "
+		       "SELECT 'L' || x, 'widget', 1, 'open', 'o', x FROM i", KILN_STORE_LIST_MAX + 1);
+	raw_exec(f->path, sql);
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_batch_list(f->s, NULL, &list, &n, &d), KILN_ERR_TOO_BIG);
+	assert_non_null(strstr(d.text, "more than 100000 rows while listing batches"));
+	assert_null(list);
+	raw_exec(f->path, "DELETE FROM batches WHERE lot = 'L1'");
+	KT_OK(kiln_store_batch_list(f->s, "widget", &list, &n, &d));
+	assert_int_equal(n, KILN_STORE_LIST_MAX);
+	assert_string_equal(list[0].lot, "L100001");
+	free(list);
+}
+
+static void test_nonce_get(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_nonce_rec n = { 0 }, got = { 0 };
+	uint8_t sha[32];
+	kiln_diag d;
+
+	add_batch(f->s, "L1", "widget", 100);
+	memset(n.nonce_sha256, 0x42, sizeof(n.nonce_sha256));
+	memcpy(n.station, "station-7", 10);
+	memcpy(n.lot, "L1", 3);
+	n.issued = 1000;
+	n.expires = 1600;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_write(f->s, nonce_fn, &n, &d));
+	memset(sha, 0x42, sizeof(sha));
+	KT_OK(kiln_store_nonce_get(f->s, sha, &got, &d));
+	assert_memory_equal(got.nonce_sha256, sha, 32);
+	assert_string_equal(got.station, "station-7");
+	assert_string_equal(got.lot, "L1");
+	assert_int_equal(got.issued, 1000);
+	assert_int_equal(got.expires, 1600);
+	assert_int_equal(got.used, 0);
+	assert_string_equal(got.cert_serial, "");
+
+	raw_exec(f->path, "UPDATE nonces SET used = 1200, request_sha256 = zeroblob(32), "
+			  "cert_serial = '0f'");
+	KT_OK(kiln_store_nonce_get(f->s, sha, &got, &d));
+	assert_int_equal(got.used, 1200);
+	assert_string_equal(got.cert_serial, "0f");
+
+	sha[31] = 0x43;
+	KT_ERR(kiln_store_nonce_get(f->s, sha, &got, &d), KILN_ERR_NONCE_UNKNOWN);
+	assert_string_equal(d.text, "unknown nonce");
+	KT_ERR(kiln_store_nonce_get(f->s, NULL, &got, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_nonce_get(f->s, sha, NULL, &d), KILN_ERR_ARG);
+
+	/* A digest of the wrong length, written around the CHECK, is refused. */
+	raw_exec(f->path, "PRAGMA ignore_check_constraints = ON; "
+			  "INSERT INTO nonces VALUES (zeroblob(32), 's', 'L1', 1, 2, 3, x'0102', NULL)");
+	memset(sha, 0, sizeof(sha));
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_nonce_get(f->s, sha, &got, &d), KILN_ERR_STORE);
+	assert_non_null(strstr(d.text, "inventory column request_sha256 holds 2 bytes"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +767,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_values_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_see_committed_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity_by_cert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_list_too_big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_get, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

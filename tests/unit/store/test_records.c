@@ -1,10 +1,15 @@
 /*
  * src/store/records.c: every typed write, its defaults and ids, and every
  * way it fails (duplicates with their exact messages, environments mixed,
- * missing references), plus the atomicity of a failed write.
+ * missing references), plus the atomicity of a failed write. The factory
+ * line: batches (quota, closing, why a consumption was refused), nonces (used
+ * once, bound to a station, expiry at the boundary, why a use was refused),
+ * and both under concurrent group-committed writers.
  */
 #include "support/support.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +35,25 @@ static int setup(void **state)
 	f->path = kt_path(f->dir, "kiln.db");
 	o.path = f->path;
 	o.create = true;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_open(&o, &f->s, &d));
+	*state = f;
+	return 0;
+}
+
+/* The same with group commit: concurrent writers share transactions. */
+static int setup_group(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kiln_store_opts o = { 0 };
+	kiln_diag d;
+
+	assert_non_null(f);
+	f->dir = kt_tmpdir("store-records");
+	f->path = kt_path(f->dir, "kiln.db");
+	o.path = f->path;
+	o.create = true;
+	o.group_commit = true;
 	kiln_diag_clear(&d);
 	KT_OK(kiln_store_open(&o, &f->s, &d));
 	*state = f;
@@ -409,7 +433,7 @@ static void test_device_add(void **state)
 	assert_true(dev.created > 0);
 
 	dup = device_rec("widget", "ABC123", 1);
-	KT_ERR(run(f->s, OP_DEVICE, &dup, &d), KILN_ERR_DUPLICATE);
+	KT_ERR(run(f->s, OP_DEVICE, &dup, &d), KILN_ERR_DEVICE_DUPLICATE);
 	assert_string_equal(d.text, "device widget/ABC123 already exists");
 	assert_int_equal(dup.id, 0);
 
@@ -585,6 +609,28 @@ static void test_identity_add(void **state)
 	assert_int_equal(count(f->s, "identities"), 2);
 }
 
+/* Schema v2: one certificate, one identity; any number may have none yet. */
+static void test_identity_cert_unique(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_identity_rec id = { 0 };
+	kiln_diag d;
+
+	memcpy(id.role, "station", 8);
+	memcpy(id.name, "station-1", 10);
+	memcpy(id.cert_serial, "0abc", 5);
+	KT_OK(run(f->s, OP_IDENTITY, &id, &d));
+	memcpy(id.name, "station-2", 10);
+	KT_ERR(run(f->s, OP_IDENTITY, &id, &d), KILN_ERR_DUPLICATE);
+	assert_string_equal(d.text,
+			    "identity station-2: certificate 0abc is already bound to another identity");
+	id.cert_serial[0] = '\0';
+	KT_OK(run(f->s, OP_IDENTITY, &id, &d));
+	memcpy(id.name, "station-3", 10);
+	KT_OK(run(f->s, OP_IDENTITY, &id, &d));
+	assert_int_equal(count(f->s, "identities"), 3);
+}
+
 /* ------------------------------------------------------------ events */
 
 static void test_event_seq(void **state)
@@ -691,6 +737,812 @@ static void test_failed_write_leaves_nothing(void **state)
 	assert_int_equal(ev.seq, 1); /* the rolled-back event left no gap */
 }
 
+/* ------------------------------------------------------------ factory line helpers */
+
+#define T_2026_11_21 1795262400 /* 2026-11-21T12:00:00Z */
+
+enum line_kind { L_BATCH_ADD, L_BATCH_CLOSE, L_CONSUME, L_NONCE_ADD, L_NONCE_USE };
+
+struct line_op {
+	enum line_kind kind;
+	struct kiln_batch_rec *batch;
+	struct kiln_nonce_rec *nonce;
+	const char *lot, *product, *station, *cert_serial;
+	const uint8_t *nonce_sha256, *request_sha256;
+	int64_t when;               /* closing time or time of use */
+	int64_t issued;             /* consume: the count handed back */
+	struct kiln_nonce_rec *out; /* nonce use */
+};
+
+static kiln_result line_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct line_op *o = ctx;
+
+	switch (o->kind) {
+	case L_BATCH_ADD:
+		return kiln_store_tx_batch_add(tx, o->batch, d);
+	case L_BATCH_CLOSE:
+		return kiln_store_tx_batch_close(tx, o->lot, o->when, d);
+	case L_CONSUME:
+		return kiln_store_tx_batch_consume(tx, o->lot, o->product, &o->issued, d);
+	case L_NONCE_ADD:
+		return kiln_store_tx_nonce_add(tx, o->nonce, d);
+	case L_NONCE_USE:
+		return kiln_store_tx_nonce_use(tx, o->nonce_sha256, o->station, o->when,
+					       o->request_sha256, o->cert_serial, o->out, d);
+	default:
+		return kiln_fail(KILN_ERR_INTERNAL);
+	}
+}
+
+static kiln_result line(kiln_store *s, struct line_op *o, kiln_diag *d)
+{
+	kiln_diag_clear(d);
+	return kiln_store_write(s, line_fn, o, d);
+}
+
+static kiln_result batch_add(kiln_store *s, struct kiln_batch_rec *b, kiln_diag *d)
+{
+	struct line_op o = { .kind = L_BATCH_ADD, .batch = b };
+
+	return line(s, &o, d);
+}
+
+static kiln_result batch_close(kiln_store *s, const char *lot, int64_t when, kiln_diag *d)
+{
+	struct line_op o = { .kind = L_BATCH_CLOSE, .lot = lot, .when = when };
+
+	return line(s, &o, d);
+}
+
+static kiln_result consume(kiln_store *s, const char *lot, const char *product, int64_t *issued,
+			   kiln_diag *d)
+{
+	struct line_op o = { .kind = L_CONSUME, .lot = lot, .product = product, .issued = -1 };
+	kiln_result r = line(s, &o, d);
+
+	if (issued != NULL)
+		*issued = o.issued;
+	return r;
+}
+
+static kiln_result nonce_add(kiln_store *s, struct kiln_nonce_rec *n, kiln_diag *d)
+{
+	struct line_op o = { .kind = L_NONCE_ADD, .nonce = n };
+
+	return line(s, &o, d);
+}
+
+static kiln_result nonce_use(kiln_store *s, const uint8_t *sha, const char *station, int64_t now,
+			     const uint8_t *request, const char *serial, struct kiln_nonce_rec *out,
+			     kiln_diag *d)
+{
+	struct line_op o = { .kind = L_NONCE_USE, .nonce_sha256 = sha, .station = station,
+			     .when = now, .request_sha256 = request, .cert_serial = serial,
+			     .out = out };
+
+	return line(s, &o, d);
+}
+
+static struct kiln_batch_rec batch_rec(const char *lot, const char *product, int64_t quantity)
+{
+	struct kiln_batch_rec b = { 0 };
+
+	assert_true(kiln_is_ok(kiln_strlcpy(b.lot, lot, sizeof(b.lot))));
+	assert_true(kiln_is_ok(kiln_strlcpy(b.product, product, sizeof(b.product))));
+	b.quantity = quantity;
+	memcpy(b.line, "line-2", 7);
+	memcpy(b.opened_by, "olivia", 7);
+	return b;
+}
+
+static void open_batch(kiln_store *s, const char *lot, const char *product, int64_t quantity)
+{
+	struct kiln_batch_rec b = batch_rec(lot, product, quantity);
+	kiln_diag d;
+
+	KT_OK(batch_add(s, &b, &d));
+}
+
+static struct kiln_batch_rec batch_read(kiln_store *s, const char *lot)
+{
+	struct kiln_batch_rec b = { 0 };
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_batch_get(s, lot, &b, &d));
+	return b;
+}
+
+static struct kiln_nonce_rec nonce_rec(uint8_t fill, const char *station, const char *lot,
+				       int64_t issued, int64_t expires)
+{
+	struct kiln_nonce_rec n = { 0 };
+
+	memset(n.nonce_sha256, fill, sizeof(n.nonce_sha256));
+	assert_true(kiln_is_ok(kiln_strlcpy(n.station, station, sizeof(n.station))));
+	assert_true(kiln_is_ok(kiln_strlcpy(n.lot, lot, sizeof(n.lot))));
+	n.issued = issued;
+	n.expires = expires;
+	return n;
+}
+
+/* Records a nonce whose digest is fill, 32 times. */
+static void add_nonce(kiln_store *s, uint8_t fill, const char *station, const char *lot,
+		      int64_t issued, int64_t expires)
+{
+	struct kiln_nonce_rec n = nonce_rec(fill, station, lot, issued, expires);
+	kiln_diag d;
+
+	KT_OK(nonce_add(s, &n, &d));
+}
+
+static struct kiln_nonce_rec nonce_read(kiln_store *s, uint8_t fill)
+{
+	struct kiln_nonce_rec n = { 0 };
+	uint8_t sha[32];
+	kiln_diag d;
+
+	memset(sha, fill, sizeof(sha));
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_nonce_get(s, sha, &n, &d));
+	return n;
+}
+
+static kiln_result use(kiln_store *s, uint8_t fill, const char *station, int64_t now,
+		       struct kiln_nonce_rec *out, kiln_diag *d)
+{
+	uint8_t sha[32], req[32];
+
+	memset(sha, fill, sizeof(sha));
+	memset(req, 0xaa, sizeof(req));
+	return nonce_use(s, sha, station, now, req, "0a0b", out, d);
+}
+
+/* ------------------------------------------------------------ batches */
+
+static void test_batch_add(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad_lots[] = { "", ".", "..", "a/b", "a b", "lot\n", "\xc3\xa9",
+						"L%2F", "L:1" };
+	struct kiln_batch_rec b, got;
+	kiln_diag d;
+
+	(void)base(f->s);
+	b = batch_rec("LOT-2026.11_a", "widget", 100);
+	KT_OK(batch_add(f->s, &b, &d));
+	assert_string_equal(b.status, "open");
+	assert_true(b.created > 0);
+	got = batch_read(f->s, "LOT-2026.11_a");
+	assert_string_equal(got.product, "widget");
+	assert_int_equal(got.quantity, 100);
+	assert_int_equal(got.issued, 0);
+	assert_string_equal(got.line, "line-2");
+	assert_string_equal(got.station, "");
+	assert_string_equal(got.status, "open");
+	assert_string_equal(got.opened_by, "olivia");
+	assert_int_equal(got.created, b.created);
+	assert_int_equal(got.closed, 0);
+
+	b = batch_rec("LOT-2026.11_a", "widget", 5);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_DUPLICATE);
+	assert_string_equal(d.text, "batch LOT-2026.11_a already exists");
+	assert_int_equal(batch_read(f->s, "LOT-2026.11_a").quantity, 100);
+	b = batch_rec("L2", "gizmo", 5);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_UNKNOWN_PRODUCT);
+	assert_string_equal(d.text, "product gizmo has no policy");
+
+	/* The quantity is 1 .. 10^9. */
+	b = batch_rec("L3", "widget", 0);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "batch L3: the quantity must be 1 to 1000000000");
+	b.quantity = 1000000001;
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b.quantity = -1;
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b.quantity = 1000000000;
+	b.created = 77;
+	memcpy(b.station, "station-9", 10);
+	KT_OK(batch_add(f->s, &b, &d));
+	got = batch_read(f->s, "L3");
+	assert_int_equal(got.created, 77);
+	assert_string_equal(got.station, "station-9");
+
+	/* Lots: [A-Za-z0-9._-]{1,63}, not "." or "..". */
+	for (size_t i = 0; i < sizeof(bad_lots) / sizeof(bad_lots[0]); i++) {
+		b = batch_rec(bad_lots[i], "widget", 5);
+		KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+		assert_string_equal(d.text,
+				    "invalid batch lot: use 1 to 63 letters, digits, '.', '_' or '-'");
+	}
+	b = batch_rec("", "widget", 5);
+	memset(b.lot, 'y', sizeof(b.lot)); /* 64 characters, no terminator */
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b.lot[63] = '\0'; /* 63 is the longest */
+	KT_OK(batch_add(f->s, &b, &d));
+
+	/* A new batch is open, with nothing issued, and says who opened it. */
+	b = batch_rec("L5", "widget", 5);
+	b.issued = 1;
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "batch L5: a new batch is open, with nothing issued");
+	b = batch_rec("L5", "widget", 5);
+	memcpy(b.status, "closed", 7);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b = batch_rec("L5", "widget", 5);
+	b.closed = 5;
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b = batch_rec("L5", "widget", 5);
+	b.opened_by[0] = '\0';
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b = batch_rec("L5", "widget", 5);
+	memcpy(b.station, "st\n1", 5);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	b = batch_rec("L5", "wid/get", 5);
+	KT_ERR(batch_add(f->s, &b, &d), KILN_ERR_ARG);
+	assert_int_equal(count(f->s, "batches"), 3);
+}
+
+static void test_batch_close(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_batch_rec got;
+	int64_t before;
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	KT_OK(batch_close(f->s, "L1", T_2026_11_21, &d));
+	got = batch_read(f->s, "L1");
+	assert_string_equal(got.status, "closed");
+	assert_int_equal(got.closed, T_2026_11_21);
+
+	KT_ERR(batch_close(f->s, "L1", 0, &d), KILN_ERR_BATCH_CLOSED);
+	assert_string_equal(d.text, "batch L1 is already closed");
+	assert_int_equal(batch_read(f->s, "L1").closed, T_2026_11_21); /* untouched */
+	KT_ERR(batch_close(f->s, "NOPE", 0, &d), KILN_ERR_BATCH_UNKNOWN);
+	assert_string_equal(d.text, "no batch NOPE");
+	KT_ERR(batch_close(f->s, "a/b", 0, &d), KILN_ERR_ARG);
+	KT_ERR(batch_close(f->s, NULL, 0, &d), KILN_ERR_ARG);
+
+	/* 0 means now. */
+	open_batch(f->s, "L2", "widget", 10);
+	KT_ERR(batch_close(f->s, "L2", -1, &d), KILN_ERR_ARG);
+	before = kiln_now();
+	KT_OK(batch_close(f->s, "L2", 0, &d));
+	got = batch_read(f->s, "L2");
+	assert_true(got.closed >= before && got.closed <= kiln_now());
+}
+
+static void test_batch_consume(void **state)
+{
+	struct fx *f = *state;
+	int64_t issued = -1;
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 3);
+	for (int64_t i = 1; i <= 3; i++) {
+		KT_OK(consume(f->s, "L1", "widget", &issued, &d));
+		assert_int_equal(issued, i);
+	}
+	KT_ERR(consume(f->s, "L1", "widget", &issued, &d), KILN_ERR_BATCH_QUOTA);
+	assert_string_equal(d.text, "batch L1 has issued all 3 of its quantity");
+	assert_int_equal(batch_read(f->s, "L1").issued, 3);
+
+	/* Close, then consume. */
+	open_batch(f->s, "L2", "widget", 10);
+	KT_OK(consume(f->s, "L2", "widget", &issued, &d));
+	assert_int_equal(issued, 1);
+	KT_OK(batch_close(f->s, "L2", 0, &d));
+	KT_ERR(consume(f->s, "L2", "widget", &issued, &d), KILN_ERR_BATCH_CLOSED);
+	assert_string_equal(d.text, "batch L2 is closed");
+	assert_int_equal(batch_read(f->s, "L2").issued, 1);
+
+	KT_ERR(consume(f->s, "NOPE", "widget", &issued, &d), KILN_ERR_BATCH_UNKNOWN);
+	assert_string_equal(d.text, "no batch NOPE");
+	KT_ERR(consume(f->s, "a/b", "widget", &issued, &d), KILN_ERR_ARG);
+	KT_ERR(consume(f->s, "L1", "wid get", &issued, &d), KILN_ERR_ARG);
+	KT_ERR(consume(f->s, "L1", NULL, &issued, &d), KILN_ERR_ARG);
+
+	/* The count out is optional. */
+	open_batch(f->s, "L3", "widget", 10);
+	{
+		struct line_op o = { .kind = L_CONSUME, .lot = "L3", .product = "widget" };
+
+		kiln_diag_clear(&d);
+		KT_OK(kiln_store_write(f->s, line_fn, &o, &d));
+	}
+	assert_int_equal(batch_read(f->s, "L3").issued, 1);
+}
+
+/* Which reason wins when several hold: the wrong product, then closed, then quota. */
+static void test_consume_why_order(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_policy_rec gadget = policy_rec("gadget", "production", "active");
+	kiln_diag d;
+
+	(void)base(f->s);
+	KT_OK(run(f->s, OP_POLICY, &gadget, &d));
+	open_batch(f->s, "L1", "widget", 1);
+	KT_OK(consume(f->s, "L1", "widget", NULL, &d));
+	KT_OK(batch_close(f->s, "L1", 0, &d));
+	/* Closed and used up, and asked for another product. */
+	KT_ERR(consume(f->s, "L1", "gadget", NULL, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "batch L1 is for product widget, not gadget");
+	KT_ERR(consume(f->s, "L1", "widget", NULL, &d), KILN_ERR_BATCH_CLOSED);
+	assert_string_equal(d.text, "batch L1 is closed");
+
+	open_batch(f->s, "L2", "widget", 1);
+	KT_OK(consume(f->s, "L2", "widget", NULL, &d));
+	KT_ERR(consume(f->s, "L2", "gadget", NULL, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "batch L2 is for product widget, not gadget");
+	KT_ERR(consume(f->s, "L2", "widget", NULL, &d), KILN_ERR_BATCH_QUOTA);
+	assert_string_equal(d.text, "batch L2 has issued all 1 of its quantity");
+	/* An open batch with room, for the wrong product. */
+	open_batch(f->s, "L3", "gadget", 5);
+	KT_ERR(consume(f->s, "L3", "widget", NULL, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "batch L3 is for product gadget, not widget");
+	assert_int_equal(batch_read(f->s, "L3").issued, 0);
+	KT_ERR(consume(f->s, "NOPE", "gadget", NULL, &d), KILN_ERR_BATCH_UNKNOWN);
+}
+
+/* What fn took from a batch goes back when fn fails after it. */
+struct take_then_fail {
+	const char *lot;
+	unsigned takes;
+	bool fail;
+};
+
+static kiln_result take_then_fail_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct take_then_fail *t = ctx;
+
+	for (unsigned i = 0; i < t->takes; i++)
+		KILN_GUARD(kiln_store_tx_batch_consume(tx, t->lot, "widget", NULL, d));
+	if (t->fail)
+		return kiln_diag_set(d, KILN_ERR_HSM, "signing failed after the batch was charged");
+	return kiln_ok();
+}
+
+static void test_consume_undone_with_fn(void **state)
+{
+	struct fx *f = *state;
+	struct take_then_fail t = { .lot = "L1", .takes = 2, .fail = true };
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 2);
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, take_then_fail_fn, &t, &d), KILN_ERR_HSM);
+	assert_int_equal(batch_read(f->s, "L1").issued, 0);
+	/* The third take fails on quota: the two before it go back too. */
+	t.takes = 3;
+	t.fail = false;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, take_then_fail_fn, &t, &d), KILN_ERR_BATCH_QUOTA);
+	assert_int_equal(batch_read(f->s, "L1").issued, 0);
+	t.takes = 2;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_write(f->s, take_then_fail_fn, &t, &d));
+	assert_int_equal(batch_read(f->s, "L1").issued, 2);
+}
+
+/* ------------------------------------------------------------ nonces */
+
+static void test_nonce_add(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_nonce_rec n, got;
+	int64_t now = kiln_now();
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	n = nonce_rec(0x01, "station-1", "L1", 0, now + 600);
+	KT_OK(nonce_add(f->s, &n, &d));
+	assert_true(n.issued >= now && n.issued <= kiln_now());
+	got = nonce_read(f->s, 0x01);
+	assert_int_equal(got.nonce_sha256[0], 0x01);
+	assert_int_equal(got.nonce_sha256[31], 0x01);
+	assert_string_equal(got.station, "station-1");
+	assert_string_equal(got.lot, "L1");
+	assert_int_equal(got.issued, n.issued);
+	assert_int_equal(got.expires, now + 600);
+	assert_int_equal(got.used, 0);
+	assert_string_equal(got.cert_serial, "");
+
+	n = nonce_rec(0x01, "station-2", "L1", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_DUPLICATE);
+	assert_string_equal(d.text, "the nonce was already issued");
+	assert_string_equal(nonce_read(f->s, 0x01).station, "station-1");
+	n = nonce_rec(0x02, "station-1", "NOPE", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_BATCH_UNKNOWN);
+	assert_string_equal(d.text, "no batch NOPE");
+	open_batch(f->s, "L2", "widget", 10);
+	KT_OK(batch_close(f->s, "L2", 0, &d));
+	n = nonce_rec(0x03, "station-1", "L2", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_BATCH_CLOSED);
+	assert_string_equal(d.text, "batch L2 is closed");
+
+	/* It must expire after it is issued. */
+	n = nonce_rec(0x04, "station-1", "L1", 1000, 1000);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "a nonce must expire after it is issued");
+	n = nonce_rec(0x04, "station-1", "L1", 0, 5); /* issued now, expired long ago */
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "station-1", "L1", 0, 0);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	/* New nonces are unused; the station and the lot are names kiln accepts. */
+	n = nonce_rec(0x04, "station-1", "L1", 0, now + 600);
+	n.used = 7;
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "station-1", "L1", 0, now + 600);
+	memcpy(n.cert_serial, "ab", 3);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "", "L1", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "st\x7f", "L1", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "station-1", "..", 0, now + 600);
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	n = nonce_rec(0x04, "station-1", "L1", 0, now + 600);
+	memset(n.station, 's', sizeof(n.station));
+	KT_ERR(nonce_add(f->s, &n, &d), KILN_ERR_ARG);
+	assert_int_equal(count(f->s, "nonces"), 1);
+}
+
+static void test_nonce_use(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_nonce_rec out = { 0 }, again = { 0 }, got;
+	uint8_t sha[32], req[32], other_req[32], zero[32] = { 0 };
+	int64_t before;
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	add_nonce(f->s, 0x11, "station-1", "L1", 1000, 2000);
+	memset(sha, 0x11, sizeof(sha));
+	memset(req, 0xaa, sizeof(req));
+	memset(other_req, 0xbb, sizeof(other_req));
+	KT_OK(nonce_use(f->s, sha, "station-1", 1500, req, "0a0b", &out, &d));
+	assert_memory_equal(out.nonce_sha256, sha, 32);
+	assert_int_equal(out.used, 1500);
+	assert_string_equal(out.station, "station-1");
+	assert_string_equal(out.lot, "L1");
+	assert_int_equal(out.issued, 1000);
+	assert_int_equal(out.expires, 2000);
+	assert_memory_equal(out.request_sha256, req, 32);
+	assert_string_equal(out.cert_serial, "0a0b");
+	got = nonce_read(f->s, 0x11);
+	assert_memory_equal(&got, &out, sizeof(got));
+
+	/* Used once: a second use is refused and out shows the first one. */
+	KT_ERR(nonce_use(f->s, sha, "station-1", 1600, other_req, "0c", &again, &d),
+	       KILN_ERR_NONCE_REPLAY);
+	assert_string_equal(d.text, "the nonce was already used");
+	assert_int_equal(again.used, 1500);
+	assert_memory_equal(again.request_sha256, req, 32);
+	assert_string_equal(again.cert_serial, "0a0b");
+	/* The same request again is refused too: the caller decides what a resend gets. */
+	KT_ERR(nonce_use(f->s, sha, "station-1", 1600, req, "0a0b", NULL, &d), KILN_ERR_NONCE_REPLAY);
+	got = nonce_read(f->s, 0x11);
+	assert_int_equal(got.used, 1500);
+	assert_string_equal(got.cert_serial, "0a0b");
+
+	/* Neither a request digest nor a certificate: stored as NULL, read as zeros and "". */
+	add_nonce(f->s, 0x12, "station-1", "L1", 1000, 2000);
+	memset(sha, 0x12, sizeof(sha));
+	KT_OK(nonce_use(f->s, sha, "station-1", 1500, NULL, NULL, NULL, &d));
+	got = nonce_read(f->s, 0x12);
+	assert_int_equal(got.used, 1500);
+	assert_memory_equal(got.request_sha256, zero, 32);
+	assert_string_equal(got.cert_serial, "");
+	add_nonce(f->s, 0x13, "station-1", "L1", 1000, 2000);
+	memset(sha, 0x13, sizeof(sha));
+	KT_OK(nonce_use(f->s, sha, "station-1", 1500, NULL, "", NULL, &d));
+	assert_string_equal(nonce_read(f->s, 0x13).cert_serial, "");
+
+	/* Time 0 means now. */
+	before = kiln_now();
+	add_nonce(f->s, 0x14, "station-1", "L1", 0, before + 600);
+	memset(sha, 0x14, sizeof(sha));
+	KT_OK(nonce_use(f->s, sha, "station-1", 0, req, "01", NULL, &d));
+	got = nonce_read(f->s, 0x14);
+	assert_true(got.used >= before && got.used <= kiln_now());
+}
+
+/* unknown, then station, then replay, then expiry. */
+static void test_nonce_why_order(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_nonce_rec out;
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	add_nonce(f->s, 0x21, "station-a", "L1", 1000, 2000);
+	KT_OK(use(f->s, 0x21, "station-a", 1500, NULL, &d));
+
+	memset(&out, 0x5c, sizeof(out));
+	KT_ERR(use(f->s, 0x99, "station-a", 1500, &out, &d), KILN_ERR_NONCE_UNKNOWN);
+	assert_string_equal(d.text, "unknown nonce");
+	assert_int_equal(out.used, (int64_t)0x5c5c5c5c5c5c5c5cLL); /* untouched */
+
+	/* Used, expired and from another station: the station is what is wrong first. */
+	KT_ERR(use(f->s, 0x21, "station-b", 3000, &out, &d), KILN_ERR_NONCE_STATION);
+	assert_string_equal(d.text, "the nonce was issued to station station-a, not station-b");
+	assert_string_equal(out.station, "station-a");
+	assert_int_equal(out.used, 1500);
+	/* Used and expired. */
+	KT_ERR(use(f->s, 0x21, "station-a", 3000, &out, &d), KILN_ERR_NONCE_REPLAY);
+	assert_string_equal(d.text, "the nonce was already used");
+
+	/* Unused: expired and from another station, then expired alone. */
+	add_nonce(f->s, 0x22, "station-a", "L1", 1000, T_2026_11_21);
+	KT_ERR(use(f->s, 0x22, "station-b", T_2026_11_21 + 5, &out, &d), KILN_ERR_NONCE_STATION);
+	assert_string_equal(d.text, "the nonce was issued to station station-a, not station-b");
+	KT_ERR(use(f->s, 0x22, "station-a", T_2026_11_21 + 5, &out, &d), KILN_ERR_NONCE_EXPIRED);
+	assert_string_equal(d.text, "the nonce expired at 2026-11-21T12:00:00Z");
+	assert_int_equal(out.used, 0);
+	KT_ERR(use(f->s, 0x22, "station-b", 1500, &out, &d), KILN_ERR_NONCE_STATION);
+	/* No refusal used it up. */
+	assert_int_equal(nonce_read(f->s, 0x22).used, 0);
+	KT_OK(use(f->s, 0x22, "station-a", 1500, NULL, &d));
+}
+
+/* A nonce is usable while now < expires: at expires it has expired. */
+static void test_nonce_expiry_boundary(void **state)
+{
+	struct fx *f = *state;
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	add_nonce(f->s, 0x31, "station-1", "L1", T_2026_11_21 - 600, T_2026_11_21);
+	KT_ERR(use(f->s, 0x31, "station-1", T_2026_11_21, NULL, &d), KILN_ERR_NONCE_EXPIRED);
+	assert_string_equal(d.text, "the nonce expired at 2026-11-21T12:00:00Z");
+	KT_ERR(use(f->s, 0x31, "station-1", T_2026_11_21 + 1, NULL, &d), KILN_ERR_NONCE_EXPIRED);
+	assert_int_equal(nonce_read(f->s, 0x31).used, 0);
+	KT_OK(use(f->s, 0x31, "station-1", T_2026_11_21 - 1, NULL, &d));
+	assert_int_equal(nonce_read(f->s, 0x31).used, T_2026_11_21 - 1);
+}
+
+static void test_nonce_use_args(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sha[32];
+	char longname[KILN_STORE_NAME_MAX + 1];
+	char longserial[KILN_STORE_SERIAL_HEX + 1];
+	kiln_diag d;
+
+	memset(sha, 0x41, sizeof(sha));
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	memset(longserial, 'a', sizeof(longserial) - 1);
+	longserial[sizeof(longserial) - 1] = '\0';
+	KT_ERR(nonce_use(f->s, NULL, "station-1", 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, NULL, 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, "", 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, "a\nb", 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, longname, 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, "station-1", -1, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(nonce_use(f->s, sha, "station-1", 0, NULL, "0A", NULL, &d), KILN_ERR_ARG);
+	assert_string_equal(d.text, "invalid certificate serial: 1 to 40 lower-case hex digits");
+	KT_ERR(nonce_use(f->s, sha, "station-1", 0, NULL, longserial, NULL, &d), KILN_ERR_ARG);
+	/* Valid arguments reach the database. */
+	KT_ERR(nonce_use(f->s, sha, "station-1", 0, NULL, "0a", NULL, &d), KILN_ERR_NONCE_UNKNOWN);
+}
+
+/* ------------------------------------------------------------ the hot path, grouped */
+
+struct provision {
+	const char *device_serial;
+	uint8_t request[32];
+};
+
+/* Nonce, batch, device: all of it or none of it. */
+static kiln_result provision_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct provision *p = ctx;
+	struct kiln_device_rec dev = device_rec("widget", p->device_serial, 1);
+	uint8_t sha[32];
+
+	memset(sha, 0x51, sizeof(sha));
+	KILN_GUARD(kiln_store_tx_nonce_use(tx, sha, "station-1", 0, p->request, "0abc", NULL, d));
+	KILN_GUARD(kiln_store_tx_batch_consume(tx, "L1", "widget", NULL, d));
+	return kiln_store_tx_device_add(tx, &dev, d);
+}
+
+static void test_hot_path_undone_whole(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_device_rec dev = device_rec("widget", "SN1", 1);
+	struct provision p = { .device_serial = "SN1" };
+	kiln_diag d;
+
+	(void)base(f->s);
+	KT_OK(run(f->s, OP_DEVICE, &dev, &d));
+	open_batch(f->s, "L1", "widget", 10);
+	add_nonce(f->s, 0x51, "station-1", "L1", 0, kiln_now() + 600);
+	memset(p.request, 0xcd, sizeof(p.request));
+
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, provision_fn, &p, &d), KILN_ERR_DEVICE_DUPLICATE);
+	assert_string_equal(d.text, "device widget/SN1 already exists");
+	assert_int_equal(nonce_read(f->s, 0x51).used, 0);
+	assert_int_equal(batch_read(f->s, "L1").issued, 0);
+
+	p.device_serial = "SN2";
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_write(f->s, provision_fn, &p, &d));
+	assert_true(nonce_read(f->s, 0x51).used > 0);
+	assert_int_equal(batch_read(f->s, "L1").issued, 1);
+
+	p.device_serial = "SN3";
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, provision_fn, &p, &d), KILN_ERR_NONCE_REPLAY);
+	assert_int_equal(batch_read(f->s, "L1").issued, 1);
+	assert_int_equal(count(f->s, "devices"), 2);
+}
+
+/* ------------------------------------------------------------ races */
+
+#define RACERS 8
+#define QUOTA 100
+#define ATTEMPTS 200 /* in all, split among the racers */
+
+struct consumer {
+	kiln_store *s;
+	pthread_barrier_t *start;
+	unsigned ok, quota;
+	int64_t counts[ATTEMPTS];
+	char problem[256];
+};
+
+static void *consumer_main(void *arg)
+{
+	struct consumer *c = arg;
+
+	(void)pthread_barrier_wait(c->start);
+	for (unsigned i = 0; i < ATTEMPTS / RACERS; i++) {
+		struct line_op o = { .kind = L_CONSUME, .lot = "L1", .product = "widget" };
+		kiln_diag d;
+		kiln_result r;
+
+		kiln_diag_clear(&d);
+		r = kiln_store_write(c->s, line_fn, &o, &d);
+		if (kiln_is_ok(r)) {
+			c->counts[c->ok++] = o.issued;
+		} else if (r.code == KILN_ERR_BATCH_QUOTA &&
+			   strcmp(d.text, "batch L1 has issued all 100 of its quantity") == 0) {
+			c->quota++;
+		} else {
+			(void)snprintf(c->problem, sizeof(c->problem), "attempt %u: code %d: %.200s", i,
+				       r.code, d.text);
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void test_batch_quota_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct consumer *c = calloc(RACERS, sizeof(*c));
+	bool seen[QUOTA + 1] = { false };
+	pthread_barrier_t start;
+	pthread_t th[RACERS];
+	unsigned ok = 0, quota = 0;
+	struct kiln_store_stats st;
+
+	assert_non_null(c);
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", QUOTA);
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+	for (unsigned t = 0; t < RACERS; t++) {
+		c[t].s = f->s;
+		c[t].start = &start;
+		assert_int_equal(pthread_create(&th[t], NULL, consumer_main, &c[t]), 0);
+	}
+	for (unsigned t = 0; t < RACERS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	(void)pthread_barrier_destroy(&start);
+	for (unsigned t = 0; t < RACERS; t++) {
+		if (c[t].problem[0] != '\0')
+			fail_msg("racer %u: %s", t, c[t].problem);
+		ok += c[t].ok;
+		quota += c[t].quota;
+		/* Every count handed back is 1..100 and handed back once. */
+		for (unsigned i = 0; i < c[t].ok; i++) {
+			int64_t n = c[t].counts[i];
+
+			if (n < 1 || n > QUOTA || seen[n])
+				fail_msg("racer %u got count %lld twice or out of range", t, (long long)n);
+			seen[n] = true;
+		}
+	}
+	assert_int_equal(ok, QUOTA);
+	assert_int_equal(quota, ATTEMPTS - QUOTA);
+	assert_int_equal(batch_read(f->s, "L1").issued, QUOTA);
+	kiln_store_stats(f->s, &st);
+	assert_true(st.jobs >= ATTEMPTS);
+	free(c);
+}
+
+#define NONCE_ROUNDS 10
+
+struct nonce_racer {
+	kiln_store *s;
+	pthread_barrier_t *start;
+	uint8_t fill;
+	unsigned id;
+	kiln_err code;
+	char text[KILN_DIAG_MAX];
+};
+
+static void *nonce_racer_main(void *arg)
+{
+	struct nonce_racer *u = arg;
+	uint8_t sha[32], req[32];
+	char serial[8];
+	kiln_diag d;
+
+	memset(sha, u->fill, sizeof(sha));
+	memset(req, (int)u->id + 1, sizeof(req));
+	(void)snprintf(serial, sizeof(serial), "%02x", u->id + 1);
+	(void)pthread_barrier_wait(u->start);
+	u->code = nonce_use(u->s, sha, "station-1", 0, req, serial, NULL, &d).code;
+	memcpy(u->text, d.text, sizeof(u->text));
+	return NULL;
+}
+
+static void test_nonce_once_concurrent(void **state)
+{
+	struct fx *f = *state;
+	struct nonce_racer u[RACERS];
+	pthread_barrier_t start;
+	pthread_t th[RACERS];
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	for (unsigned round = 0; round < NONCE_ROUNDS; round++) {
+		uint8_t fill = (uint8_t)(0x60 + round);
+		unsigned winners = 0, winner = 0;
+		struct kiln_nonce_rec got;
+		char serial[8];
+
+		add_nonce(f->s, fill, "station-1", "L1", 0, kiln_now() + 600);
+		assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+		for (unsigned t = 0; t < RACERS; t++) {
+			u[t] = (struct nonce_racer){ .s = f->s, .start = &start, .fill = fill, .id = t };
+			assert_int_equal(pthread_create(&th[t], NULL, nonce_racer_main, &u[t]), 0);
+		}
+		for (unsigned t = 0; t < RACERS; t++)
+			assert_int_equal(pthread_join(th[t], NULL), 0);
+		(void)pthread_barrier_destroy(&start);
+		for (unsigned t = 0; t < RACERS; t++) {
+			if (u[t].code == KILN_OK) {
+				winners++;
+				winner = t;
+				continue;
+			}
+			if (u[t].code != KILN_ERR_NONCE_REPLAY ||
+			    strcmp(u[t].text, "the nonce was already used") != 0)
+				fail_msg("round %u racer %u: code %d: %s", round, t, u[t].code, u[t].text);
+		}
+		assert_int_equal(winners, 1);
+		/* The row holds the winner's request and certificate. */
+		got = nonce_read(f->s, fill);
+		assert_int_equal(got.request_sha256[0], winner + 1);
+		(void)snprintf(serial, sizeof(serial), "%02x", winner + 1);
+		assert_string_equal(got.cert_serial, serial);
+	}
+}
+
 static void test_tx_null(void **state)
 {
 	struct kiln_ca_rec ca = ca_rec("x", "production", "root", 0);
@@ -701,6 +1553,11 @@ static void test_tx_null(void **state)
 	KT_ERR(kiln_store_tx_ca_add(NULL, &ca, &d), KILN_ERR_ARG);
 	KT_ERR(kiln_store_tx_meta_set(NULL, "k", "v", &d), KILN_ERR_ARG);
 	KT_ERR(kiln_store_tx_event_add(NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_batch_add(NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_batch_close(NULL, "L", 0, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_batch_consume(NULL, "L", "widget", NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_nonce_add(NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_nonce_use(NULL, NULL, "s", 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
 }
 
 int main(void)
@@ -717,9 +1574,23 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_seen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identity_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identity_cert_unique, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_meta_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_consume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_consume_why_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_consume_undone_with_fn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_why_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_expiry_boundary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_use_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_path_undone_whole, setup_group, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_quota_concurrent, setup_group, teardown),
+		cmocka_unit_test_setup_teardown(test_nonce_once_concurrent, setup_group, teardown),
 		cmocka_unit_test(test_tx_null),
 	};
 

@@ -1,7 +1,8 @@
 /*
  * src/store/store.c: the public front. Arguments checked before any backend
  * sees them, record cleanups (what they free and what they must not), the
- * count allow-list, device reference parsing and the event detail check.
+ * count allow-list, device reference parsing, the event detail check, and
+ * the factory line's lot names and read arguments.
  */
 #include "support/support.h"
 
@@ -375,12 +376,69 @@ static void test_read_args(void **state)
 	KT_ERR(kiln_store_count(NULL, "events", &cnt, &d), KILN_ERR_ARG);
 }
 
+static void test_factory_read_args(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_identity_rec id = { 0 };
+	struct kiln_batch_rec b = { 0 }, *list = NULL;
+	struct kiln_nonce_rec nr = { 0 };
+	uint8_t sha[32] = { 0 };
+	size_t n;
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_identity_by_cert(NULL, "ab", &id, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_identity_by_cert(f->s, "ab:cd", &id, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_get(NULL, "L1", &b, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_get(f->s, NULL, &b, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_get(f->s, "L1", NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_list(NULL, NULL, &list, &n, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_batch_list(f->s, NULL, &list, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_nonce_get(NULL, sha, &nr, &d), KILN_ERR_ARG);
+	/* Absent things are reported as such, with the codes the API promises. */
+	KT_ERR(kiln_store_batch_get(f->s, "L1", &b, &d), KILN_ERR_BATCH_UNKNOWN);
+	KT_ERR(kiln_store_nonce_get(f->s, sha, &nr, &d), KILN_ERR_NONCE_UNKNOWN);
+	KT_ERR(kiln_store_identity_by_cert(f->s, "ab", &id, &d), KILN_ERR_NOT_FOUND);
+}
+
+/* Lots: [A-Za-z0-9._-]{1,63}, except "." and ".."; checked before any SQL. */
+static void test_lot_forms(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = { "", ".", "..", "a/b", "a\\b", "a b", "a\tb", "a+b",
+					   "\xc3\xa9t\xc3\xa9", "L1;DROP", "%2e%2e" };
+	static const char *const good[] = { "L1", "...", ".hidden", "-x", "_", "2026.11-A_b",
+					    "Z" };
+	struct kiln_batch_rec b = { 0 };
+	char longest[64], too_long[65];
+	kiln_diag d;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		kiln_diag_clear(&d);
+		if (kiln_store_batch_get(f->s, bad[i], &b, &d).code != KILN_ERR_ARG)
+			fail_msg("lot '%s' was accepted", bad[i]);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		kiln_diag_clear(&d);
+		if (kiln_store_batch_get(f->s, good[i], &b, &d).code != KILN_ERR_BATCH_UNKNOWN)
+			fail_msg("lot '%s' was refused: %s", good[i], d.text);
+	}
+	memset(longest, 'x', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	memset(too_long, 'x', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_batch_get(f->s, longest, &b, &d), KILN_ERR_BATCH_UNKNOWN);
+	KT_ERR(kiln_store_batch_get(f->s, too_long, &b, &d), KILN_ERR_ARG);
+}
+
 static void test_count_every_table(void **state)
 {
 	struct fx *f = *state;
 	static const char *const tables[] = { "meta", "products", "policies", "cas",
-					      "certificates", "devices", "identities", "events" };
-	static const int64_t want[] = { 0, 1, 1, 0, 0, 0, 0, 0 };
+					      "certificates", "devices", "identities", "events",
+					      "batches", "nonces" };
+	static const int64_t want[] = { 0, 1, 1, 0, 0, 0, 0, 0, 0, 0 };
 	kiln_diag d;
 
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
@@ -412,6 +470,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_ref_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_args, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_every_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_factory_read_args, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lot_forms, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,240 @@
+/*
+ * The device's side of the provisioning protocol (docs/protocol.md):
+ * begin, then evidence and CSR from the root of trust, then finish. The
+ * finish request is written to state_dir/pending.json before it is sent: a
+ * device that lost the response (a crash, a cut cable, a killed server)
+ * sends the very same request again and kiln answers it with the same
+ * certificate. A definitive refusal removes it; a lost connection keeps it.
+ */
+#include "kiln/agent.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STATE_FILE_MAX (256u * 1024)
+
+static kiln_result state_path(const char *dir, const char *name, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+
+	KILN_ENSURE(n > 0 && (size_t)n < cap, KILN_ERR_TOO_BIG);
+	return kiln_ok();
+}
+
+/* A problem response as a kiln error: the type's slug back to its code, detail to d. */
+static kiln_result problem(long status, const json_t *resp, const char *what, kiln_diag *d)
+{
+	const char *type = json_string_value(json_object_get(resp, "type"));
+	const char *detail = json_string_value(json_object_get(resp, "detail"));
+	static const char prefix[] = "urn:kiln:problem:";
+	kiln_err code = KILN_ERR_INTERNAL;
+
+	if (type != NULL && strncmp(type, prefix, sizeof(prefix) - 1) == 0)
+		code = kiln_err_from_slug(type + sizeof(prefix) - 1);
+	if (code == KILN_ERR_INTERNAL && status >= 400 && status < 500)
+		code = KILN_ERR_ARG;
+	return kiln_diag_set(d, code, "%s refused (HTTP %ld): %s", what, status,
+			     detail != NULL ? detail : "no detail");
+}
+
+static kiln_result save_cert(const char *dir, const json_t *resp, struct kiln_provision_outcome *out,
+			     kiln_diag *d)
+{
+	const char *chain = json_string_value(json_object_get(resp, "certificate"));
+	const char *serial = json_string_value(json_object_get(resp, "serial"));
+	char path[4096];
+
+	if (chain == NULL || serial == NULL)
+		return kiln_diag_set(d, KILN_ERR_MALFORMED, "the finish response lacks the certificate");
+	KILN_GUARD(kiln_strlcpy(out->cert_serial, serial, sizeof(out->cert_serial)));
+	kiln_buf_reset(&out->chain_pem);
+	KILN_GUARD(kiln_buf_append_str(&out->chain_pem, chain));
+	KILN_GUARD(state_path(dir, "cert.pem", path, sizeof(path)));
+	return kiln_file_write(path, kiln_buf_view(&out->chain_pem), 0644, d);
+}
+
+/* Sends a saved or new finish body; success writes cert.pem and drops pending.json. */
+static kiln_result finish(kiln_client *c, const char *dir, const json_t *body,
+			  struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	char pending[4096];
+	json_t *resp = NULL;
+	kiln_result r;
+
+	KILN_GUARD(state_path(dir, "pending.json", pending, sizeof(pending)));
+	KILN_TRY(r, kiln_client_call(c, "POST", "/v1/provision/finish", body, &out->status, &resp, d));
+	if (out->status == 200 || out->status == 201) {
+		KILN_TRY(r, save_cert(dir, resp, out, d));
+		(void)unlink(pending);
+	} else {
+		r = problem(out->status, resp, "provision/finish", d);
+		/* A refusal is final for this request: the next attempt starts afresh. */
+		(void)unlink(pending);
+	}
+out:
+	json_decref(resp);
+	return r;
+}
+
+static kiln_result begin(kiln_client *c, const char *product, const char *lot, kiln_buf *nonce,
+			 json_t **info, struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	json_t *body = json_pack("{s:s}", "lot", lot), *resp = NULL;
+	const char *b64, *lot_product;
+	kiln_result r;
+
+	KILN_ENSURE(body != NULL, KILN_ERR_NOMEM);
+	KILN_TRY(r, kiln_client_call(c, "POST", "/v1/provision/begin", body, &out->status, &resp, d));
+	if (out->status != 200) {
+		r = problem(out->status, resp, "provision/begin", d);
+		goto out;
+	}
+	lot_product = json_string_value(json_object_get(resp, "product"));
+	if (product != NULL && (lot_product == NULL || strcmp(product, lot_product) != 0)) {
+		r = kiln_diag_set(d, KILN_ERR_ARG, "lot %s is for product %s, not %s", lot,
+				  lot_product != NULL ? lot_product : "?", product);
+		goto out;
+	}
+	b64 = json_string_value(json_object_get(resp, "nonce"));
+	if (b64 == NULL || !kiln_is_ok(kiln_base64_decode(kiln_slice_str(b64), nonce)) ||
+	    nonce->len != 32) {
+		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "the begin response carries no valid nonce");
+		goto out;
+	}
+	*info = json_incref(resp);
+out:
+	json_decref(body);
+	json_decref(resp);
+	return r;
+}
+
+static kiln_result finish_body(kiln_rot *rot, const kiln_buf *nonce, const char *attestation,
+			       json_t **out, kiln_diag *d);
+
+kiln_result kiln_agent_finish_body(kiln_rot *rot, const uint8_t nonce[32], const char *attestation,
+				   json_t **out, kiln_diag *d)
+{
+	kiln_buf n;
+	kiln_result r;
+
+	kiln_buf_init(&n, 32);
+	r = kiln_buf_append(&n, nonce, 32);
+	if (kiln_is_ok(r))
+		r = finish_body(rot, &n, attestation, out, d);
+	kiln_buf_cleanup(&n);
+	return r;
+}
+
+/* The finish body: nonce, CSR, device, evidence (when the policy asks for it). */
+static kiln_result finish_body(kiln_rot *rot, const kiln_buf *nonce, const char *attestation,
+			       json_t **out, kiln_diag *d)
+{
+	kiln_buf csr, csr_b64, nonce_b64;
+	json_t *device = NULL, *evidence = NULL;
+	kiln_result r;
+
+	*out = NULL;
+	kiln_buf_init(&csr, 65536);
+	kiln_buf_init(&csr_b64, 131072);
+	kiln_buf_init(&nonce_b64, 64);
+	KILN_TRY(r, kiln_rot_csr(rot, &csr, d));
+	KILN_TRY(r, kiln_base64_encode(kiln_buf_view(&csr), &csr_b64));
+	KILN_TRY(r, kiln_base64_encode(kiln_buf_view(nonce), &nonce_b64));
+	KILN_TRY(r, kiln_rot_device_info(rot, &device));
+	if (attestation != NULL && strcmp(attestation, "none") != 0)
+		KILN_TRY(r, kiln_rot_evidence(rot, nonce->ptr, kiln_buf_view(&csr), &evidence, d));
+	*out = json_pack("{s:s,s:s,s:O}", "nonce", kiln_buf_cstr(&nonce_b64), "csr",
+			 kiln_buf_cstr(&csr_b64), "device", device);
+	if (*out != NULL && evidence != NULL && json_object_set(*out, "evidence", evidence) != 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	r = *out != NULL ? kiln_ok() : kiln_fail(KILN_ERR_NOMEM);
+out:
+	json_decref(device);
+	json_decref(evidence);
+	kiln_buf_cleanup(&csr);
+	kiln_buf_cleanup(&csr_b64);
+	kiln_buf_cleanup(&nonce_b64);
+	return r;
+}
+
+/* The pending request from an earlier run, if any (NULL when none). */
+static kiln_result load_pending(const char *path, json_t **out, kiln_diag *d)
+{
+	kiln_buf text;
+	kiln_result r;
+
+	*out = NULL;
+	r = kiln_file_read(path, STATE_FILE_MAX, &text, NULL);
+	if (r.code == KILN_ERR_NOT_FOUND)
+		return kiln_ok();
+	KILN_GUARD(r);
+	r = kiln_json_parse(kiln_buf_view(&text), STATE_FILE_MAX, out, d);
+	kiln_buf_cleanup(&text);
+	return r;
+}
+
+static kiln_result fresh(kiln_client *c, kiln_rot *rot, const char *dir, const char *product,
+			 const char *lot, struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	char pending[4096];
+	json_t *info = NULL, *body = NULL;
+	char *text = NULL;
+	kiln_buf nonce;
+	kiln_result r;
+
+	kiln_buf_init(&nonce, 64);
+	KILN_TRY(r, state_path(dir, "pending.json", pending, sizeof(pending)));
+	KILN_TRY(r, begin(c, product, lot, &nonce, &info, out, d));
+	KILN_TRY(r, finish_body(rot, &nonce, json_string_value(json_object_get(info, "attestation")),
+				&body, d));
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text == NULL) {
+		r = kiln_fail(KILN_ERR_NOMEM);
+		goto out;
+	}
+	/* Saved before it is sent: the request a lost response will be asked again with. */
+	KILN_TRY(r, kiln_file_write(pending, kiln_slice_str(text), 0600, d));
+	r = finish(c, dir, body, out, d);
+out:
+	free(text);
+	json_decref(info);
+	json_decref(body);
+	kiln_buf_cleanup(&nonce);
+	return r;
+}
+
+kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot, const char *state_dir,
+				 const char *product, const char *lot,
+				 struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	char path[4096];
+	json_t *pending = NULL;
+	kiln_diag first;
+	kiln_result r;
+
+	KILN_GUARD(state_path(state_dir, "cert.pem", path, sizeof(path)));
+	if (access(path, F_OK) == 0) {
+		out->already = true;
+		return kiln_ok();
+	}
+	KILN_GUARD(state_path(state_dir, "pending.json", path, sizeof(path)));
+	KILN_GUARD(load_pending(path, &pending, d));
+	if (pending != NULL) {
+		out->resumed = true;
+		kiln_diag_clear(&first);
+		r = finish(c, state_dir, pending, out, &first);
+		json_decref(pending);
+		/* An expired or unknown nonce never issued anything: start again. */
+		if (r.code != KILN_ERR_NONCE_EXPIRED && r.code != KILN_ERR_NONCE_UNKNOWN) {
+			if (!kiln_is_ok(r))
+				return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&first, r));
+			return r;
+		}
+	}
+	return fresh(c, rot, state_dir, product, lot, out, d);
+}

@@ -1,0 +1,281 @@
+/*
+ * The factory path (docs/protocol.md). begin: a single-use nonce bound to the
+ * station, the lot and an expiry. finish: nonce, lot and station checked,
+ * the device's evidence verified against the product policy, then the
+ * shared issuance pipeline, whose commit also uses the nonce and takes one
+ * unit of the lot's budget. The same request sent twice gets the same
+ * certificate; any other second use of a nonce is a replay.
+ */
+#include "ca_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static kiln_result sha256(kiln_slice in, uint8_t out[32])
+{
+	KILN_ENSURE(EVP_Digest(in.ptr, in.len, out, NULL, EVP_sha256(), NULL) == 1, KILN_ERR_CRYPTO);
+	return kiln_ok();
+}
+
+/* The station's environment must be the lot's: a test identity never touches production. */
+static kiln_result check_station_env(const struct kiln_station *st, kiln_env env, const char *lot,
+				     kiln_diag *d)
+{
+	if (st->env == NULL || st->env[0] == '\0' || strcmp(st->env, kiln_env_name(env)) == 0)
+		return kiln_ok();
+	return kiln_diag_set(d, KILN_ERR_POLICY_ENV,
+			     "identity %s acts in %s; lot %s is %s: production and test are strictly apart",
+			     st->name, st->env, lot, kiln_env_name(env));
+}
+
+/* The open lot, assigned to this station (or to any), and its product's policy. */
+static kiln_result resolve_lot(kiln_ca *ca, const char *lot, const struct kiln_station *st,
+			       struct kiln_batch_rec *batch, const kiln_policy **policy,
+			       int64_t *version, kiln_diag *d)
+{
+	KILN_GUARD(kiln_store_batch_get(ca->store, lot, batch, d));
+	if (strcmp(batch->status, "open") != 0)
+		return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is closed", batch->lot);
+	if (batch->issued >= batch->quantity)
+		return kiln_diag_set(d, KILN_ERR_BATCH_QUOTA,
+				     "batch %s has issued all %lld of its quantity", batch->lot,
+				     (long long)batch->quantity);
+	if (batch->station[0] != '\0' && strcmp(batch->station, st->name) != 0)
+		return kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+				     "batch %s is assigned to station %s, not %s", batch->lot,
+				     batch->station, st->name);
+	KILN_GUARD(ca_policy_active(ca, batch->product, policy, version, d));
+	return check_station_env(st, (*policy)->env, batch->lot, d);
+}
+
+static kiln_result begin_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	return kiln_store_tx_nonce_add(tx, ctx, d);
+}
+
+static kiln_result begin(kiln_ca *ca, const char *lot, const struct kiln_station *st, int64_t ttl_s,
+			 struct kiln_begin_result *out, kiln_diag *d)
+{
+	struct kiln_batch_rec batch = { 0 };
+	struct kiln_nonce_rec n = { 0 };
+	const kiln_policy *policy = NULL;
+	int64_t version = 0, now = kiln_now();
+	kiln_result r;
+
+	if (ttl_s <= 0 || ttl_s > 3600)
+		ttl_s = KILN_NONCE_TTL_DEFAULT;
+	KILN_TRY(r, resolve_lot(ca, lot, st, &batch, &policy, &version, d));
+	KILN_TRY(r, kiln_random(out->nonce, sizeof(out->nonce)));
+	KILN_TRY(r, sha256(kiln_slice_of(out->nonce, sizeof(out->nonce)), n.nonce_sha256));
+	kiln_strtrunc(n.station, st->name, sizeof(n.station));
+	kiln_strtrunc(n.lot, batch.lot, sizeof(n.lot));
+	n.issued = now;
+	n.expires = now + ttl_s;
+	KILN_TRY(r, kiln_store_write(ca->store, begin_tx, &n, d));
+	out->expires = n.expires;
+	kiln_strtrunc(out->product, batch.product, sizeof(out->product));
+	out->attestation = kiln_attest_type_name(policy->attestation.type);
+out:
+	if (!kiln_is_ok(r))
+		kiln_wipe(out->nonce, sizeof(out->nonce));
+	return r;
+}
+
+kiln_result kiln_ca_provision_begin(kiln_ca *ca, const char *lot, const struct kiln_station *st,
+				    int64_t ttl_s, struct kiln_begin_result *out, kiln_diag *d)
+{
+	struct issue_work *w;
+	kiln_diag local;
+	kiln_result r;
+
+	memset(out, 0, sizeof(*out));
+	KILN_ENSURE(lot != NULL && st != NULL && st->name != NULL, KILN_ERR_ARG);
+	kiln_diag_clear(&local);
+	r = begin(ca, lot, st, ttl_s, out, &local);
+	if (kiln_is_ok(r))
+		return r;
+	w = calloc(1, sizeof(*w));
+	if (w != NULL) {
+		w->ca = ca;
+		w->actor = st->name;
+		kiln_strtrunc(w->batch.lot, lot, sizeof(w->batch.lot));
+		issue_record_refusal(w, "provision-begin", kiln_slice_of(NULL, 0), r, &local);
+		free(w);
+	}
+	return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+}
+
+/* SHA-256 over the request's parts, each with a 4-byte length: what "the same request" means. */
+static kiln_result request_digest(const struct kiln_provision_req *req, uint8_t out[32])
+{
+	const char *parts[3] = { req->device_serial, req->firmware_version, req->components_json };
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	uint8_t len[4];
+
+	ok = ok && EVP_DigestUpdate(ctx, req->nonce, KILN_NONCE_LEN) == 1;
+	len[0] = (uint8_t)(req->csr.len >> 24);
+	len[1] = (uint8_t)(req->csr.len >> 16);
+	len[2] = (uint8_t)(req->csr.len >> 8);
+	len[3] = (uint8_t)req->csr.len;
+	ok = ok && EVP_DigestUpdate(ctx, len, 4) == 1 &&
+	     EVP_DigestUpdate(ctx, req->csr.ptr, req->csr.len) == 1;
+	ok = ok && EVP_DigestUpdate(ctx, req->evidence != NULL ? req->evidence->sha256 : (uint8_t[32]){ 0 },
+				    32) == 1;
+	for (size_t i = 0; i < 3 && ok; i++) {
+		size_t n = parts[i] != NULL ? strlen(parts[i]) : 0;
+
+		len[0] = (uint8_t)(n >> 24);
+		len[1] = (uint8_t)(n >> 16);
+		len[2] = (uint8_t)(n >> 8);
+		len[3] = (uint8_t)n;
+		ok = EVP_DigestUpdate(ctx, len, 4) == 1 &&
+		     (n == 0 || EVP_DigestUpdate(ctx, parts[i], n) == 1);
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
+	return kiln_ok();
+}
+
+/*
+ * The nonce as the store has it. A nonce already used by this very request is
+ * answered with the certificate that request got (*repeat); every other state
+ * is refused with the precise reason. The commit checks again, atomically.
+ */
+static kiln_result check_nonce(struct issue_work *w, struct kiln_nonce_rec *n, bool *repeat,
+			       kiln_diag *d)
+{
+	const struct kiln_station *st = w->prov->station;
+
+	*repeat = false;
+	KILN_GUARD(kiln_store_nonce_get(w->ca->store, w->nonce_sha256, n, d));
+	if (strcmp(n->station, st->name) != 0)
+		return kiln_diag_set(d, KILN_ERR_NONCE_STATION,
+				     "the nonce was issued to station %s, not %s", n->station, st->name);
+	if (n->used != 0) {
+		if (memcmp(n->request_sha256, w->request_sha256, 32) == 0) {
+			*repeat = true;
+			return kiln_ok();
+		}
+		return kiln_diag_set(d, KILN_ERR_NONCE_REPLAY,
+				     "the nonce was already used for another request (certificate %s)",
+				     n->cert_serial);
+	}
+	if (kiln_now() >= n->expires) {
+		char when[KILN_TIME_STR];
+
+		kiln_time_format(n->expires, when);
+		return kiln_diag_set(d, KILN_ERR_NONCE_EXPIRED, "the nonce expired at %s", when);
+	}
+	return kiln_ok();
+}
+
+/* The answer to a request sent again: the certificate it got the first time. */
+static kiln_result repeat_answer(struct issue_work *w, const struct kiln_nonce_rec *n,
+				 struct kiln_issue_result *res, kiln_diag *d)
+{
+	struct kiln_cert_rec cert = { 0 };
+	const struct ca_entry *issuer = NULL;
+	kiln_result r;
+
+	KILN_TRY(r, kiln_store_cert_get(w->ca->store, n->cert_serial, &cert, d));
+	for (size_t i = 0; i < w->ca->n_cas; i++) {
+		if (w->ca->cas[i].rec.id == cert.ca_id)
+			issuer = &w->ca->cas[i];
+	}
+	if (issuer == NULL) {
+		r = kiln_diag_set(d, KILN_ERR_STORE, "certificate %s names an unknown CA", cert.serial);
+		goto out;
+	}
+	KILN_TRY(r, ca_release(issuer, kiln_slice_of(cert.der, cert.der_len), cert.serial, res));
+	res->device_id = cert.device_id;
+out:
+	kiln_cert_rec_cleanup(&cert);
+	return r;
+}
+
+kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
+{
+	const struct kiln_provision_req *req = w->prov;
+	const X509_NAME *name = w->csr->subject;
+	int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	struct kiln_attest_ctx ctx;
+	char claimed[65], cn[65];
+
+	/* A CSR that names a device names this one. */
+	if (idx >= 0) {
+		const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+
+		if ((size_t)ASN1_STRING_length(v) != strlen(w->device_serial) ||
+		    memcmp(ASN1_STRING_get0_data(v), w->device_serial, strlen(w->device_serial)) != 0) {
+			ca_sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v),
+				    cn, sizeof(cn));
+			return kiln_diag_set(d, KILN_ERR_POLICY_SUBJECT,
+					     "the CSR's CN '%s' is not the device serial '%s'", cn,
+					     w->device_serial);
+		}
+	}
+	ctx = (struct kiln_attest_ctx){ w->policy, req->nonce, w->prov->csr, w->csr->pkey,
+					w->device_serial, kiln_now() };
+	KILN_GUARD(kiln_attest_verify(req->evidence, &ctx, &w->att, d));
+	if (w->att.has_firmware && req->firmware_version != NULL && req->firmware_version[0] != '\0' &&
+	    strcmp(req->firmware_version, w->att.firmware_version) != 0) {
+		ca_sanitize(req->firmware_version, strlen(req->firmware_version), claimed,
+			    sizeof(claimed));
+		return kiln_diag_set(d, KILN_ERR_ATTEST_FIRMWARE,
+				     "the device claims firmware %s but measured %s", claimed,
+				     w->att.firmware_version);
+	}
+	return kiln_ok();
+}
+
+static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, bool *repeated,
+			  kiln_diag *d)
+{
+	const struct kiln_provision_req *req = w->prov;
+	struct kiln_nonce_rec n = { 0 };
+
+	KILN_GUARD(sha256(kiln_slice_of(req->nonce, KILN_NONCE_LEN), w->nonce_sha256));
+	KILN_GUARD(request_digest(req, w->request_sha256));
+	KILN_GUARD(check_nonce(w, &n, repeated, d));
+	if (*repeated)
+		return repeat_answer(w, &n, res, d);
+	KILN_GUARD(resolve_lot(w->ca, n.lot, req->station, &w->batch, &w->policy,
+			       &w->policy_version, d));
+	w->product = w->policy->product;
+	if (req->device_serial == NULL || req->device_serial[0] == '\0')
+		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "the request names no device serial");
+	KILN_GUARD(issue_resolve(w, NULL, d));
+	return issue_run(w, res, d);
+}
+
+kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_req *req,
+				     struct kiln_issue_result *res, bool *repeated, kiln_diag *d)
+{
+	struct issue_work *w;
+	kiln_diag local;
+	kiln_result r;
+
+	*repeated = false;
+	if (req->station == NULL || req->station->name == NULL || req->nonce == NULL)
+		return kiln_diag_set(d, KILN_ERR_ARG, "a provisioning request needs a station and a nonce");
+	w = calloc(1, sizeof(*w));
+	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
+	w->ca = ca;
+	w->prov = req;
+	w->actor = req->station->name;
+	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
+	kiln_diag_clear(&local);
+	r = finish(w, res, repeated, &local);
+	if (!kiln_is_ok(r)) {
+		kiln_buf_reset(&res->cert_der);
+		kiln_buf_reset(&res->chain_pem);
+		issue_record_refusal(w, "provision", req->csr, r, &local);
+		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	issue_work_cleanup(w);
+	free(w);
+	return r;
+}

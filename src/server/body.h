@@ -1,0 +1,43 @@
+/*
+ * Internal to src/server: the JSON request bodies of the /v1 API, parsed by
+ * pure, bounded functions (bytes in, struct out; a fuzz target each in
+ * fuzz/fuzz_bodies.c). Every parser refuses unknown members, wrong types,
+ * over-long strings and bad base64 with a message naming the member.
+ */
+#ifndef KILN_SERVER_BODY_H
+#define KILN_SERVER_BODY_H
+
+#include "attest/attest.h"
+#include "core/core.h"
+
+#define KILN_BODY_MAX 65536
+#define KILN_BODY_NAME_MAX 63
+
+struct body_batch {
+	char product[64];
+	char lot[64];
+	int64_t quantity;
+	char line[64];
+	char station[128];
+};
+
+struct body_begin {
+	char lot[64];
+};
+
+struct body_finish {
+	uint8_t nonce[KILN_NONCE_LEN];
+	kiln_buf csr;                 /* DER */
+	char serial[65];
+	char firmware_version[64];
+	char components_json[1024];   /* canonical: sorted keys, compact; "" when absent */
+	struct kiln_evidence evidence;
+};
+
+KILN_MUST_USE kiln_result body_batch_parse(kiln_slice in, struct body_batch *out, kiln_diag *d);
+KILN_MUST_USE kiln_result body_begin_parse(kiln_slice in, struct body_begin *out, kiln_diag *d);
+void body_finish_init(struct body_finish *f);
+void body_finish_cleanup(struct body_finish *f);
+KILN_MUST_USE kiln_result body_finish_parse(kiln_slice in, struct body_finish *out, kiln_diag *d);
+
+#endif

@@ -1,0 +1,155 @@
+/* Batches and provisioning: the factory line's routes. */
+#include "app_impl.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct kiln_station station_of(const struct kiln_request *req)
+{
+	return (struct kiln_station){ req->who->name, req->who->role, req->who->env };
+}
+
+static json_t *batch_json(const struct kiln_batch_rec *b)
+{
+	char created[KILN_TIME_STR];
+
+	kiln_time_format(b->created, created);
+	return json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:s}", "lot", b->lot, "product",
+			 b->product, "quantity", (json_int_t)b->quantity, "issued",
+			 (json_int_t)b->issued, "line", b->line, "station", b->station, "status",
+			 b->status, "opened_by", b->opened_by, "created", created);
+}
+
+kiln_result route_health(void *ctx, const struct kiln_request *req, struct kiln_response *res,
+			 kiln_diag *d)
+{
+	(void)ctx;
+	(void)req;
+	(void)d;
+	return app_json(res, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+kiln_result route_batch_open(void *ctx, const struct kiln_request *req, struct kiln_response *res,
+			     kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_batch_rec rec;
+	struct body_batch b;
+	struct kiln_batch_req br;
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	r = body_batch_parse(req->body, &b, &local);
+	if (kiln_is_ok(r)) {
+		br = (struct kiln_batch_req){ b.product, b.lot, b.quantity, b.line, b.station,
+					      req->who->name };
+		r = kiln_ca_batch_open(app->ca, &br, &rec, &local);
+	}
+	if (!kiln_is_ok(r)) {
+		app_refuse(app, req, "rejection", r, &local);
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	return app_json(res, 201, batch_json(&rec));
+}
+
+kiln_result route_batch_close(void *ctx, const struct kiln_request *req, struct kiln_response *res,
+			      kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_batch_rec rec = { 0 };
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	r = kiln_ca_batch_close(app->ca, req->params[0], req->who->name, &local);
+	if (kiln_is_ok(r))
+		r = kiln_store_batch_get(app->store, req->params[0], &rec, &local);
+	if (!kiln_is_ok(r)) {
+		app_refuse(app, req, "rejection", r, &local);
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	return app_json(res, 200, batch_json(&rec));
+}
+
+kiln_result route_batch_get(void *ctx, const struct kiln_request *req, struct kiln_response *res,
+			    kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_batch_rec rec = { 0 };
+
+	KILN_GUARD(kiln_store_batch_get(app->store, req->params[0], &rec, d));
+	return app_json(res, 200, batch_json(&rec));
+}
+
+kiln_result route_provision_begin(void *ctx, const struct kiln_request *req,
+				  struct kiln_response *res, kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_station st = station_of(req);
+	struct kiln_begin_result br;
+	struct body_begin b;
+	char expires[KILN_TIME_STR];
+	kiln_buf nonce;
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	r = body_begin_parse(req->body, &b, &local);
+	if (!kiln_is_ok(r)) {
+		app_refuse(app, req, "rejection", r, &local);
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	KILN_GUARD(kiln_ca_provision_begin(app->ca, b.lot, &st, app->nonce_ttl_s, &br, d));
+	kiln_buf_init(&nonce, 64);
+	r = kiln_base64_encode(kiln_slice_of(br.nonce, sizeof(br.nonce)), &nonce);
+	kiln_time_format(br.expires, expires);
+	if (kiln_is_ok(r))
+		r = app_json(res, 200,
+			     json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "nonce", kiln_buf_cstr(&nonce),
+				       "expires_at", expires, "expires", (json_int_t)br.expires, "lot",
+				       b.lot, "product", br.product, "attestation", br.attestation));
+	kiln_wipe(br.nonce, sizeof(br.nonce));
+	kiln_buf_cleanup(&nonce);
+	return r;
+}
+
+kiln_result route_provision_finish(void *ctx, const struct kiln_request *req,
+				   struct kiln_response *res, kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_station st = station_of(req);
+	struct kiln_issue_result ir;
+	struct kiln_provision_req pr;
+	struct body_finish b;
+	bool repeated = false;
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	body_finish_init(&b);
+	kiln_issue_result_init(&ir);
+	r = body_finish_parse(req->body, &b, &local);
+	if (!kiln_is_ok(r)) {
+		app_refuse(app, req, "rejection", r, &local);
+		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+		goto out;
+	}
+	pr = (struct kiln_provision_req){ &st,
+					  b.nonce,
+					  kiln_buf_view(&b.csr),
+					  &b.evidence,
+					  b.serial,
+					  b.firmware_version,
+					  b.components_json };
+	KILN_TRY(r, kiln_ca_provision_finish(app->ca, &pr, &ir, &repeated, d));
+	r = app_json(res, repeated ? 200 : 201,
+		     json_pack("{s:s,s:I,s:s,s:b}", "serial", ir.serial, "device_id",
+			       (json_int_t)ir.device_id, "certificate", kiln_buf_cstr(&ir.chain_pem),
+			       "repeated", repeated));
+out:
+	kiln_issue_result_cleanup(&ir);
+	body_finish_cleanup(&b);
+	return r;
+}
