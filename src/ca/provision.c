@@ -235,6 +235,7 @@ static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, b
 {
 	const struct kiln_provision_req *req = w->prov;
 	struct kiln_nonce_rec n = { 0 };
+	kiln_result r;
 
 	KILN_GUARD(sha256(kiln_slice_of(req->nonce, KILN_NONCE_LEN), w->nonce_sha256));
 	KILN_GUARD(request_digest(req, w->request_sha256));
@@ -247,7 +248,19 @@ static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, b
 	if (req->device_serial == NULL || req->device_serial[0] == '\0')
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "the request names no device serial");
 	KILN_GUARD(issue_resolve(w, NULL, d));
-	return issue_run(w, res, d);
+	r = issue_run(w, res, d);
+	/*
+	 * A copy of this very request, sent while this one was being signed,
+	 * committed first: this one is answered as a repeat, not as a replay.
+	 */
+	if (r.code == KILN_ERR_NONCE_REPLAY &&
+	    kiln_is_ok(kiln_store_nonce_get(w->ca->store, w->nonce_sha256, &n, NULL)) &&
+	    n.used != 0 && memcmp(n.request_sha256, w->request_sha256, 32) == 0) {
+		kiln_diag_clear(d);
+		*repeated = true;
+		return repeat_answer(w, &n, res, d);
+	}
+	return r;
 }
 
 kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_req *req,

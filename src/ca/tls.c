@@ -38,6 +38,20 @@ static kiln_result tls_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	return r;
 }
 
+/* The CN: the first name short enough for one (RFC 5280: 64); the SANs carry every name. */
+static const char *common_name(const struct kiln_tls_req *req)
+{
+	for (size_t i = 0; i < req->n_dns; i++) {
+		if (strlen(req->dns[i]) <= 64)
+			return req->dns[i];
+	}
+	for (size_t i = 0; i < req->n_ips; i++) {
+		if (strlen(req->ips[i]) <= 64)
+			return req->ips[i];
+	}
+	return NULL;
+}
+
 static kiln_result tls_issue(kiln_ca *ca, struct tls_work *w, kiln_buf *chain, kiln_diag *d)
 {
 	const struct kiln_tls_req *req = w->req;
@@ -57,7 +71,10 @@ static kiln_result tls_issue(kiln_ca *ca, struct tls_work *w, kiln_buf *chain, k
 	if (req->n_dns + req->n_ips == 0 || req->n_dns > KILN_CERT_MAX_SAN ||
 	    req->n_ips > KILN_CERT_MAX_SAN)
 		return kiln_diag_set(d, KILN_ERR_ARG, "a TLS certificate needs 1 to 8 DNS names or IPs");
-	cn = (struct kiln_name_attr){ "CN", req->n_dns > 0 ? req->dns[0] : req->ips[0] };
+	cn = (struct kiln_name_attr){ "CN", common_name(req) };
+	if (cn.value == NULL)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "a TLS certificate needs one name of at most 64 characters");
 	KILN_TRY(r, kiln_name_build(&cn, 1, &w->subject, d));
 	KILN_TRY(r, kiln_serial_new(s->serial));
 	kiln_hex_encode(s->serial, KILN_SERIAL_LEN, w->serial_hex);

@@ -55,6 +55,8 @@ static kiln_result get_name(const json_t *obj, const char *key, bool required, c
 	KILN_GUARD(kiln_json_get_str(obj, key, cap - 1, required, &s, d));
 	if (s == NULL)
 		return kiln_ok();
+	if (required && s[0] == '\0')
+		return kiln_diag_set(d, KILN_ERR_MALFORMED, "member \"%s\" is empty", key);
 	for (const char *p = s; *p; p++) {
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 			return kiln_diag_set(d, KILN_ERR_MALFORMED,

@@ -10,19 +10,26 @@
  * into a job and queues it on the worker pool; the worker authenticates,
  * checks the role and the rate limit, runs the handler, and puts the job on
  * the done list, then wakes the loop with event_active (libevent threading
- * is on, so that is safe from any thread). The loop sends the reply. The
- * evhttp_request stays with evhttp meanwhile: if the client goes away, evhttp
- * detaches the request from its connection and evhttp_send_reply then merely
- * frees it, so a late reply is dropped without touching freed memory.
+ * is on, so that is safe from any thread). The loop sends the reply.
+ *
+ * Disconnects. While a request is with a worker its connection does not
+ * read, so evhttp cannot free the request under us: a client that went away
+ * is noticed when the reply is written, and evhttp then frees the connection
+ * and the request together (after evhttp_send_reply we never touch it). Had
+ * evhttp seen the EOF first, it detaches the request and evhttp_send_reply
+ * merely frees it. Either way a late reply is dropped, never written to
+ * freed memory. Only kiln_server_free frees connections with requests still
+ * pending, after every worker has stopped and its jobs are gone.
  *
  * Refusals (no or unknown certificate, role, rate, URI length, path,
  * unknown route, method, media type) also run on a worker, so that the
  * application's refused hook (which may write an audit record) never blocks
  * the loop; only a full queue is answered on the loop (503), because the
  * workers it would need are the ones that are busy. Malformed HTTP, headers
- * over max_headers and bodies over max_body are refused by evhttp itself
- * (400, 400 and 413, text/html) before a request exists: the hooks never
- * see those.
+ * over max_headers and bodies over twice max_body (plus 64 KiB) are refused
+ * by evhttp itself (400, 400 and 413, text/html) before a request exists: the
+ * hooks never see those. A body over max_body but under that is refused here,
+ * as a problem, with the hook.
  */
 #include "server_impl.h"
 
@@ -582,7 +589,7 @@ static kiln_result copy_body(const kiln_server *s, struct job *j, struct evhttp_
 	}
 	j->media_ok = len == 0 || (ct != NULL && strlen(ct) <= CONTENT_TYPE_MAX &&
 				   kiln_router_media_ok(ct));
-	/* evhttp enforces max_body; checked again because the copy trusts it. */
+	/* kiln's body limit: evhttp lets through up to 2 * max_body + 64 KiB so this refusal is ours. */
 	if (len > s->max_body) {
 		j->refusal = kiln_diag_set(&j->diag, KILN_ERR_TOO_BIG,
 					   "request body of %zu bytes exceeds the %zu-byte limit", len,
@@ -884,7 +891,12 @@ static kiln_result setup_loop(kiln_server *s, kiln_diag *d)
 		return kiln_diag_set(d, KILN_ERR_NOMEM, "cannot create the event loop");
 	evhttp_set_bevcb(s->http, make_bev, s);
 	evhttp_set_gencb(s->http, on_request, s);
-	evhttp_set_max_body_size(s->http, (ev_ssize_t)s->max_body);
+	/*
+	 * evhttp's own limit sits above kiln's: a body a little over max_body still
+	 * becomes a request, refused by kiln with a problem response and an audit
+	 * record; only a body far over it is cut off by evhttp itself (raw 413).
+	 */
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)(2 * s->max_body + 65536));
 	evhttp_set_max_headers_size(s->http, (ev_ssize_t)s->max_headers);
 	evhttp_set_timeout(s->http, (int)s->timeout_s);
 	/* Every method reaches the router, which answers 405 with Allow. */

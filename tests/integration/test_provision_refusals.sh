@@ -102,7 +102,8 @@ check "duplicate key is an anomaly" test "$(rows "$D" events "type = 'anomaly' A
 # Bodies and roles.
 python3 -c 'print("{\"nonce\": \"" + "A" * 70000 + "\"}")' >"$T/big.json"
 st=$(api "$T/st-1" POST /v1/provision/finish "$T/big.json")
-check "body over the cap: 413" test "$st" = 413
+check "body over the cap: 413 problem" problem_is 413 too-big "$st"
+check "body over the cap: audit event" recorded too-big
 printf '{"nonce": [' >"$T/bad.json"
 st=$(api "$T/st-1" POST /v1/provision/finish "$T/bad.json")
 check "malformed JSON: 400" problem_is 400 malformed "$st"

@@ -1031,12 +1031,19 @@ static void test_size_limits(void **state)
 	assert_int_equal(r.body.len, 1024);
 	kiln_buf_cleanup(&r.body);
 	big[1024] = 'a';
-	/* Content-Length over the cap: 413 from the headers alone. */
+	/* Over max_body: read whole, then refused by kiln as a problem, with the hook. */
+	big[5000] = '\0';
+	assert_int_equal(request(STATION, v.port, "POST", "/v1/echo", "application/json", big, &r), 413);
+	assert_non_null(strstr(kiln_buf_cstr(&r.body), "urn:kiln:problem:too-big"));
+	assert_int_equal(refused_count(KILN_ERR_TOO_BIG), tb + 1);
+	kiln_buf_cleanup(&r.body);
+	big[5000] = 'a';
+	/* Content-Length far over the cap (past evhttp's own): 413 from the headers alone. */
 	resp_init(&r);
 	assert_true(conn_open(&c, pki.ctx[STATION], v.port));
 	{
 		static const char h[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-					"Content-Length: 5000\r\n\r\n";
+					"Content-Length: 500000\r\n\r\n";
 
 		assert_true(conn_write(&c, h, sizeof(h) - 1));
 	}
@@ -1044,12 +1051,12 @@ static void test_size_limits(void **state)
 	assert_int_equal(r.status, 413);
 	conn_close(&c);
 	kiln_buf_cleanup(&r.body);
-	/* Chunked: one chunk over the cap... */
+	/* Chunked: one chunk far over the cap... */
 	resp_init(&r);
 	assert_true(conn_open(&c, pki.ctx[STATION], v.port));
 	{
 		static const char h[] = "POST /v1/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-					"Transfer-Encoding: chunked\r\n\r\n2000\r\n";
+					"Transfer-Encoding: chunked\r\n\r\n80000\r\n";
 
 		assert_true(conn_write(&c, h, sizeof(h) - 1));
 	}
@@ -1057,7 +1064,7 @@ static void test_size_limits(void **state)
 	assert_int_equal(r.status, 413);
 	conn_close(&c);
 	kiln_buf_cleanup(&r.body);
-	/* ...and small chunks that add up to more than the cap. */
+	/* ...and small chunks that add up to more than max_body: kiln's problem again. */
 	resp_init(&r);
 	assert_true(conn_open(&c, pki.ctx[STATION], v.port));
 	{
@@ -1067,6 +1074,7 @@ static void test_size_limits(void **state)
 
 		for (int i = 0; ok && i < 3; i++)
 			ok = conn_write(&c, "200\r\n", 5) && conn_write(&c, big, 512) && conn_write(&c, "\r\n", 2);
+		ok = ok && conn_write(&c, "0\r\n\r\n", 5);
 		(void)ok; /* the server may close before the last chunk */
 	}
 	assert_true(conn_read(&c, &r));
@@ -1118,7 +1126,8 @@ static void test_size_limits(void **state)
 	assert_true(strlen(jstr(j, "instance")) <= 2048);
 	json_decref(j);
 	kiln_buf_cleanup(&r.body);
-	assert_int_equal(refused_count(KILN_ERR_TOO_BIG), tb + 1);
+	/* Three of kiln's own: the 5000-byte body, the chunks adding up, the long URI. */
+	assert_int_equal(refused_count(KILN_ERR_TOO_BIG), tb + 3);
 	free(path);
 	free(big);
 	/* The server is still fine. */
