@@ -50,6 +50,9 @@ kiln_result kiln_client_new(const struct kiln_client_opts *o, kiln_client **out,
 				     "the client needs a server URL, a certificate, a key and CA anchors");
 	if (pthread_once(&curl_once, curl_init) != 0 || curl_init_rc != CURLE_OK)
 		return kiln_diag_set(d, KILN_ERR_INTERNAL, "libcurl could not be initialised");
+	if (strlen(o->url) >= sizeof(((kiln_client *)NULL)->url))
+		return kiln_diag_set(d, KILN_ERR_USAGE, "the server URL is longer than %zu bytes",
+				     sizeof(((kiln_client *)NULL)->url) - 1);
 	c = calloc(1, sizeof(*c));
 	KILN_ENSURE(c != NULL, KILN_ERR_NOMEM);
 	kiln_buf_init(&c->response, RESPONSE_MAX);

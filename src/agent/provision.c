@@ -4,7 +4,8 @@
  * finish request is written to state_dir/pending.json before it is sent: a
  * device that lost the response (a crash, a cut cable, a killed server)
  * sends the very same request again and kiln answers it with the same
- * certificate. A definitive refusal removes it; a lost connection keeps it.
+ * certificate. A definitive refusal removes it; a lost connection or a
+ * server error keeps it.
  */
 #include "kiln/agent.h"
 
@@ -71,8 +72,13 @@ static kiln_result finish(kiln_client *c, const char *dir, const json_t *body,
 		(void)unlink(pending);
 	} else {
 		r = problem(out->status, resp, "provision/finish", d);
-		/* A refusal is final for this request: the next attempt starts afresh. */
-		(void)unlink(pending);
+		/*
+		 * A refusal (4xx) is final for this request: the next attempt starts
+		 * afresh. A server that failed (5xx) or still asks us to wait (429)
+		 * may have committed it: keep it, resending is always safe.
+		 */
+		if (out->status < 500 && out->status != 429)
+			(void)unlink(pending);
 	}
 out:
 	json_decref(resp);

@@ -51,6 +51,16 @@ static kiln_result listen_host(const char *listen, char *host, size_t cap)
 	return kiln_ok();
 }
 
+/* ADDR:PORT as --listen takes it: a host and a port from 0 to 65535. */
+static bool listen_ok(const char *listen)
+{
+	char host[256];
+	uint64_t port;
+
+	return kiln_is_ok(listen_host(listen, host, sizeof(host))) && host[0] != '\0' &&
+	       kiln_is_ok(kiln_parse_u64(strrchr(listen, ':') + 1, 65535, &port));
+}
+
 static bool is_ip(const char *s)
 {
 	unsigned char buf[16];
@@ -70,6 +80,10 @@ static kiln_result tls_key(const struct deployment *dep, EVP_PKEY **key, kiln_bu
 
 	KILN_GUARD(deploy_path(dep->dir, "secrets/tls.key", path, sizeof(path)));
 	r = kiln_file_read(path, 65536, pem, NULL);
+	/* Only a missing key is made anew: a key file that is there is never replaced. */
+	if (!kiln_is_ok(r) && r.code != KILN_ERR_NOT_FOUND)
+		return kiln_diag_set(d, KILN_ERR_CONFIG, "%s cannot be read as a PEM private key (%s)",
+				     path, kiln_err_info(r.code)->slug);
 	if (kiln_is_ok(r)) {
 		bio = BIO_new_mem_buf(pem->ptr, (int)pem->len);
 		*key = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
@@ -257,6 +271,9 @@ int cmd_serve(int argc, char **argv)
 		return CLI_OK;
 	}
 	so.listen = listen;
+	if (listen != NULL && !listen_ok(listen))
+		return cli_usage_error("serve: --listen must be ADDR:PORT (127.0.0.1:8443, [::1]:8443), "
+				       "not '%s'", listen);
 	if (workers != NULL && (!kiln_is_ok(kiln_parse_u64(workers, 64, &so.workers)) || so.workers == 0))
 		return cli_usage_error("serve: --workers must be 1 to 64");
 	if (ttl != NULL && (!kiln_is_ok(kiln_parse_u64(ttl, 3600, &so.nonce_ttl)) || so.nonce_ttl == 0))

@@ -146,7 +146,8 @@ static kiln_result parse_nonce(const json_t *j, uint8_t out[KILN_NONCE_LEN], kil
 	kiln_buf nonce;
 	kiln_result r;
 
-	kiln_buf_init(&nonce, KILN_NONCE_LEN);
+	/* Room for whatever 64 base64 characters hold: a wrong length is malformed, not too big. */
+	kiln_buf_init(&nonce, 48);
 	r = get_b64(j, "nonce", 64, &nonce, d);
 	if (kiln_is_ok(r) && nonce.len != KILN_NONCE_LEN)
 		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "member \"nonce\" must be %d bytes",

@@ -78,8 +78,16 @@ kiln_result route_batch_get(void *ctx, const struct kiln_request *req, struct ki
 {
 	kiln_app *app = ctx;
 	struct kiln_batch_rec rec = { 0 };
+	kiln_diag local;
+	kiln_result r;
 
-	KILN_GUARD(kiln_store_batch_get(app->store, req->params[0], &rec, d));
+	kiln_diag_clear(&local);
+	r = kiln_store_batch_get(app->store, req->params[0], &rec, &local);
+	if (!kiln_is_ok(r)) {
+		/* Every refusal is an audit event, reads included (docs/protocol.md). */
+		app_refuse(app, req, "rejection", r, &local);
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
 	return app_json(res, 200, batch_json(&rec));
 }
 

@@ -13,9 +13,16 @@ kiln_result route_device_get(void *ctx, const struct kiln_request *req, struct k
 	struct kiln_cert_rec c = { 0 };
 	char created[KILN_TIME_STR], nb[KILN_TIME_STR], na[KILN_TIME_STR];
 	json_t *components, *j;
+	kiln_diag local;
 	kiln_result r;
 
-	KILN_GUARD(kiln_store_device_get(app->store, req->params[0], &v, d));
+	kiln_diag_clear(&local);
+	r = kiln_store_device_get(app->store, req->params[0], &v, &local);
+	if (!kiln_is_ok(r)) {
+		/* Every refusal is an audit event, reads included (docs/protocol.md). */
+		app_refuse(app, req, "rejection", r, &local);
+		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
 	KILN_GUARD(kiln_store_cert_get(app->store, v.cert_serial, &c, d));
 	kiln_time_format(v.created, created);
 	kiln_time_format(c.not_before, nb);

@@ -184,8 +184,8 @@ static int cmd_request(int argc, char **argv)
 	}
 	kiln_diag_clear(&d);
 	r = kiln_rot_open(state, &rot, &d);
-	if (kiln_is_ok(r) && fault != NULL)
-		r = kiln_rot_inject(rot, fault);
+	if (kiln_is_ok(r) && fault != NULL && !kiln_is_ok(kiln_rot_inject(rot, fault)))
+		r = kiln_diag_set(&d, KILN_ERR_ARG, "unknown fault '%s'", fault);
 	if (kiln_is_ok(r))
 		r = kiln_agent_finish_body(rot, nonce.ptr, att, &body, &d);
 	kiln_rot_free(rot);

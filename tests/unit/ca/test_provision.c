@@ -619,7 +619,7 @@ static void test_quota(void **state)
 
 	(void)state;
 	open_lot("widget", "LOT-ONE", 1, NULL);
-	/* Two nonces while the budget is untouched; only one device gets through. */
+	/* Two nonces while the budget is untouched; only one device is issued. */
 	begin_ok("LOT-ONE", &st1, 120, &b1);
 	begin_ok("LOT-ONE", &st1, 120, &b2);
 	preq_make(&p1, a, b1.nonce, &st1, true);

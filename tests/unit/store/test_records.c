@@ -1513,7 +1513,7 @@ static void test_nonce_once_concurrent(void **state)
 		uint8_t fill = (uint8_t)(0x60 + round);
 		unsigned winners = 0, winner = 0;
 		struct kiln_nonce_rec got;
-		char serial[8];
+		char serial[16];
 
 		add_nonce(f->s, fill, "station-1", "L1", 0, kiln_now() + 600);
 		assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
