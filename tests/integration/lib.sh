@@ -74,12 +74,19 @@ csr() {
 	openssl req -new -key "$out.key" -subj "$subj" -out "$out.csr" 2>/dev/null
 }
 
+# A product policy made active in DIR: policy_add DIR FILE.yaml
+# Every test that needs a policy in effect goes through here, so that how a policy
+# version becomes active (approvals, once they exist) is written in one place.
+policy_add() {
+	kiln --dir "$1" policy add "$2" >/dev/null
+}
+
 # A fresh deployment with both example policies: deploy DIR [ALG]
 deploy() {
 	local dir=$1 alg=${2:-p256}
 	kiln init --dir "$dir" --algorithm "$alg" >/dev/null &&
-		kiln --dir "$dir" policy add "$EXAMPLES/policies/widget.yaml" >/dev/null &&
-		kiln --dir "$dir" policy add "$EXAMPLES/policies/widget-test.yaml" >/dev/null
+		policy_add "$dir" "$EXAMPLES/policies/widget.yaml" &&
+		policy_add "$dir" "$EXAMPLES/policies/widget-test.yaml"
 }
 
 finish() {
