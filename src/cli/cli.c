@@ -26,6 +26,9 @@ static const char usage[] =
 	"                         production lots and their issuance budget\n"
 	"  serve [--listen ADDR:PORT]\n"
 	"                         the HTTPS API: provisioning, batches, inventory\n"
+	"  audit checkpoint | prove (--device ID | --index N) [--size S]\n"
+	"        | consistency --from A --to B | verify [--export DIR] | export DIR\n"
+	"                         the signed Merkle log of every event, its proofs\n"
 	"\n"
 	"DIR may also come from $KILN_DIR. Every command takes --help.\n";
 
@@ -35,7 +38,7 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init },	  { "ca", cmd_ca },		{ "policy", cmd_policy },
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
-	{ "batch", cmd_batch },	  { "serve", cmd_serve },
+	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "audit", cmd_audit },
 };
 
 int kiln_cli_main(int argc, char **argv)

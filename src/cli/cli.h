@@ -8,6 +8,7 @@
 #define KILN_CLI_H
 
 #include "ca/ca.h"
+#include "ledger/ledger.h"
 
 #include <stdio.h>
 
@@ -31,6 +32,10 @@ struct deployment {
 	kiln_token *tokens[4];
 	kiln_store *store;
 	kiln_ca *ca;
+	/* The ledger (deploy_ledger); the signer and key it borrows live here. */
+	kiln_ledger *ledger;
+	kiln_signer log_signer;
+	kiln_key_ref log_key;
 };
 
 KILN_MUST_USE kiln_result deploy_open(const struct cli_common *c, unsigned need,
@@ -46,6 +51,13 @@ KILN_MUST_USE kiln_result deploy_token_opt(struct deployment *dep, kiln_env env,
 KILN_MUST_USE kiln_result deploy_token(struct deployment *dep, kiln_env env, kiln_diag *d);
 /* Builds the CA engine over the store and whatever tokens are open. */
 KILN_MUST_USE kiln_result deploy_ca(struct deployment *dep, kiln_diag *d);
+/*
+ * Opens the ledger. With sign, the service token's log key (created on first
+ * use, recorded as a key-create event by actor) signs checkpoints and
+ * DIR/log.pub is (re)written; without, DIR/log.pub alone names the key.
+ */
+KILN_MUST_USE kiln_result deploy_ledger(struct deployment *dep, bool sign, const char *actor,
+					kiln_diag *d);
 void deploy_close(struct deployment *dep);
 /* The canonical absolute path of an existing path, bounded (realpath with a heap buffer). */
 KILN_MUST_USE kiln_result deploy_realpath(const char *path, char *out, size_t cap);
@@ -61,6 +73,7 @@ int cmd_identity(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 
 #endif

@@ -34,6 +34,7 @@ struct init_ctx {
 	char deployment_id[17];
 	kiln_config cfg;
 	bool created_dir;
+	struct kiln_checkpoint_rec checkpoint; /* the first one, over init's events */
 };
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -205,6 +206,9 @@ static kiln_result run_init(struct init_ctx *ic, struct deployment *dep, const c
 	KILN_TRY(r, kiln_config_format(&ic->cfg, &yaml));
 	KILN_TRY(r, write_text(ic->abs, "kiln.yaml", kiln_buf_cstr(&yaml), 0600, d));
 	KILN_TRY(r, deploy_ca(dep, d));
+	/* The log key is made with the service hierarchy; the first checkpoint covers init. */
+	KILN_TRY(r, deploy_ledger(dep, true, actor, d));
+	KILN_TRY(r, kiln_ledger_checkpoint(dep->ledger, &ic->checkpoint, NULL, d));
 out:
 	kiln_buf_cleanup(&yaml);
 	return r;

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,8 +147,105 @@ kiln_result deploy_ca(struct deployment *dep, kiln_diag *d)
 	return kiln_ca_open(&co, &dep->ca, d);
 }
 
+static kiln_result key_event(struct deployment *dep, const uint8_t pub[32], const char *actor,
+			     kiln_diag *d)
+{
+	struct kiln_event_rec ev = { 0 };
+	char hex[65], detail[256];
+	uint8_t h[32];
+
+	(void)EVP_Digest(pub, 32, h, NULL, EVP_sha256(), NULL);
+	kiln_hex_encode(h, 32, hex);
+	if (snprintf(detail, sizeof(detail),
+		     "{\"alg\":\"ed25519\",\"purpose\":\"checkpoint\",\"public_key_sha256\":\"%s\","
+		     "\"token\":\"%s\"}",
+		     hex, dep->cfg.tokens[KILN_ENV_SERVICE].label) <= 0)
+		return kiln_fail(KILN_ERR_INTERNAL);
+	kiln_strtrunc(ev.type, "key-create", sizeof(ev.type));
+	kiln_strtrunc(ev.actor, actor != NULL ? actor : "kiln", sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, KILN_LEDGER_KEY_LABEL, sizeof(ev.subject));
+	ev.detail_json = detail;
+	return kiln_store_event_add(dep->store, &ev, d);
+}
+
+/* DIR/log.pub: the log's verifier key, public; rewritten only when it changed. */
+static kiln_result write_pub(struct deployment *dep, kiln_diag *d)
+{
+	char path[KILN_PATH_MAX + 16];
+	kiln_buf want, have;
+	kiln_result r;
+
+	KILN_GUARD(deploy_path(dep->dir, "log.pub", path, sizeof(path)));
+	kiln_buf_init(&want, 1024);
+	r = kiln_note_key_format(kiln_ledger_key(dep->ledger), &want);
+	if (kiln_is_ok(r))
+		r = kiln_buf_append_u8(&want, '\n');
+	if (kiln_is_ok(r) && kiln_is_ok(kiln_file_read(path, 1024, &have, NULL))) {
+		bool same = kiln_slice_eq(kiln_buf_view(&have), kiln_buf_view(&want));
+
+		kiln_buf_cleanup(&have);
+		if (same) {
+			kiln_buf_cleanup(&want);
+			return kiln_ok();
+		}
+	}
+	if (kiln_is_ok(r))
+		r = kiln_file_write(path, kiln_buf_view(&want), 0644, d);
+	kiln_buf_cleanup(&want);
+	return r;
+}
+
+static kiln_result read_pub(struct deployment *dep, struct kiln_note_key *k, kiln_diag *d)
+{
+	char path[KILN_PATH_MAX + 16];
+	kiln_buf text;
+	kiln_result r;
+
+	KILN_GUARD(deploy_path(dep->dir, "log.pub", path, sizeof(path)));
+	r = kiln_file_read(path, 1024, &text, NULL);
+	if (!kiln_is_ok(r))
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND,
+				     "%s is missing: run kiln audit checkpoint once with the service "
+				     "token's PIN to create the log key", path);
+	r = kiln_note_key_parse(kiln_buf_view(&text), k, d);
+	kiln_buf_cleanup(&text);
+	return r;
+}
+
+kiln_result deploy_ledger(struct deployment *dep, bool sign, const char *actor, kiln_diag *d)
+{
+	struct kiln_ledger_opts lo = { 0 };
+	struct kiln_note_key k;
+	uint8_t pub[32];
+	bool created = false;
+
+	if (dep->ledger != NULL)
+		return kiln_ok();
+	KILN_ENSURE(dep->store != NULL, KILN_ERR_ARG);
+	lo.store = dep->store;
+	lo.log = &dep->log;
+	if (sign) {
+		KILN_GUARD(deploy_token(dep, KILN_ENV_SERVICE, d));
+		KILN_GUARD(kiln_ledger_key_ensure(dep->tokens[KILN_ENV_SERVICE], &dep->log_key, pub,
+						  &created, d));
+		dep->log_signer = kiln_token_signer(dep->tokens[KILN_ENV_SERVICE]);
+		lo.signer = &dep->log_signer;
+		lo.key = &dep->log_key;
+		lo.pub = pub;
+	} else {
+		KILN_GUARD(read_pub(dep, &k, d));
+		lo.pub = k.pub;
+		lo.origin = k.name;
+	}
+	KILN_GUARD(kiln_ledger_open(&lo, &dep->ledger, d));
+	if (created)
+		KILN_GUARD(key_event(dep, pub, actor, d));
+	return sign ? write_pub(dep, d) : kiln_ok();
+}
+
 void deploy_close(struct deployment *dep)
 {
+	kiln_ledger_free(dep->ledger);
 	kiln_ca_free(dep->ca);
 	kiln_store_close(dep->store);
 	for (int i = 0; i < 4; i++)

@@ -91,6 +91,14 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 	[KILN_ERR_UNSUPPORTED_MEDIA] = { "unsupported-media-type", 415,
 		"the request body must be application/json" },
 	[KILN_ERR_TIMEOUT] = { "timeout", 408, "the request took too long to arrive" },
+	[KILN_ERR_LOG_RANGE] = { "log-range", 400,
+		"index or tree size outside the log; ask for a size the log has checkpointed" },
+	[KILN_ERR_LOG_PROOF] = { "log-proof", 422,
+		"the Merkle proof does not lead to the root it should; the log or the proof was altered" },
+	[KILN_ERR_LOG_SIGNATURE] = { "log-signature", 422,
+		"a checkpoint's signature does not verify with the log's public key" },
+	[KILN_ERR_LOG_TAMPERED] = { "log-tampered", 500,
+		"the event log does not match its signed checkpoints: it was modified" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)

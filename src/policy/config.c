@@ -160,6 +160,15 @@ static const struct kiln_yaml_field server_fields[] = {
 
 static const struct kiln_yaml_map server_map = { server_fields, N(server_fields), NULL };
 
+static const struct kiln_yaml_field ledger_fields[] = {
+	{ .key = "checkpoint_interval_s", .kind = KILN_Y_UINT,
+	  AT(kiln_config, checkpoint_interval_s), .min = 1, .max = 86400 },
+	{ .key = "checkpoint_entries", .kind = KILN_Y_UINT, AT(kiln_config, checkpoint_entries),
+	  .min = 1, .max = 10000000 },
+};
+
+static const struct kiln_yaml_map ledger_map = { ledger_fields, N(ledger_fields), NULL };
+
 static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "version", .kind = KILN_Y_UINT, .flags = KILN_Y_REQUIRED, AT(kiln_config, version),
 	  .min = 1, .max = 1 },
@@ -169,6 +178,7 @@ static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "ca", .kind = KILN_Y_MAP, .flags = KILN_Y_REQUIRED, .sub = &ca_map },
 	{ .key = "public_url", .kind = KILN_Y_STR, AT(kiln_config, public_url), .check = check_url },
 	{ .key = "server", .kind = KILN_Y_MAP, .sub = &server_map },
+	{ .key = "ledger", .kind = KILN_Y_MAP, .sub = &ledger_map },
 };
 
 static const struct kiln_yaml_map config_map = { config_fields, N(config_fields), check_config };
@@ -204,6 +214,8 @@ void kiln_config_defaults(kiln_config *cfg)
 	cfg->identity_validity_days = 825;
 	set(cfg->public_url, sizeof(cfg->public_url), "http://127.0.0.1:8443");
 	set(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8443");
+	cfg->checkpoint_interval_s = 10;
+	cfg->checkpoint_entries = 1000;
 }
 
 kiln_result kiln_config_parse(kiln_slice yaml, const char *filename, kiln_config *out,
@@ -305,7 +317,9 @@ static kiln_result format(const kiln_config *cfg, kiln_buf *b)
 				   cfg->identity_validity_days));
 	KILN_GUARD(PUT(b, "", "public_url", cfg->public_url));
 	KILN_GUARD(kiln_buf_append_str(b, "server:\n"));
-	return PUT(b, "  ", "listen", cfg->listen);
+	KILN_GUARD(PUT(b, "  ", "listen", cfg->listen));
+	return kiln_buf_printf(b, "ledger:\n  checkpoint_interval_s: %u\n  checkpoint_entries: %u\n",
+			       cfg->checkpoint_interval_s, cfg->checkpoint_entries);
 }
 
 kiln_result kiln_config_format(const kiln_config *cfg, kiln_buf *out)

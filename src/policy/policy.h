@@ -182,6 +182,8 @@ typedef struct kiln_config {
 	unsigned identity_validity_days;
 	char public_url[KILN_POLICY_STR_MAX];    /* base of CRL and OCSP URLs */
 	char listen[64];                         /* "127.0.0.1:8443" */
+	unsigned checkpoint_interval_s;          /* kiln serve signs a checkpoint this often (10) */
+	unsigned checkpoint_entries;             /* ... or after this many new events (1000) */
 } kiln_config;
 
 /* Parses kiln.yaml; fills defaults for optional keys. */

@@ -195,9 +195,43 @@ static const char *const schema_v2[] = {
 	NULL,
 };
 
+/*
+ * Version 3: the ledger (Merkle log, issue 6). ledger_nodes holds the hashes
+ * of complete subtrees of the RFC 9162 tree over the events (level 0: leaf
+ * hashes), derived from the events so that proofs are O(log n) reads; it is
+ * never trusted without a signed root. checkpoints holds the signed notes.
+ * Both are append-only, like events. events_subject finds a device's
+ * issuance event (subject = certificate serial) for its inclusion proof.
+ */
+static const char *const schema_v3[] = {
+	"CREATE TABLE ledger_nodes (\n"
+	"  level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 62),\n"
+	"  idx   INTEGER NOT NULL CHECK (idx >= 0),\n"
+	"  hash  BLOB NOT NULL CHECK (length(hash) = 32),\n"
+	"  PRIMARY KEY (level, idx)\n"
+	") STRICT, WITHOUT ROWID",
+	"CREATE TRIGGER ledger_nodes_no_update BEFORE UPDATE ON ledger_nodes\n"
+	"  BEGIN SELECT RAISE(ABORT, 'ledger nodes are append-only'); END",
+	"CREATE TRIGGER ledger_nodes_no_delete BEFORE DELETE ON ledger_nodes\n"
+	"  BEGIN SELECT RAISE(ABORT, 'ledger nodes are append-only'); END",
+	"CREATE TABLE checkpoints (\n"
+	"  size INTEGER PRIMARY KEY CHECK (size >= 0),\n"
+	"  root BLOB NOT NULL CHECK (length(root) = 32),\n"
+	"  time INTEGER NOT NULL,\n"
+	"  note TEXT NOT NULL\n"
+	") STRICT",
+	"CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints\n"
+	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END",
+	"CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints\n"
+	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END",
+	"CREATE INDEX events_subject ON events(type, subject)",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1 },
 	{ 2, "batches, nonces, identities by certificate", schema_v2 },
+	{ 3, "ledger: Merkle nodes and signed checkpoints", schema_v3 },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -526,6 +526,13 @@ static const struct kiln_store_ops sqlite_ops = {
 	.batch_list = kiln_sqlite_batch_list,
 	.nonce_get = kiln_sqlite_nonce_get,
 	.event_list = kiln_sqlite_event_list,
+	.ledger_put = kiln_sqlite_ledger_put,
+	.checkpoint_add = kiln_sqlite_checkpoint_add,
+	.ledger_get = kiln_sqlite_ledger_get,
+	.ledger_size = kiln_sqlite_ledger_size,
+	.checkpoint_get = kiln_sqlite_checkpoint_get,
+	.checkpoint_list = kiln_sqlite_checkpoint_list,
+	.event_find = kiln_sqlite_event_find,
 	.count = kiln_sqlite_count,
 };
 

@@ -765,3 +765,74 @@ kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kil
 	}
 	return kiln_diag_set(d, KILN_ERR_ARG, "no table named '%.64s' can be counted", table);
 }
+
+/* -------------------------------------------------------------- ledger */
+
+#define LEDGER_PUT_MAX ((size_t)1 << 20)
+#define LEDGER_GET_MAX ((size_t)1 << 21)
+
+kiln_result kiln_store_tx_ledger_put(kiln_store_tx *tx, const struct kiln_ledger_node *nodes,
+				     size_t n, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(nodes != NULL || n == 0, KILN_ERR_ARG);
+	if (n > LEDGER_PUT_MAX)
+		return kiln_diag_set(d, KILN_ERR_TOO_BIG, "more than %zu ledger nodes in one call",
+				     LEDGER_PUT_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i].level > 62 || nodes[i].index < 0)
+			return bad(d, "ledger node");
+	}
+	return tx->s->ops->ledger_put(tx, nodes, n, d);
+}
+
+kiln_result kiln_store_tx_checkpoint_add(kiln_store_tx *tx, const struct kiln_checkpoint_rec *c,
+					 kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(c != NULL, KILN_ERR_ARG);
+	if (c->size < 0 || c->time <= 0 || !FIELD_OK(c, note, true))
+		return bad(d, "checkpoint");
+	return tx->s->ops->checkpoint_add(tx, c, d);
+}
+
+kiln_result kiln_store_ledger_get(kiln_store *s, unsigned level, int64_t from, size_t count,
+				  uint8_t (*out)[32], size_t *got, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && got != NULL, KILN_ERR_ARG);
+	*got = 0;
+	if (level > 62 || from < 0 || count > LEDGER_GET_MAX)
+		return bad(d, "ledger node range");
+	return s->ops->ledger_get(s, level, from, count, out, got, d);
+}
+
+kiln_result kiln_store_ledger_size(kiln_store *s, int64_t *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->ledger_size(s, out, d);
+}
+
+kiln_result kiln_store_checkpoint_get(kiln_store *s, int64_t size, struct kiln_checkpoint_rec *out,
+				      kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->checkpoint_get(s, size, out, d);
+}
+
+kiln_result kiln_store_checkpoint_list(kiln_store *s, int64_t from, size_t limit,
+				       struct kiln_checkpoint_rec **out, size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	if (from < 0)
+		return bad(d, "checkpoint size");
+	if (limit == 0 || limit > KILN_STORE_LIST_MAX)
+		return s->ops->checkpoint_list(s, from, KILN_STORE_LIST_MAX, limit == 0, out, n, d);
+	return s->ops->checkpoint_list(s, from, limit, false, out, n, d);
+}
+
+kiln_result kiln_store_event_find(kiln_store *s, const char *type, const char *subject,
+				  int64_t *seq, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && type != NULL && subject != NULL && seq != NULL, KILN_ERR_ARG);
+	return s->ops->event_find(s, type, subject, seq, d);
+}

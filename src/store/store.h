@@ -419,4 +419,60 @@ struct kiln_store_stats {
 
 void kiln_store_stats(kiln_store *s, struct kiln_store_stats *out);
 
+/* ------------------------------------------------------------ ledger */
+
+/*
+ * The Merkle log's derived tables (src/ledger fills and reads them). A node is
+ * the hash of a complete subtree: level 0 holds leaf hashes, level L the
+ * subtree over leaves [index * 2^L, (index + 1) * 2^L). Derived data: the
+ * ledger rebuilds it from the events and never trusts it without a signed root.
+ */
+struct kiln_ledger_node {
+	unsigned level;                   /* 0 .. 62 */
+	int64_t index;
+	uint8_t hash[32];
+};
+
+#define KILN_CHECKPOINT_NOTE_MAX 1024
+
+/* A signed checkpoint: the tree size, its root and the signed note text. */
+struct kiln_checkpoint_rec {
+	int64_t size;
+	uint8_t root[32];
+	int64_t time;
+	char note[KILN_CHECKPOINT_NOTE_MAX]; /* NUL-terminated signed-note text */
+};
+
+/* Stores nodes (a node already stored is left as it is). At most 1 << 20 per call. */
+KILN_MUST_USE kiln_result kiln_store_tx_ledger_put(kiln_store_tx *tx,
+						   const struct kiln_ledger_node *nodes, size_t n,
+						   kiln_diag *d);
+/* Stores a checkpoint; KILN_ERR_DUPLICATE when one of that size exists. */
+KILN_MUST_USE kiln_result kiln_store_tx_checkpoint_add(kiln_store_tx *tx,
+						       const struct kiln_checkpoint_rec *c,
+						       kiln_diag *d);
+/*
+ * Reads the nodes of one level with index from .. from+count-1 into out
+ * (count hashes); *got receives how many consecutive ones exist from `from`.
+ * count at most 1 << 21.
+ */
+KILN_MUST_USE kiln_result kiln_store_ledger_get(kiln_store *s, unsigned level, int64_t from,
+						size_t count, uint8_t (*out)[32], size_t *got,
+						kiln_diag *d);
+/* How many leaf hashes are stored (the derived tree's size). */
+KILN_MUST_USE kiln_result kiln_store_ledger_size(kiln_store *s, int64_t *out, kiln_diag *d);
+/* The checkpoint of this size, or the largest one when size < 0 (KILN_ERR_NOT_FOUND). */
+KILN_MUST_USE kiln_result kiln_store_checkpoint_get(kiln_store *s, int64_t size,
+						    struct kiln_checkpoint_rec *out, kiln_diag *d);
+/*
+ * Checkpoints with size >= from, by size, at most limit (0: all, but more
+ * than KILN_STORE_LIST_MAX is KILN_ERR_TOO_BIG). Caller frees with free().
+ */
+KILN_MUST_USE kiln_result kiln_store_checkpoint_list(kiln_store *s, int64_t from, size_t limit,
+						     struct kiln_checkpoint_rec **out, size_t *n,
+						     kiln_diag *d);
+/* The seq of the first event of this type about subject (KILN_ERR_NOT_FOUND). */
+KILN_MUST_USE kiln_result kiln_store_event_find(kiln_store *s, const char *type,
+						const char *subject, int64_t *seq, kiln_diag *d);
+
 #endif /* KILN_STORE_H */

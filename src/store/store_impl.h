@@ -143,6 +143,25 @@ struct kiln_store_ops {
 						kiln_diag *d);
 	KILN_MUST_USE kiln_result (*count)(kiln_store *s, enum kiln_store_table t, int64_t *out,
 					   kiln_diag *d);
+
+	/* The ledger's tables (ledger_sql.c for SQLite). */
+	KILN_MUST_USE kiln_result (*ledger_put)(kiln_store_tx *tx,
+						const struct kiln_ledger_node *nodes, size_t n,
+						kiln_diag *d);
+	KILN_MUST_USE kiln_result (*checkpoint_add)(kiln_store_tx *tx,
+						    const struct kiln_checkpoint_rec *c,
+						    kiln_diag *d);
+	KILN_MUST_USE kiln_result (*ledger_get)(kiln_store *s, unsigned level, int64_t from,
+						size_t count, uint8_t (*out)[32], size_t *got,
+						kiln_diag *d);
+	KILN_MUST_USE kiln_result (*ledger_size)(kiln_store *s, int64_t *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*checkpoint_get)(kiln_store *s, int64_t size,
+						    struct kiln_checkpoint_rec *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*checkpoint_list)(kiln_store *s, int64_t from, size_t limit,
+						     bool strict, struct kiln_checkpoint_rec **out,
+						     size_t *n, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*event_find)(kiln_store *s, const char *type,
+						const char *subject, int64_t *seq, kiln_diag *d);
 };
 
 struct kiln_store_job; /* commit.c */
@@ -364,5 +383,25 @@ KILN_MUST_USE kiln_result kiln_sqlite_event_list(kiln_store *s, int64_t from, si
 						 size_t *n, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_count(kiln_store *s, enum kiln_store_table t,
 					    int64_t *out, kiln_diag *d);
+
+/* ledger_sql.c: the ledger's derived nodes and its checkpoints. */
+KILN_MUST_USE kiln_result kiln_sqlite_ledger_put(kiln_store_tx *tx,
+						 const struct kiln_ledger_node *nodes, size_t n,
+						 kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_checkpoint_add(kiln_store_tx *tx,
+						     const struct kiln_checkpoint_rec *c,
+						     kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_ledger_get(kiln_store *s, unsigned level, int64_t from,
+						 size_t count, uint8_t (*out)[32], size_t *got,
+						 kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_ledger_size(kiln_store *s, int64_t *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_checkpoint_get(kiln_store *s, int64_t size,
+						     struct kiln_checkpoint_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_checkpoint_list(kiln_store *s, int64_t from, size_t limit,
+						      bool strict,
+						      struct kiln_checkpoint_rec **out, size_t *n,
+						      kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_event_find(kiln_store *s, const char *type,
+						 const char *subject, int64_t *seq, kiln_diag *d);
 
 #endif /* KILN_STORE_IMPL_H */
