@@ -217,7 +217,12 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, tls_key(dep, &key, &key_pem, d));
 	KILN_TRY(r, tls_cert(dep, key, host, c->actor, &chain, d));
 	KILN_TRY(r, split_service(dep->ca, &root, &issuing, d));
-	ao = (struct kiln_app_opts){ dep->ca, dep->store, (int64_t)so->nonce_ttl, &dep->log };
+	/* The checkpointer signs with the log key in the service token, opened above. */
+	KILN_TRY(r, deploy_ledger(dep, true, c->actor, d));
+	KILN_TRY(r, kiln_ledger_start(dep->ledger, dep->cfg.checkpoint_interval_s,
+				      dep->cfg.checkpoint_entries, d));
+	ao = (struct kiln_app_opts){ dep->ca, dep->store, (int64_t)so->nonce_ttl, &dep->log,
+				     dep->ledger };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);
@@ -239,6 +244,8 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	r = kiln_server_run(server, d);
 	kiln_log_info(&dep->log, "kiln serve: stopped");
 out:
+	/* The last checkpoint covers every event of this run (requests in flight are done). */
+	kiln_ledger_stop(dep->ledger);
 	kiln_server_free(server);
 	kiln_app_free(app);
 	EVP_PKEY_free(key);

@@ -22,6 +22,11 @@ static const struct kiln_route routes[] = {
 	{ "POST", "/v1/provision/begin", FACTORY, route_provision_begin, false },
 	{ "POST", "/v1/provision/finish", FACTORY, route_provision_finish, false },
 	{ "GET", "/v1/devices/{id}", READERS, route_device_get, false },
+	{ "GET", "/v1/log/checkpoint", KILN_ROLE_ALL, route_log_checkpoint, false },
+	{ "GET", "/v1/log/checkpoints", KILN_ROLE_ALL, route_log_checkpoints, false },
+	{ "GET", "/v1/log/entries", READERS, route_log_entries, false },
+	{ "GET", "/v1/log/proof/inclusion", KILN_ROLE_ALL, route_log_inclusion, false },
+	{ "GET", "/v1/log/proof/consistency", KILN_ROLE_ALL, route_log_consistency, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)
@@ -116,6 +121,7 @@ kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out, kiln_dia
 	app->store = o->store;
 	app->nonce_ttl_s = o->nonce_ttl_s > 0 ? o->nonce_ttl_s : KILN_NONCE_TTL_DEFAULT;
 	app->log = o->log;
+	app->ledger = o->ledger;
 	*out = app;
 	return kiln_ok();
 }

@@ -6,12 +6,14 @@
 #include "server.h"
 
 #include "ca/ca.h"
+#include "ledger/ledger.h"
 
 struct kiln_app {
 	kiln_ca *ca;
 	kiln_store *store;
 	int64_t nonce_ttl_s;
 	const kiln_log *log;
+	kiln_ledger *ledger; /* NULL: the log routes answer 404 */
 };
 
 /* Records a refusal made by a route handler (before the CA saw the request). */
@@ -34,5 +36,16 @@ kiln_result route_provision_finish(void *app, const struct kiln_request *req,
 				   struct kiln_response *res, kiln_diag *d);
 kiln_result route_device_get(void *app, const struct kiln_request *req, struct kiln_response *res,
 			     kiln_diag *d);
+
+kiln_result route_log_checkpoint(void *app, const struct kiln_request *req,
+				 struct kiln_response *res, kiln_diag *d);
+kiln_result route_log_checkpoints(void *app, const struct kiln_request *req,
+				  struct kiln_response *res, kiln_diag *d);
+kiln_result route_log_entries(void *app, const struct kiln_request *req,
+			      struct kiln_response *res, kiln_diag *d);
+kiln_result route_log_inclusion(void *app, const struct kiln_request *req,
+				struct kiln_response *res, kiln_diag *d);
+kiln_result route_log_consistency(void *app, const struct kiln_request *req,
+				  struct kiln_response *res, kiln_diag *d);
 
 #endif

@@ -192,12 +192,14 @@ KILN_MUST_USE kiln_result kiln_problem(kiln_result why, const kiln_diag *d, cons
 typedef struct kiln_app kiln_app;
 struct kiln_ca;
 struct kiln_store;
+struct kiln_ledger;
 
 struct kiln_app_opts {
 	struct kiln_ca *ca;         /* borrowed */
 	struct kiln_store *store;   /* borrowed */
 	int64_t nonce_ttl_s;        /* 0: KILN_NONCE_TTL_DEFAULT */
 	const kiln_log *log;
+	struct kiln_ledger *ledger; /* borrowed; NULL: no log routes (404) */
 };
 
 KILN_MUST_USE kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out,
