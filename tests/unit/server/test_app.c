@@ -66,6 +66,12 @@ static void test_route_table(void **state)
 		{ "POST", "/v1/provision/finish", KILN_ROLE_OPERATOR | KILN_ROLE_STATION },
 		{ "GET", "/v1/devices/{id}",
 		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "GET", "/v1/log/checkpoint", KILN_ROLE_ALL },
+		{ "GET", "/v1/log/checkpoints", KILN_ROLE_ALL },
+		{ "GET", "/v1/log/entries",
+		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "GET", "/v1/log/proof/inclusion", KILN_ROLE_ALL },
+		{ "GET", "/v1/log/proof/consistency", KILN_ROLE_ALL },
 	};
 	size_t n;
 	const struct kiln_route *routes = kiln_app_routes(&n);
