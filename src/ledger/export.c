@@ -461,7 +461,11 @@ kiln_result kiln_export_load(const char *dir, struct kiln_export_data *out, kiln
 
 	memset(out, 0, sizeof(*out));
 	KILN_GUARD(path_of(dir, "log.pub", path, sizeof(path)));
-	KILN_GUARD(kiln_file_read(path, 1024, &key, d));
+	r = kiln_file_read(path, 1024, &key, NULL);
+	if (r.code == KILN_ERR_NOT_FOUND)
+		return kiln_diag_set(d, r.code, "%s is not a kiln log export: it has no log.pub", dir);
+	if (!kiln_is_ok(r))
+		return kiln_diag_set(d, r.code, "%s: cannot read the log key", path);
 	r = kiln_note_key_parse(kiln_buf_view(&key), &out->key, d);
 	kiln_buf_cleanup(&key);
 	KILN_GUARD(r);

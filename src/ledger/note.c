@@ -19,7 +19,8 @@ static kiln_result b64_decode(kiln_slice in, uint8_t *out, size_t cap, size_t *l
 	kiln_buf_init(&b, cap);
 	r = kiln_base64_decode(in, &b);
 	if (kiln_is_ok(r)) {
-		memcpy(out, b.ptr, b.len);
+		if (b.len > 0) /* empty input decodes to no buffer at all */
+			memcpy(out, b.ptr, b.len);
 		*len = b.len;
 	}
 	kiln_buf_cleanup(&b);
