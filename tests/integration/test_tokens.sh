@@ -20,7 +20,10 @@ for tok in kiln-prod:production kiln-test:test kiln-service:service; do
 	p11 --token-label "$label" --login --pin "$pin" --list-objects >"$T/$label.objs" 2>&1
 	check "$label: lists its objects" grep -q "Private Key Object" "$T/$label.objs"
 	nkeys=$(grep -c "Private Key Object" "$T/$label.objs")
-	check "$label: holds exactly the $env root and issuing keys" test "$nkeys" -eq 2
+	# The service token also holds the log key (Ed25519) that signs the checkpoints.
+	want=2; [ "$env" = service ] && want=3
+	check "$label: holds exactly the $env root and issuing keys${want/3/ and the log key}" test "$nkeys" -eq "$want"
+	[ "$env" = service ] && check "$label: kiln-log present" grep -q "label: *kiln-log" "$T/$label.objs"
 	check "$label: $env-root present" grep -q "label: *$env-root" "$T/$label.objs"
 	check "$label: $env-issuing present" grep -q "label: *$env-issuing" "$T/$label.objs"
 	# Every private key: sensitive, never extractable.
