@@ -312,8 +312,8 @@ KILN_MUST_USE kiln_result kiln_audit_verify(const struct kiln_audit_input *in,
 /* ---------------------------------------------------------------- export.c */
 
 /*
- * Writes the auditor's export into dir (created, must not exist or be
- * empty): events.jsonl, checkpoints/, log.pub, log-key.pem, ca/NAME.pem,
+ * Writes the auditor's export into dir (created when missing; files of the
+ * same names in it are replaced): events.jsonl, checkpoints/, log.pub, log-key.pem, ca/NAME.pem,
  * policies/, controls.json, SHA256SUMS. Nothing secret is in any of them.
  */
 KILN_MUST_USE kiln_result kiln_ledger_export(kiln_ledger *l, const char *dir, kiln_diag *d);
