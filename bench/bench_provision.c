@@ -282,7 +282,7 @@ static int open_hsm(const struct opts *o, struct deployment *dep, struct p11_sha
 		fprintf(stderr, "bench: %s\n", d.text);
 		return -1;
 	}
-	return p11_setup(dep, p11);
+	return p11_setup(dep, p11, "kiln-prod", "production-issuing");
 }
 
 static double med(const struct result *r, unsigned n, size_t off)
