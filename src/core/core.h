@@ -94,6 +94,8 @@ typedef enum kiln_err {
 	KILN_ERR_METHOD,
 	KILN_ERR_UNSUPPORTED_MEDIA,
 	KILN_ERR_TIMEOUT,
+	/* revocation */
+	KILN_ERR_ALREADY_REVOKED,
 	KILN_ERR__COUNT
 } kiln_err;
 

@@ -91,6 +91,8 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 	[KILN_ERR_UNSUPPORTED_MEDIA] = { "unsupported-media-type", 415,
 		"the request body must be application/json" },
 	[KILN_ERR_TIMEOUT] = { "timeout", 408, "the request took too long to arrive" },
+	[KILN_ERR_ALREADY_REVOKED] = { "already-revoked", 409,
+		"the certificate was already revoked; a revocation is final" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)
