@@ -506,6 +506,66 @@ kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const char *serial, con
 	return tx->s->ops->cert_revoke(tx, serial, reason, when != 0 ? when : kiln_now(), d);
 }
 
+kiln_result kiln_store_tx_crl_add(kiln_store_tx *tx, const struct kiln_crl_rec *c, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(c != NULL, KILN_ERR_ARG);
+	if (c->ca_id < 1 || c->number < 1 || c->next_update <= c->this_update ||
+	    c->revocation_seq < 0 || c->entries < 0)
+		return bad(d, "CRL record: CA, number, update times or counts");
+	return tx->s->ops->crl_add(tx, c, d);
+}
+
+kiln_result kiln_store_tx_revocation_visible(kiln_store_tx *tx, const char *serial, int64_t ms,
+					     kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX) || ms < 0)
+		return bad(d, "certificate serial or time to revoke");
+	return tx->s->ops->revocation_visible(tx, serial, ms, d);
+}
+
+kiln_result kiln_store_revocation_seq(kiln_store *s, int64_t *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	*out = 0;
+	return s->ops->revocation_seq(s, out, d);
+}
+
+kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_seq,
+				    kiln_store_revoked_fn fn, void *ctx, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && fn != NULL && ca_id >= 0 && after_seq >= 0, KILN_ERR_ARG);
+	return s->ops->revoked_each(s, ca_id, after_seq, fn, ctx, d);
+}
+
+kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+				   char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && f != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	*n = 0;
+	if (f->device_id <= 0 && f->lot == NULL && f->station == NULL)
+		return bad(d, "recall: name a device, a lot or a station");
+	if (f->device_id < 0 || f->from < 0 || f->to < 0 || (f->to != 0 && f->to <= f->from))
+		return bad(d, "recall: device id or time window");
+	if (f->lot != NULL && !lot_ok(f->lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	if (f->station != NULL && (f->station[0] == '\0' ||
+				   strnlen(f->station, KILN_STORE_NAME_MAX) == KILN_STORE_NAME_MAX ||
+				   !printable(f->station)))
+		return bad(d, "station name");
+	return s->ops->cert_select(s, f, out, n, d);
+}
+
+kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id, struct kiln_crl_rec *out,
+				bool *found, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && found != NULL && ca_id > 0, KILN_ERR_ARG);
+	*found = false;
+	return s->ops->crl_last(s, ca_id, out, found, d);
+}
+
 kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
 					int64_t *issued, kiln_diag *d)
 {

@@ -336,6 +336,22 @@ KILN_MUST_USE kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const cha
 /* true when reason is one of the RFC 5280 reason names above; *code (may be NULL) its CRLReason. */
 bool kiln_store_reason_ok(const char *reason, int *code);
 
+/* What a CRL of a CA was: the number only grows (KILN_ERR_ARG otherwise). */
+struct kiln_crl_rec {
+	int64_t ca_id;
+	int64_t number;          /* CRLNumber, >= 1 */
+	int64_t this_update, next_update;
+	int64_t revocation_seq;  /* the revocation generation the CRL reflects */
+	int64_t entries;         /* revoked certificates listed */
+	uint8_t sha256[32];      /* of the CRL DER (the DER itself is a file) */
+};
+
+KILN_MUST_USE kiln_result kiln_store_tx_crl_add(kiln_store_tx *tx, const struct kiln_crl_rec *c,
+						kiln_diag *d);
+/* Records how long a revocation took to show in an OCSP response (ms; KILN_ERR_NOT_FOUND). */
+KILN_MUST_USE kiln_result kiln_store_tx_revocation_visible(kiln_store_tx *tx, const char *serial,
+							   int64_t ms, kiln_diag *d);
+
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
 					       kiln_diag *d);
@@ -416,6 +432,52 @@ KILN_MUST_USE kiln_result kiln_store_event_list(kiln_store *s, int64_t from, siz
 						struct kiln_event_rec **out, size_t *n,
 						kiln_diag *d);
 void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n);
+
+/* ------------------------------------------------------------ revocation reads */
+
+/* The revocation generation: the seq of the latest revocation, 0 when there is none. */
+KILN_MUST_USE kiln_result kiln_store_revocation_seq(kiln_store *s, int64_t *out, kiln_diag *d);
+
+struct kiln_revoked {
+	char serial[KILN_STORE_SERIAL_HEX];
+	int64_t ca_id;
+	int64_t revoked_at;
+	int reason;  /* RFC 5280 CRLReason code */
+	int64_t seq; /* its place in the revocation sequence */
+};
+
+/* Called once per row; an error stops the walk and is returned. */
+typedef kiln_result (*kiln_store_revoked_fn)(void *ctx, const struct kiln_revoked *r,
+					     kiln_diag *d);
+/*
+ * Every revoked certificate of CA ca_id (0: of every CA) whose seq is above
+ * after_seq, in serial order (lower-case hex, shorter first: numeric order).
+ * No row cap: a CRL lists every one.
+ */
+KILN_MUST_USE kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_seq,
+						  kiln_store_revoked_fn fn, void *ctx,
+						  kiln_diag *d);
+
+/* Which certificates a bulk revocation (a recall) takes. Set fields narrow the set. */
+struct kiln_cert_filter {
+	int64_t device_id;   /* > 0: certificates of this device */
+	const char *lot;     /* certificates of devices made in this lot */
+	const char *station; /* certificates of devices provisioned by this station */
+	int64_t from, to;    /* issued in [from, to); 0: unbounded */
+	bool valid_only;     /* skip certificates already revoked */
+};
+
+/*
+ * Serials of device certificates matching f (at least one of device_id, lot
+ * or station is required), in serial order; at most KILN_STORE_LIST_MAX
+ * (more is KILN_ERR_TOO_BIG). Caller frees *out with free().
+ */
+KILN_MUST_USE kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						 kiln_diag *d);
+/* The latest CRL recorded for a CA; *found false when none. */
+KILN_MUST_USE kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id,
+					      struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
 /* Row counts, for tests and the dashboard: "certificates", "devices", "events", "batches", ... */
 KILN_MUST_USE kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out,
