@@ -239,6 +239,59 @@ struct kiln_tls_req {
 KILN_MUST_USE kiln_result kiln_ca_tls_issue(kiln_ca *ca, const struct kiln_tls_req *req,
 					    kiln_buf *chain_pem, kiln_diag *d);
 
+/* ------------------------------------------------------------ revocation */
+
+/* Exactly one of serial, device, lot, station; from/to only with station. */
+struct kiln_revoke_req {
+	const char *serial;   /* lower-case hex */
+	const char *device;   /* as kiln_store_device_get: id, product/serial or serial */
+	const char *lot;      /* recall: every valid certificate of the lot's devices */
+	const char *station;  /* recall: what the station provisioned, issued in [from, to) */
+	int64_t from, to;     /* 0: unbounded */
+	const char *reason;   /* RFC 5280 reason name */
+	const char *actor;
+};
+
+struct kiln_revoke_result {
+	char (*serials)[KILN_STORE_SERIAL_HEX]; /* what was revoked (heap) */
+	size_t n;
+	int64_t revoked_at;
+	int64_t seq;          /* the revocation generation after the commit */
+};
+
+void kiln_revoke_result_cleanup(struct kiln_revoke_result *res);
+
+/*
+ * Revokes, with one "revocation" event per certificate, in one transaction:
+ * all of a recall or nothing. Bulk revocations (lot, station) go through one
+ * internal function (revoke_bulk in revoke.c), where approvals will gate them.
+ * Refusals: KILN_ERR_ARG (how to revoke, reason, window), KILN_ERR_NOT_FOUND
+ * (serial, device, empty recall), KILN_ERR_ALREADY_REVOKED; each records one
+ * "rejection" event and changes nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_revoke(kiln_ca *ca, const struct kiln_revoke_req *req,
+					 struct kiln_revoke_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ CRLs */
+
+struct kiln_crl_result {
+	struct kiln_crl_rec rec;
+	kiln_buf der;         /* the signed CRL (init/cleanup by the caller) */
+	char ca_name[64];
+};
+
+/*
+ * Issues the next CRL of an issuing CA (by name): every certificate revoked
+ * under it, sorted by serial, thisUpdate now, nextUpdate validity_s later,
+ * CRL number one above the last, signed in the HSM. The CRL record and a
+ * "crl-issue" event are committed before this returns (commit before
+ * release). KILN_ERR_NOT_FOUND for an unknown CA, KILN_ERR_HSM_TOKEN_MISSING
+ * when this process has no access to its token.
+ */
+KILN_MUST_USE kiln_result kiln_ca_crl_issue(kiln_ca *ca, const char *ca_name, int64_t validity_s,
+					    const char *actor, struct kiln_crl_result *res,
+					    kiln_diag *d);
+
 /* ------------------------------------------------------------ lint */
 
 /* The profile a TBS is linted against before it may reach the HSM. */

@@ -61,6 +61,8 @@ int cmd_identity(int argc, char **argv);
 int cmd_device(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
 
 
 #endif

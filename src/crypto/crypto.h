@@ -207,6 +207,42 @@ KILN_MUST_USE kiln_result kiln_cert_tbs_x509(const struct kiln_cert_spec *spec, 
  */
 KILN_MUST_USE kiln_result kiln_signed_assemble(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
 					       kiln_buf *out);
+/* ---------------------------------------------------------- CRLs (crl.c) */
+
+#define KILN_CRL_SERIAL_MAX 20
+#define KILN_CRL_MAX_ENTRIES 10000000
+/* Ceiling on a CRL's DER: ten million entries of at most 64 bytes, plus the rest. */
+#define KILN_CRL_MAX_BYTES ((size_t)660 * 1024 * 1024)
+
+struct kiln_crl_entry {
+	uint8_t serial[KILN_CRL_SERIAL_MAX]; /* big-endian, as in the certificate */
+	uint8_t serial_len;
+	int64_t revoked_at;
+	int reason; /* CRLReason code: 0 (unspecified, no extension written) .. 10, not 7 */
+};
+
+struct kiln_crl_spec {
+	const X509 *issuer;   /* the CA: its subject names the CRL issuer, its SKI the AKI */
+	kiln_alg sig_alg;
+	uint64_t number;      /* cRLNumber, >= 1 */
+	int64_t this_update, next_update;
+	const struct kiln_crl_entry *entries; /* in the order they are written (sort first) */
+	size_t n;
+};
+
+/* Fills e->serial from lower-case hex (odd lengths allowed: "100" is 0x0100). */
+KILN_MUST_USE kiln_result kiln_serial_from_hex(const char *hex, struct kiln_crl_entry *e);
+/*
+ * Appends the TBSCertList DER for s to tbs (give tbs a cap of KILN_CRL_MAX_BYTES
+ * for large CRLs): v2, the issuer's signature algorithm and name, thisUpdate,
+ * nextUpdate, the entries, and the AKI and cRLNumber extensions.
+ */
+KILN_MUST_USE kiln_result kiln_crl_tbs(const struct kiln_crl_spec *s, kiln_buf *tbs,
+				       kiln_diag *d);
+/* kiln_signed_assemble without its 16 MiB working buffers: out's own cap applies. */
+KILN_MUST_USE kiln_result kiln_signed_assemble_big(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
+						   kiln_buf *out);
+
 /* Decodes one DER certificate, refusing trailing bytes. Caller frees. */
 KILN_MUST_USE kiln_result kiln_cert_parse(kiln_slice der, X509 **out, kiln_diag *d);
 /* Checks cert's signature with issuer's public key (self-signed: its own). */

@@ -182,6 +182,8 @@ typedef struct kiln_config {
 	unsigned identity_validity_days;
 	char public_url[KILN_POLICY_STR_MAX];    /* base of CRL and OCSP URLs */
 	char listen[64];                         /* "127.0.0.1:8443" */
+	unsigned crl_validity_hours;             /* nextUpdate - thisUpdate of CRLs (24) */
+	unsigned ocsp_validity_hours;            /* nextUpdate - thisUpdate of OCSP responses (4) */
 } kiln_config;
 
 /* Parses kiln.yaml; fills defaults for optional keys. */
