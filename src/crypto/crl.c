@@ -79,7 +79,9 @@ kiln_result kiln_serial_from_hex(const char *hex, struct kiln_crl_entry *e)
 	KILN_ENSURE(n > 0 && n <= 2 * KILN_CRL_SERIAL_MAX, KILN_ERR_ARG);
 	even[0] = '0';
 	memcpy(even + 1, hex, n + 1);
-	KILN_GUARD(kiln_hex_decode(n % 2 == 1 ? even : even + 1, e->serial, sizeof(e->serial), &len));
+	if (!kiln_is_ok(kiln_hex_decode(n % 2 == 1 ? even : even + 1, e->serial, sizeof(e->serial),
+					&len)) || len == 0)
+		return kiln_fail(KILN_ERR_ARG);
 	e->serial_len = (uint8_t)len;
 	return kiln_ok();
 }
