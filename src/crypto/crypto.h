@@ -243,6 +243,55 @@ KILN_MUST_USE kiln_result kiln_crl_tbs(const struct kiln_crl_spec *s, kiln_buf *
 KILN_MUST_USE kiln_result kiln_signed_assemble_big(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
 						   kiln_buf *out);
 
+/* ---------------------------------------------------------- OCSP (ocsp.c) */
+
+#define KILN_OCSP_MAX_BYTES 4096 /* an OCSPRequest larger than this is refused */
+#define KILN_OCSP_MAX_IDS 8      /* CertIDs per request */
+#define KILN_OCSP_SHA1 1
+#define KILN_OCSP_SHA256 2
+
+/* One CertID as it came; slices point into the request bytes. */
+struct kiln_ocsp_certid {
+	int hash;              /* KILN_OCSP_SHA1, KILN_OCSP_SHA256, 0: another algorithm */
+	kiln_slice name_hash, key_hash;
+	kiln_slice serial;     /* INTEGER content, positive, minimal */
+	kiln_slice tlv;        /* the whole CertID */
+};
+
+struct kiln_ocsp_request {
+	struct kiln_ocsp_certid ids[KILN_OCSP_MAX_IDS];
+	size_t n;              /* >= 1 */
+	kiln_slice nonce_ext;  /* the nonce Extension TLV, to echo; empty when none */
+	bool signed_req;       /* carried an optionalSignature (not checked: kiln does not require one) */
+};
+
+/* Pure and bounded; KILN_ERR_MALFORMED for anything but a DER OCSPRequest. */
+KILN_MUST_USE kiln_result kiln_ocsp_request_parse(kiln_slice in, struct kiln_ocsp_request *out);
+
+enum { KILN_OCSP_GOOD = 0, KILN_OCSP_REVOKED = 1, KILN_OCSP_UNKNOWN = 2 };
+
+struct kiln_ocsp_single {
+	kiln_slice certid_tlv; /* echoed as the request had it */
+	int status;            /* KILN_OCSP_GOOD ... */
+	int64_t revoked_at;
+	int reason;            /* CRLReason code; 0 (unspecified) is left out */
+	int64_t this_update, next_update;
+};
+
+/* A CertID of our own (pre-signed responses): hash alg with NULL parameters. */
+KILN_MUST_USE kiln_result kiln_ocsp_certid(int hash, const uint8_t *name_hash,
+					   const uint8_t *key_hash, kiln_slice serial,
+					   kiln_buf *out);
+/* ResponseData DER: responder by key hash, producedAt, the responses, the nonce echoed. */
+KILN_MUST_USE kiln_result kiln_ocsp_tbs(const uint8_t responder_key_hash[20], int64_t produced_at,
+					const struct kiln_ocsp_single *s, size_t n,
+					kiln_slice nonce_ext, kiln_buf *tbs);
+/* OCSPResponse (successful, basic) around a signed ResponseData and the signer's certificate. */
+KILN_MUST_USE kiln_result kiln_ocsp_assemble(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
+					     kiln_slice signer_cert, kiln_buf *out);
+/* An OCSPResponse with no body: 1 malformedRequest, 2 internalError, 3 tryLater, 6 unauthorized. */
+KILN_MUST_USE kiln_result kiln_ocsp_error(int status, kiln_buf *out);
+
 /* Decodes one DER certificate, refusing trailing bytes. Caller frees. */
 KILN_MUST_USE kiln_result kiln_cert_parse(kiln_slice der, X509 **out, kiln_diag *d);
 /* Checks cert's signature with issuer's public key (self-signed: its own). */

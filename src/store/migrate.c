@@ -200,8 +200,9 @@ static const char *const schema_v2[] = {
  * appends a row to revocations, by trigger, whichever code path revoked it
  * (kiln revoke, the API, re-provisioning, retirement): the largest seq is the
  * revocation generation that kiln serve watches to refresh its CRLs and its
- * OCSP responses. A revocation is final. visible_ms is filled in afterwards:
- * the time from the command to an OCSP response saying revoked.
+ * OCSP responses. A revocation is final. recorded_ms is when the row was
+ * written (the commit, to the millisecond); visible_ms is filled in by kiln
+ * serve: from that moment to an OCSP response saying revoked.
  * crls records every CRL issued per CA; its number only grows.
  */
 static const char *const schema_v3[] = {
@@ -214,23 +215,24 @@ static const char *const schema_v3[] = {
 	"               'cACompromise', 'affiliationChanged', 'superseded',\n"
 	"               'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn',\n"
 	"               'aACompromise')),\n"
-	"  recorded   INTEGER NOT NULL,\n"
+	"  recorded_ms INTEGER NOT NULL,\n"
 	"  visible_ms INTEGER CHECK (visible_ms IS NULL OR visible_ms >= 0)\n"
 	") STRICT",
 	"CREATE INDEX revocations_ca ON revocations(ca_id, serial)",
 	"CREATE TRIGGER certificates_revocation AFTER UPDATE OF status ON certificates\n"
 	"  WHEN OLD.status = 'valid' AND NEW.status = 'revoked'\n"
-	"  BEGIN INSERT INTO revocations (serial, ca_id, revoked_at, reason, recorded)\n"
+	"  BEGIN INSERT INTO revocations (serial, ca_id, revoked_at, reason, recorded_ms)\n"
 	"    VALUES (NEW.serial, NEW.ca_id, coalesce(NEW.revoked_at, CAST(strftime('%s', 'now') AS "
 	"INTEGER)),\n"
-	"            coalesce(NEW.reason, 'unspecified'), CAST(strftime('%s', 'now') AS INTEGER));\n"
+	"            coalesce(NEW.reason, 'unspecified'),\n"
+	"            CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER));\n"
 	"  END",
 	"CREATE TRIGGER certificates_revoked_final BEFORE UPDATE ON certificates\n"
 	"  WHEN OLD.status = 'revoked' AND (NEW.status IS NOT 'revoked'\n"
 	"    OR NEW.revoked_at IS NOT OLD.revoked_at OR NEW.reason IS NOT OLD.reason)\n"
 	"  BEGIN SELECT RAISE(ABORT, 'a revocation is final'); END",
 	"CREATE TRIGGER revocations_fixed BEFORE UPDATE OF seq, serial, ca_id, revoked_at, reason, "
-	"recorded ON revocations\n"
+	"recorded_ms ON revocations\n"
 	"  BEGIN SELECT RAISE(ABORT, 'a revocation record never changes'); END",
 	"CREATE TRIGGER revocations_no_delete BEFORE DELETE ON revocations\n"
 	"  BEGIN SELECT RAISE(ABORT, 'a revocation record is never deleted'); END",

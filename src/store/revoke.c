@@ -97,7 +97,7 @@ out:
 
 /* Numeric order of lower-case hex without leading zeros: by length, then text. */
 static const char sql_revoked_each[] =
-	"SELECT serial, ca_id, revoked_at, reason, seq FROM revocations "
+	"SELECT serial, ca_id, revoked_at, reason, seq, recorded_ms FROM revocations "
 	"WHERE (?1 = 0 OR ca_id = ?1) AND seq > ?2 ORDER BY length(serial), serial";
 
 static const char *const reason_names[] = {
@@ -134,6 +134,8 @@ kiln_result kiln_sqlite_revoked_each(kiln_store *s, int64_t ca_id, int64_t after
 		row.revoked_at = sqlite3_column_int64(st, 2);
 		row.reason = reason_code(sqlite3_column_text(st, 3));
 		row.seq = sqlite3_column_int64(st, 4);
+		row.recorded_ms = sqlite3_column_int64(st, 5);
+		row.revoked = true;
 		if (row.reason < 0) {
 			r = kiln_diag_set(d, KILN_ERR_STORE, "revocation of %s has an unknown reason",
 					  row.serial);
@@ -144,6 +146,45 @@ kiln_result kiln_sqlite_revoked_each(kiln_store *s, int64_t ca_id, int64_t after
 	}
 	if (rc != SQLITE_DONE)
 		r = kiln_sqlite_fail(c->db, rc, "reading revocations", d);
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+static const char sql_cert_status_each[] =
+	"SELECT c.serial, c.status, coalesce(c.revoked_at, 0), coalesce(c.reason, ''), "
+	"coalesce(r.seq, 0), coalesce(r.recorded_ms, 0) "
+	"FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial WHERE c.ca_id = ?1";
+
+kiln_result kiln_sqlite_cert_status_each(kiln_store *s, int64_t ca_id, kiln_store_revoked_fn fn,
+					 void *ctx, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	struct kiln_revoked row;
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc = SQLITE_OK;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_cert_status_each, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, ca_id));
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof(row));
+		KILN_TRY(r, kiln_sqlite_col_str(st, 0, row.serial, sizeof(row.serial), d));
+		row.ca_id = ca_id;
+		row.revoked = strcmp((const char *)sqlite3_column_text(st, 1), "revoked") == 0;
+		row.revoked_at = sqlite3_column_int64(st, 2);
+		row.reason = row.revoked ? reason_code(sqlite3_column_text(st, 3)) : -1;
+		row.seq = sqlite3_column_int64(st, 4);
+		row.recorded_ms = sqlite3_column_int64(st, 5);
+		if (row.revoked && row.reason < 0)
+			row.reason = 0;
+		KILN_TRY(r, fn(ctx, &row, d));
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		r = kiln_sqlite_fail(c->db, rc, "reading certificates", d);
 out:
 	kiln_sqlite_done(st);
 	kiln_sqlite_reader_put(b, c);

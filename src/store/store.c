@@ -539,6 +539,13 @@ kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_
 	return s->ops->revoked_each(s, ca_id, after_seq, fn, ctx, d);
 }
 
+kiln_result kiln_store_cert_status_each(kiln_store *s, int64_t ca_id, kiln_store_revoked_fn fn,
+					void *ctx, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && fn != NULL && ca_id > 0, KILN_ERR_ARG);
+	return s->ops->cert_status_each(s, ca_id, fn, ctx, d);
+}
+
 kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 				   char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
 {

@@ -443,7 +443,9 @@ struct kiln_revoked {
 	int64_t ca_id;
 	int64_t revoked_at;
 	int reason;  /* RFC 5280 CRLReason code */
-	int64_t seq; /* its place in the revocation sequence */
+	int64_t seq; /* its place in the revocation sequence; 0 for a valid certificate */
+	int64_t recorded_ms; /* when the revocation was recorded (ms since 1970) */
+	bool revoked;        /* false: a valid certificate (kiln_store_cert_status_each) */
 };
 
 /* Called once per row; an error stops the walk and is returned. */
@@ -457,6 +459,15 @@ typedef kiln_result (*kiln_store_revoked_fn)(void *ctx, const struct kiln_revoke
 KILN_MUST_USE kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_seq,
 						  kiln_store_revoked_fn fn, void *ctx,
 						  kiln_diag *d);
+
+/*
+ * Every certificate issued by CA ca_id, valid or revoked (valid ones with
+ * revoked false, reason -1), in no particular order: what an OCSP responder
+ * pre-signs.
+ */
+KILN_MUST_USE kiln_result kiln_store_cert_status_each(kiln_store *s, int64_t ca_id,
+						      kiln_store_revoked_fn fn, void *ctx,
+						      kiln_diag *d);
 
 /* Which certificates a bulk revocation (a recall) takes. Set fields narrow the set. */
 struct kiln_cert_filter {

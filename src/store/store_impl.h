@@ -117,6 +117,9 @@ struct kiln_store_ops {
 	KILN_MUST_USE kiln_result (*revoked_each)(kiln_store *s, int64_t ca_id, int64_t after_seq,
 						  kiln_store_revoked_fn fn, void *ctx,
 						  kiln_diag *d);
+	KILN_MUST_USE kiln_result (*cert_status_each)(kiln_store *s, int64_t ca_id,
+						      kiln_store_revoked_fn fn, void *ctx,
+						      kiln_diag *d);
 	KILN_MUST_USE kiln_result (*cert_select)(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);
@@ -340,6 +343,9 @@ KILN_MUST_USE kiln_result kiln_sqlite_revocation_seq(kiln_store *s, int64_t *out
 KILN_MUST_USE kiln_result kiln_sqlite_revoked_each(kiln_store *s, int64_t ca_id,
 						   int64_t after_seq, kiln_store_revoked_fn fn,
 						   void *ctx, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_cert_status_each(kiln_store *s, int64_t ca_id,
+						       kiln_store_revoked_fn fn, void *ctx,
+						       kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						  char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						  kiln_diag *d);
