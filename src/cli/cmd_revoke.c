@@ -11,7 +11,7 @@
 static const char revoke_usage[] =
 	"usage: kiln --dir DIR revoke (--serial HEX | --device ID | --batch LOT |\n"
 	"                              --station NAME [--from TIME] [--to TIME])\n"
-	"                             --reason REASON [--json]\n"
+	"                             --reason REASON [--wait SECONDS] [--json]\n"
 	"\n"
 	"Revokes one certificate (by serial, or a device's current one), or recalls every\n"
 	"valid certificate of a lot or of what one station provisioned in [--from, --to)\n"
@@ -19,7 +19,10 @@ static const char revoke_usage[] =
 	"unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\n"
 	"cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.\n"
 	"The revocations, their events and the revocation generation are one commit;\n"
-	"kiln serve picks them up for its CRLs. Run kiln crl to write the CRL now.\n";
+	"kiln serve --listen-http publishes them (OCSP at once, CRLs coalesced); kiln crl\n"
+	"writes a CRL now. --wait waits until kiln serve has published every one in OCSP\n"
+	"and prints the time to revoke: from this command to an OCSP response saying\n"
+	"revoked (kiln serve records, per revocation, the time from commit to published).\n";
 
 static const char crl_usage[] =
 	"usage: kiln --dir DIR crl --env production|test [--out FILE] [--json]\n"
@@ -51,8 +54,38 @@ static bool parse_time(const char *s, int64_t *out)
 	return *out >= 0;
 }
 
+/*
+ * Waits until kiln serve has published every revocation in OCSP; *to_ocsp_ms
+ * receives the time from start_ms (this command's start) to the last one.
+ */
+static kiln_result wait_published(kiln_store *s, const struct kiln_revoke_result *res,
+				  int64_t start_ms, uint64_t wait_s, int64_t *to_ocsp_ms,
+				  kiln_diag *d)
+{
+	uint64_t deadline = kiln_mono_ns() + wait_s * 1000000000ull;
+	const struct timespec pause = { 0, 20 * 1000000L };
+	size_t done = 0;
+	int64_t rec = 0, vis = -1, last = 0;
+
+	while (done < res->n) {
+		KILN_GUARD(kiln_store_revocation_timing(s, res->serials[done], &rec, &vis, d));
+		if (vis >= 0) {
+			last = rec + vis > last ? rec + vis : last;
+			done++;
+			continue;
+		}
+		if (kiln_mono_ns() > deadline)
+			return kiln_diag_set(d, KILN_ERR_TIMEOUT, "revoked, but no kiln serve "
+					     "--listen-http published %s in OCSP within %llu s",
+					     res->serials[done], (unsigned long long)wait_s);
+		(void)nanosleep(&pause, NULL);
+	}
+	*to_ocsp_ms = last - start_ms;
+	return kiln_ok();
+}
+
 static int revoke_print(const struct cli_common *c, const struct kiln_revoke_result *res,
-			const char *reason, double ms)
+			const char *reason, double ms, int64_t to_ocsp_ms)
 {
 	char when[KILN_TIME_STR];
 	json_t *arr;
@@ -62,23 +95,28 @@ static int revoke_print(const struct cli_common *c, const struct kiln_revoke_res
 		arr = json_array();
 		for (size_t i = 0; i < res->n; i++)
 			(void)json_array_append_new(arr, json_string(res->serials[i]));
-		return cli_print_json(json_pack("{s:o,s:I,s:s,s:s,s:I,s:f}", "revoked", arr, "count",
-						(json_int_t)res->n, "reason", reason, "revoked_at",
-						when, "revocation_seq", (json_int_t)res->seq,
-						"commit_ms", ms));
+		return cli_print_json(json_pack("{s:o,s:I,s:s,s:s,s:I,s:f,s:I}", "revoked", arr,
+						"count", (json_int_t)res->n, "reason", reason,
+						"revoked_at", when, "revocation_seq",
+						(json_int_t)res->seq, "commit_ms", ms,
+						"time_to_revoke_ms", (json_int_t)to_ocsp_ms));
 	}
 	for (size_t i = 0; i < res->n; i++)
 		printf("revoked %s\n", res->serials[i]);
 	printf("%zu certificate%s revoked (%s) at %s, revocation generation %lld, committed in "
 	       "%.1f ms\n", res->n, res->n == 1 ? "" : "s", reason, when, (long long)res->seq, ms);
+	if (to_ocsp_ms >= 0)
+		printf("time to revoke: %lld ms from this command to OCSP responses saying revoked\n",
+		       (long long)to_ocsp_ms);
 	return CLI_OK;
 }
 
 int cmd_revoke(int argc, char **argv)
 {
 	const char *serial = NULL, *device = NULL, *lot = NULL, *station = NULL, *reason = NULL;
-	const char *from = NULL, *to = NULL;
+	const char *from = NULL, *to = NULL, *wait = NULL;
 	const struct cli_opt opts[] = {
+		{ "wait", true, &wait, NULL },
 		{ "serial", true, &serial, NULL },   { "device", true, &device, NULL },
 		{ "batch", true, &lot, NULL },       { "station", true, &station, NULL },
 		{ "from", true, &from, NULL },       { "to", true, &to, NULL },
@@ -90,7 +128,9 @@ int cmd_revoke(int argc, char **argv)
 	struct cli_common c;
 	const char *pos[1];
 	size_t npos = 0;
-	int64_t t0;
+	uint64_t wait_s = 0;
+	int64_t t0, start_ms = kiln_wall_ms(), to_ocsp_ms = -1;
+	double ms = 0;
 	kiln_diag d;
 	kiln_result r;
 	int rc;
@@ -103,6 +143,8 @@ int cmd_revoke(int argc, char **argv)
 	}
 	if (reason == NULL)
 		return cli_usage_error("revoke: --reason is required; see kiln revoke --help");
+	if (wait != NULL && (!kiln_is_ok(kiln_parse_u64(wait, 600, &wait_s)) || wait_s == 0))
+		return cli_usage_error("revoke: --wait takes 1 to 600 seconds");
 	if ((from != NULL && !parse_time(from, &req.from)) || (to != NULL && !parse_time(to, &req.to)))
 		return cli_usage_error("revoke: --from and --to take 2026-11-21T12:00:00Z or seconds");
 	req.serial = serial;
@@ -116,10 +158,15 @@ int cmd_revoke(int argc, char **argv)
 	t0 = (int64_t)kiln_mono_ns();
 	if (kiln_is_ok(r))
 		r = kiln_ca_revoke(dep.ca, &req, &res, &d);
+	ms = (double)(kiln_mono_ns() - (uint64_t)t0) / 1e6;
+	if (kiln_is_ok(r) && wait_s > 0)
+		r = wait_published(dep.store, &res, start_ms, wait_s, &to_ocsp_ms, &d);
 	deploy_close(&dep);
-	if (!kiln_is_ok(r))
+	if (!kiln_is_ok(r)) {
+		kiln_revoke_result_cleanup(&res);
 		return cli_fail(r, &d);
-	rc = revoke_print(&c, &res, reason, (double)(kiln_mono_ns() - (uint64_t)t0) / 1e6);
+	}
+	rc = revoke_print(&c, &res, reason, ms, to_ocsp_ms);
 	kiln_revoke_result_cleanup(&res);
 	return rc;
 }

@@ -22,6 +22,7 @@ static const struct kiln_route routes[] = {
 	{ "POST", "/v1/provision/begin", FACTORY, route_provision_begin, false },
 	{ "POST", "/v1/provision/finish", FACTORY, route_provision_finish, false },
 	{ "GET", "/v1/devices/{id}", READERS, route_device_get, false },
+	{ "POST", "/v1/revocations", KILN_ROLE_ADMIN | KILN_ROLE_OFFICER, route_revoke, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)

@@ -292,3 +292,33 @@ out:
 	kiln_sqlite_reader_put(b, c);
 	return r;
 }
+
+static const char sql_revocation_timing[] =
+	"SELECT recorded_ms, coalesce(visible_ms, -1) FROM revocations WHERE serial = ?1";
+
+kiln_result kiln_sqlite_revocation_timing(kiln_store *s, const char *serial, int64_t *recorded_ms,
+					  int64_t *visible_ms, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_revocation_timing, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, serial, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*recorded_ms = sqlite3_column_int64(st, 0);
+		*visible_ms = sqlite3_column_int64(st, 1);
+	} else if (rc == SQLITE_DONE) {
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "certificate %s is not revoked", serial);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "reading a revocation", d);
+	}
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}

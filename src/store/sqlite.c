@@ -520,6 +520,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.cert_select = kiln_sqlite_cert_select,
 	.cert_status_each = kiln_sqlite_cert_status_each,
 	.crl_last = kiln_sqlite_crl_last,
+	.revocation_timing = kiln_sqlite_revocation_timing,
 	.meta_get = kiln_sqlite_meta_get,
 	.ca_get = kiln_sqlite_ca_get,
 	.ca_list = kiln_sqlite_ca_list,

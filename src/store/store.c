@@ -565,6 +565,15 @@ kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter 
 	return s->ops->cert_select(s, f, out, n, d);
 }
 
+kiln_result kiln_store_revocation_timing(kiln_store *s, const char *serial, int64_t *recorded_ms,
+					 int64_t *visible_ms, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && recorded_ms != NULL && visible_ms != NULL, KILN_ERR_ARG);
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	return s->ops->revocation_timing(s, serial, recorded_ms, visible_ms, d);
+}
+
 kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id, struct kiln_crl_rec *out,
 				bool *found, kiln_diag *d)
 {

@@ -486,6 +486,14 @@ struct kiln_cert_filter {
 KILN_MUST_USE kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);
+/*
+ * When a revocation was recorded (ms since 1970) and how long it took to show
+ * in an OCSP response (*visible_ms -1 while kiln serve has not published it).
+ * KILN_ERR_NOT_FOUND when the certificate is not revoked.
+ */
+KILN_MUST_USE kiln_result kiln_store_revocation_timing(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
 /* The latest CRL recorded for a CA; *found false when none. */
 KILN_MUST_USE kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id,
 					      struct kiln_crl_rec *out, bool *found, kiln_diag *d);

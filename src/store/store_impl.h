@@ -123,6 +123,9 @@ struct kiln_store_ops {
 	KILN_MUST_USE kiln_result (*cert_select)(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);
+	KILN_MUST_USE kiln_result (*revocation_timing)(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
 	KILN_MUST_USE kiln_result (*crl_last)(kiln_store *s, int64_t ca_id,
 					      struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
@@ -349,6 +352,9 @@ KILN_MUST_USE kiln_result kiln_sqlite_cert_status_each(kiln_store *s, int64_t ca
 KILN_MUST_USE kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						  char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						  kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_revocation_timing(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_crl_last(kiln_store *s, int64_t ca_id,
 					       struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
