@@ -102,7 +102,7 @@ static kiln_result parse_exts(kiln_slice exts, kiln_slice *nonce)
 	return kiln_ok();
 }
 
-kiln_result kiln_ocsp_request_parse(kiln_slice in, struct kiln_ocsp_request *out)
+static kiln_result request_walk(kiln_slice in, struct kiln_ocsp_request *out)
 {
 	kiln_slice req, tbs, list, one, v;
 	kiln_cursor c, t, l, r;
@@ -145,6 +145,17 @@ kiln_result kiln_ocsp_request_parse(kiln_slice in, struct kiln_ocsp_request *out
 		out->n++;
 	}
 	KILN_ENSURE(out->n > 0, MAL);
+	return kiln_ok();
+}
+
+/* Whatever the walk stumbled on (truncation, bad lengths), the request is malformed. */
+kiln_result kiln_ocsp_request_parse(kiln_slice in, struct kiln_ocsp_request *out)
+{
+	KILN_ENSURE(out != NULL, KILN_ERR_ARG);
+	if (!kiln_is_ok(request_walk(in, out))) {
+		memset(out, 0, sizeof(*out));
+		return kiln_fail(MAL);
+	}
 	return kiln_ok();
 }
 

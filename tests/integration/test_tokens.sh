@@ -20,7 +20,10 @@ for tok in kiln-prod:production kiln-test:test kiln-service:service; do
 	p11 --token-label "$label" --login --pin "$pin" --list-objects >"$T/$label.objs" 2>&1
 	check "$label: lists its objects" grep -q "Private Key Object" "$T/$label.objs"
 	nkeys=$(grep -c "Private Key Object" "$T/$label.objs")
-	check "$label: holds exactly the $env root and issuing keys" test "$nkeys" -eq 2
+	# production and test also hold their delegated OCSP signer's key
+	want=2; [ "$env" = service ] || want=3
+	check "$label: holds exactly the $env root, issuing (and OCSP signer) keys" test "$nkeys" -eq "$want"
+	[ "$env" = service ] || check "$label: $env-ocsp present" grep -q "label: *$env-ocsp" "$T/$label.objs"
 	check "$label: $env-root present" grep -q "label: *$env-root" "$T/$label.objs"
 	check "$label: $env-issuing present" grep -q "label: *$env-issuing" "$T/$label.objs"
 	# Every private key: sensitive, never extractable.

@@ -163,6 +163,8 @@ static void test_format_round_trip(void **state)
 	c.identity_validity_days = 1;
 	snprintf(c.public_url, sizeof(c.public_url), "https://pki.example.com:9443/kiln");
 	snprintf(c.listen, sizeof(c.listen), "[::1]:1");
+	c.crl_validity_hours = 8760;
+	c.ocsp_validity_hours = 1;
 	round_trip(&c);
 }
 
@@ -311,7 +313,7 @@ static void test_schema_errors(void **state)
 	expect_edit("ca:", "server: {port: 1}\nca:",
 		    "kiln.yaml:9: unknown key 'port' in 'server' (allowed: listen)");
 	expect_edit("version: 1", "version: 1\nlog: debug",
-		    "kiln.yaml:2: unknown key 'log' (allowed: version, database, hsm, ca, public_url, server)");
+		    "kiln.yaml:2: unknown key 'log' (allowed: version, database, hsm, ca, public_url, server, revocation)");
 	/* Syntax errors and oversized files have their own codes' lines too. */
 	expect_yaml("version: 1\n  database: x\n", CONFIG,
 		    "kiln.yaml:2: YAML syntax error: mapping values are not allowed in this context");
