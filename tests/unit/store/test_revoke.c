@@ -351,6 +351,50 @@ static void test_time_to_revoke(void **state)
 	KT_ERR(kiln_store_write(f->s, vis_fn, &v, &d), KILN_ERR_ARG);
 }
 
+static kiln_result status_fn(void *ctx, const struct kiln_revoked *r, kiln_diag *d)
+{
+	struct collect *c = ctx;
+
+	(void)d;
+	assert_true(c->n < 16);
+	c->rows[c->n++] = *r;
+	return kiln_ok();
+}
+
+static void test_status_each_and_timing(void **state)
+{
+	struct fx *f = *state;
+	struct collect c = { 0 };
+	int64_t rec = 0, vis = 0, before = kiln_wall_ms();
+	kiln_diag d;
+
+	add_dev(f, f->ca, "A", "c1", "L1", "st-1", 1000);
+	add_dev(f, f->ca, "B", "c2", "L1", "st-1", 1000);
+	add_dev(f, f->ca2, "C", "c3", "L1", "st-1", 1000);
+	revoke(f, "c2", "privilegeWithdrawn", 7000);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_cert_status_each(f->s, f->ca, status_fn, &c, &d));
+	assert_int_equal(c.n, 2);
+	for (size_t i = 0; i < c.n; i++) {
+		if (strcmp(c.rows[i].serial, "c1") == 0) {
+			assert_false(c.rows[i].revoked);
+			assert_int_equal(c.rows[i].reason, -1);
+		} else {
+			assert_string_equal(c.rows[i].serial, "c2");
+			assert_true(c.rows[i].revoked);
+			assert_int_equal(c.rows[i].reason, 9);
+			assert_int_equal(c.rows[i].revoked_at, 7000);
+			assert_int_equal(c.rows[i].seq, 1);
+		}
+	}
+	KT_OK(kiln_store_revocation_timing(f->s, "c2", &rec, &vis, &d));
+	assert_true(rec >= before - 1000 && rec <= kiln_wall_ms() + 1000);
+	assert_int_equal(vis, -1);
+	KT_ERR(kiln_store_revocation_timing(f->s, "c1", &rec, &vis, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(kiln_store_revocation_timing(f->s, "C1", &rec, &vis, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_cert_status_each(f->s, 0, status_fn, &c, &d), KILN_ERR_ARG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cert_select, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_to_revoke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_each_and_timing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
