@@ -154,8 +154,10 @@ static void test_signer_made_on_first_use(void **state)
 	assert_false(made);
 	assert_int_equal(kt_count(&k, "cas"), cas + 2);
 	assert_int_equal(kt_count(&k, "certificates") >= 2, 1);
-	KT_ERR(kiln_ocsp_new(k.ca, 10, "test", &o, &d), KILN_ERR_ARG);
 	kiln_ocsp_free(o);
+	o = NULL;
+	KT_ERR(kiln_ocsp_new(k.ca, 10, "test", &o, &d), KILN_ERR_ARG);
+	assert_null(o);
 }
 
 static void test_answers(void **state)

@@ -3,7 +3,7 @@
  * times, number, AKI, every entry in order with its serial, date and reason,
  * no reason extension for unspecified), its signature verifies, serials of
  * odd length and with the high bit set encode as DER INTEGERs, and bad specs
- * are refused. A 10^6-entry TBS is built once and its time printed.
+ * are refused. A 10^5-entry CRL is built and read back whole.
  */
 #include "support/support.h"
 
@@ -206,10 +206,13 @@ static void test_refused(void **state)
 	kiln_buf_cleanup(&tbs);
 }
 
-/* 10^6 entries, sorted 16-byte serials: built and parsed back; the build time is printed. */
-static void test_million(void **state)
+/*
+ * 10^5 entries, sorted 16-byte serials: built and parsed back by OpenSSL
+ * (bench/ocsp times 10^6; under valgrind a million would take minutes).
+ */
+static void test_many(void **state)
 {
-	const size_t n = 1000000;
+	const size_t n = 100000;
 	struct kiln_crl_entry *e = calloc(n, sizeof(*e));
 	struct kiln_crl_spec s = { ca_cert, KILN_ALG_P256, 9, 1795262400, 1795348800, e, n };
 	uint64_t t0;
@@ -252,7 +255,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_million),
+		cmocka_unit_test(test_many),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
