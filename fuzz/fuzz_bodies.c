@@ -29,13 +29,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = kiln_slice_of(data + 1, size - 1);
 	kiln_diag_clear(&d);
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: {
 		struct body_batch b;
 
 		r = body_batch_parse(body, &b, &d);
 		check_diag(r, &d);
 		if (kiln_is_ok(r) && (b.quantity < 1 || b.quantity > 1000000000 || b.lot[0] == '\0'))
+			abort();
+		break;
+	}
+	case 3: {
+		struct body_revocation v;
+
+		r = body_revocation_parse(body, &v, &d);
+		check_diag(r, &d);
+		if (kiln_is_ok(r) && v.reason[0] == '\0')
 			abort();
 		break;
 	}

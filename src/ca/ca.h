@@ -239,6 +239,116 @@ struct kiln_tls_req {
 KILN_MUST_USE kiln_result kiln_ca_tls_issue(kiln_ca *ca, const struct kiln_tls_req *req,
 					    kiln_buf *chain_pem, kiln_diag *d);
 
+/* ------------------------------------------------------------ revocation */
+
+/* Exactly one of serial, device, lot, station; from/to only with station. */
+struct kiln_revoke_req {
+	const char *serial;   /* lower-case hex */
+	const char *device;   /* as kiln_store_device_get: id, product/serial or serial */
+	const char *lot;      /* recall: every valid certificate of the lot's devices */
+	const char *station;  /* recall: what the station provisioned, issued in [from, to) */
+	int64_t from, to;     /* 0: unbounded */
+	const char *reason;   /* RFC 5280 reason name */
+	const char *actor;
+};
+
+struct kiln_revoke_result {
+	char (*serials)[KILN_STORE_SERIAL_HEX]; /* what was revoked (heap) */
+	size_t n;
+	int64_t revoked_at;
+	int64_t seq;          /* the revocation generation after the commit */
+};
+
+void kiln_revoke_result_cleanup(struct kiln_revoke_result *res);
+
+/*
+ * Revokes, with one "revocation" event per certificate, in one transaction:
+ * all of a recall or nothing. Bulk revocations (lot, station) go through one
+ * internal function (revoke_bulk in revoke.c), where approvals will gate them.
+ * Refusals: KILN_ERR_ARG (how to revoke, reason, window), KILN_ERR_NOT_FOUND
+ * (serial, device, empty recall), KILN_ERR_ALREADY_REVOKED; each records one
+ * "rejection" event and changes nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_revoke(kiln_ca *ca, const struct kiln_revoke_req *req,
+					 struct kiln_revoke_result *res, kiln_diag *d);
+
+/* ------------------------------------------------------------ CRLs */
+
+struct kiln_crl_result {
+	struct kiln_crl_rec rec;
+	kiln_buf der;         /* the signed CRL (init/cleanup by the caller) */
+	char ca_name[64];
+};
+
+/*
+ * Issues the next CRL of an issuing CA (by name): every certificate revoked
+ * under it, sorted by serial, thisUpdate now, nextUpdate validity_s later,
+ * CRL number one above the last, signed in the HSM. The CRL record and a
+ * "crl-issue" event are committed before this returns (commit before
+ * release). KILN_ERR_NOT_FOUND for an unknown CA, KILN_ERR_HSM_TOKEN_MISSING
+ * when this process has no access to its token.
+ */
+KILN_MUST_USE kiln_result kiln_ca_crl_issue(kiln_ca *ca, const char *ca_name, int64_t validity_s,
+					    const char *actor, struct kiln_crl_result *res,
+					    kiln_diag *d);
+
+/* ------------------------------------------------------------ OCSP */
+
+/*
+ * The delegated OCSP signer of an environment's issuing CA ("<env>-ocsp",
+ * key in that environment's token, EKU OCSPSigning, id-pkix-ocsp-nocheck):
+ * made and recorded (CA role "ocsp", certificate kind "ocsp", a "ca-create"
+ * event) when missing. *made (may be NULL) tells whether it was.
+ */
+KILN_MUST_USE kiln_result kiln_ca_ocsp_signer_ensure(kiln_ca *ca, kiln_env env, const char *actor,
+						     bool *made, kiln_diag *d);
+
+/* The responder (ocsp.c); thread-safe. */
+typedef struct kiln_ocsp kiln_ocsp;
+
+/*
+ * For every issuing CA whose token is open: its signer (made on first use),
+ * its issuer hashes. Responses are valid validity_s (nextUpdate - thisUpdate).
+ */
+KILN_MUST_USE kiln_result kiln_ocsp_new(kiln_ca *ca, int64_t validity_s, const char *actor,
+					kiln_ocsp **out, kiln_diag *d);
+void kiln_ocsp_free(kiln_ocsp *o);
+/* Signs responses (SHA-1 and SHA-256 CertIDs) for every certificate of the served CAs. */
+KILN_MUST_USE kiln_result kiln_ocsp_presign_all(kiln_ocsp *o, size_t *certs, kiln_diag *d);
+
+struct kiln_ocsp_sync {
+	int64_t seq;            /* the revocation generation now reflected */
+	size_t revoked;         /* responses replaced for new revocations */
+	int64_t max_visible_ms; /* of those, the longest from record to published */
+	size_t refreshed;       /* responses signed again before they expire */
+};
+
+/*
+ * Follows the store: every revocation after the last generation seen gets
+ * its responses replaced, its time to publish recorded (revocations.visible_ms
+ * and a "revocation-published" event); responses past half their validity
+ * are signed again. Run from one thread.
+ */
+KILN_MUST_USE kiln_result kiln_ocsp_sync(kiln_ocsp *o, struct kiln_ocsp_sync *res, kiln_diag *d);
+
+struct kiln_ocsp_answer {
+	int status;             /* OCSPResponseStatus: 0, 1 malformedRequest, 6 unauthorized */
+	bool cached;            /* answered from the table without signing */
+	bool unknown;           /* a CertID of an unknown certificate */
+	char serial[KILN_STORE_SERIAL_HEX]; /* the first CertID's serial (for logs) */
+};
+
+/*
+ * Answers one DER OCSPRequest: out always receives an OCSPResponse (errors
+ * too: malformedRequest, unauthorized for an issuer kiln does not serve).
+ * The result is a failure for those (KILN_ERR_MALFORMED, KILN_ERR_NOT_FOUND)
+ * so the caller can record them.
+ */
+KILN_MUST_USE kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice req, kiln_buf *out,
+					    struct kiln_ocsp_answer *ans, kiln_diag *d);
+/* Responses in the table. */
+void kiln_ocsp_stats(kiln_ocsp *o, size_t *responses);
+
 /* ------------------------------------------------------------ lint */
 
 /* The profile a TBS is linted against before it may reach the HSM. */

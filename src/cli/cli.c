@@ -24,6 +24,10 @@ static const char usage[] =
 	"                         the device inventory\n"
 	"  batch open --product ID --lot LOT --quantity N | batch close LOT | batch list\n"
 	"                         production lots and their issuance budget\n"
+	"  revoke (--serial HEX | --device ID | --batch LOT | --station NAME) --reason R\n"
+	"                         revoke a certificate, or recall a lot or a station's output\n"
+	"  crl --env production|test\n"
+	"                         issue and write the CRL of an environment's issuing CA\n"
 	"  serve [--listen ADDR:PORT]\n"
 	"                         the HTTPS API: provisioning, batches, inventory\n"
 	"  audit checkpoint | prove (--device ID | --index N) [--size S]\n"
@@ -39,6 +43,7 @@ static const struct {
 	{ "init", cmd_init },	  { "ca", cmd_ca },		{ "policy", cmd_policy },
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
 	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "audit", cmd_audit },
+	{ "revoke", cmd_revoke }, { "crl", cmd_crl },
 };
 
 int kiln_cli_main(int argc, char **argv)

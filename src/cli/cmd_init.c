@@ -206,6 +206,9 @@ static kiln_result run_init(struct init_ctx *ic, struct deployment *dep, const c
 	KILN_TRY(r, kiln_config_format(&ic->cfg, &yaml));
 	KILN_TRY(r, write_text(ic->abs, "kiln.yaml", kiln_buf_cstr(&yaml), 0600, d));
 	KILN_TRY(r, deploy_ca(dep, d));
+	/* The delegated OCSP signers, one per issuing CA, in that environment's token. */
+	KILN_TRY(r, kiln_ca_ocsp_signer_ensure(dep->ca, KILN_ENV_PRODUCTION, actor, NULL, d));
+	KILN_TRY(r, kiln_ca_ocsp_signer_ensure(dep->ca, KILN_ENV_TEST, actor, NULL, d));
 	/* The log key is made with the service hierarchy; the first checkpoint covers init. */
 	KILN_TRY(r, deploy_ledger(dep, true, actor, d));
 	KILN_TRY(r, kiln_ledger_checkpoint(dep->ledger, &ic->checkpoint, NULL, d));

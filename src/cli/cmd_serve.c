@@ -19,13 +19,19 @@
 
 static const char serve_usage[] =
 	"usage: kiln --dir DIR serve [--listen ADDR:PORT] [--workers N] [--nonce-ttl SECONDS]\n"
-	"                            [--rate REQUESTS_PER_SECOND]\n"
+	"                            [--rate REQUESTS_PER_SECOND] [--listen-http ADDR:PORT]\n"
 	"\n"
 	"Serves the kiln API over HTTPS (TLS 1.2 and 1.3) on ADDR:PORT (default: server.listen\n"
 	"in kiln.yaml, 127.0.0.1:8443). /v1 requires a client certificate from kiln identity\n"
 	"add; docs/protocol.md lists every route and the roles it admits. Each identity may\n"
 	"send --rate requests per second (default 200, bursts of twice that). SIGTERM or\n"
-	"SIGINT stops it after the requests in flight are answered.\n";
+	"SIGINT stops it after the requests in flight are answered.\n"
+	"\n"
+	"--listen-http also serves, in plain HTTP, what relying parties fetch: the OCSP\n"
+	"responder (POST /ocsp, GET /ocsp/<base64>) and the CRLs (GET /crl/<ca>.crl), and\n"
+	"keeps both current: every revocation recorded in the inventory replaces its OCSP\n"
+	"responses within a poll (200 ms) and the CRLs are issued again (coalesced, and\n"
+	"before half their validity), also written to DIR/crl/.\n";
 
 #define TLS_RENEW_BEFORE (7 * 86400)
 
@@ -156,6 +162,47 @@ static kiln_result tls_cert(struct deployment *dep, const EVP_PKEY *key, const c
 	return kiln_file_write(path, kiln_buf_view(chain), 0644, d);
 }
 
+/* The plain-HTTP side: the OCSP table, the publisher, the listener. */
+struct revocation_side {
+	kiln_ocsp *ocsp;
+	kiln_publisher *pub;
+	kiln_plain *plain;
+};
+
+static kiln_result revocation_start(struct deployment *dep, const char *listen, const char *actor,
+				    struct revocation_side *rs, kiln_diag *d)
+{
+	struct kiln_publisher_opts po = { 0 };
+	struct kiln_plain_opts pl = { 0 };
+	char crl_dir[KILN_PATH_MAX];
+	size_t certs = 0;
+	uint64_t t0 = kiln_mono_ns();
+
+	KILN_GUARD(deploy_path(dep->dir, "crl", crl_dir, sizeof(crl_dir)));
+	KILN_GUARD(kiln_ocsp_new(dep->ca, (int64_t)dep->cfg.ocsp_validity_hours * 3600, actor,
+				 &rs->ocsp, d));
+	KILN_GUARD(kiln_ocsp_presign_all(rs->ocsp, &certs, d));
+	kiln_log_info(&dep->log, "OCSP: responses for %zu certificates signed in %.0f ms", certs,
+		      (double)(kiln_mono_ns() - t0) / 1e6);
+	po = (struct kiln_publisher_opts){ dep->ca, dep->store, rs->ocsp, crl_dir,
+					   (int64_t)dep->cfg.crl_validity_hours * 3600, 0, 0, actor,
+					   &dep->log };
+	KILN_GUARD(kiln_publisher_start(&po, &rs->pub, d));
+	pl = (struct kiln_plain_opts){ listen, rs->ocsp, rs->pub, dep->store, &dep->log };
+	KILN_GUARD(kiln_plain_start(&pl, &rs->plain, d));
+	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d)", listen,
+		      kiln_plain_port(rs->plain));
+	return kiln_ok();
+}
+
+static void revocation_stop(struct revocation_side *rs)
+{
+	kiln_plain_free(rs->plain);
+	kiln_publisher_free(rs->pub);
+	kiln_ocsp_free(rs->ocsp);
+	memset(rs, 0, sizeof(*rs));
+}
+
 /* The service chain, issuing CA first: trust anchor and intermediate for client certificates. */
 static kiln_result split_service(kiln_ca *ca, kiln_buf *root, kiln_buf *issuing, kiln_diag *d)
 {
@@ -185,6 +232,7 @@ out:
 
 struct serve_opts {
 	const char *listen;
+	const char *listen_http;
 	uint64_t workers;
 	uint64_t nonce_ttl;
 	uint64_t rate;
@@ -199,6 +247,7 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	struct kiln_app_opts ao = { 0 };
 	kiln_buf key_pem, chain, root, issuing;
 	kiln_server *server = NULL;
+	struct revocation_side rs = { 0 };
 	kiln_app *app = NULL;
 	EVP_PKEY *key = NULL;
 	char host[256];
@@ -239,11 +288,14 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	opts.log = &dep->log;
 	KILN_TRY(r, kiln_server_new(&opts, &server, d));
 	kiln_buf_cleanup(&key_pem);
+	if (so->listen_http != NULL)
+		KILN_TRY(r, revocation_start(dep, so->listen_http, c->actor, &rs, d));
 	kiln_log_info(&dep->log, "kiln serve: listening on https://%s (port %d)", listen,
 		      kiln_server_port(server));
 	r = kiln_server_run(server, d);
 	kiln_log_info(&dep->log, "kiln serve: stopped");
 out:
+	revocation_stop(&rs);
 	/* The last checkpoint covers every event of this run (requests in flight are done). */
 	kiln_ledger_stop(dep->ledger);
 	kiln_server_free(server);
@@ -258,8 +310,9 @@ out:
 
 int cmd_serve(int argc, char **argv)
 {
-	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL;
+	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *http = NULL;
 	const struct cli_opt opts[] = { { "listen", true, &listen, NULL },
+					{ "listen-http", true, &http, NULL },
 					{ "workers", true, &workers, NULL },
 					{ "nonce-ttl", true, &ttl, NULL },
 					{ "rate", true, &rate, NULL },
@@ -278,6 +331,9 @@ int cmd_serve(int argc, char **argv)
 		return CLI_OK;
 	}
 	so.listen = listen;
+	so.listen_http = http;
+	if (http != NULL && !listen_ok(http))
+		return cli_usage_error("serve: --listen-http must be ADDR:PORT, not '%s'", http);
 	if (listen != NULL && !listen_ok(listen))
 		return cli_usage_error("serve: --listen must be ADDR:PORT (127.0.0.1:8443, [::1]:8443), "
 				       "not '%s'", listen);

@@ -99,6 +99,8 @@ typedef enum kiln_err {
 	KILN_ERR_LOG_PROOF,
 	KILN_ERR_LOG_SIGNATURE,
 	KILN_ERR_LOG_TAMPERED,
+	/* revocation */
+	KILN_ERR_ALREADY_REVOKED,
 	KILN_ERR__COUNT
 } kiln_err;
 
@@ -306,6 +308,8 @@ KILN_MUST_USE kiln_result kiln_parse_u64(const char *s, uint64_t max, uint64_t *
 int64_t kiln_now(void);
 /* Monotonic nanoseconds, for measuring durations. */
 uint64_t kiln_mono_ns(void);
+/* Wall-clock milliseconds since 1970 (for durations across processes). */
+int64_t kiln_wall_ms(void);
 /* "2026-11-21T12:00:00Z"; out holds at least KILN_TIME_STR bytes. */
 #define KILN_TIME_STR 32
 void kiln_time_format(int64_t t, char out[KILN_TIME_STR]);

@@ -99,6 +99,8 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 		"a checkpoint's signature does not verify with the log's public key" },
 	[KILN_ERR_LOG_TAMPERED] = { "log-tampered", 500,
 		"the event log does not match its signed checkpoints: it was modified" },
+	[KILN_ERR_ALREADY_REVOKED] = { "already-revoked", 409,
+		"the certificate was already revoked; a revocation is final" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)

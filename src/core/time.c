@@ -42,3 +42,11 @@ void kiln_time_format(int64_t t, char out[KILN_TIME_STR])
 	(void)snprintf(out, KILN_TIME_STR, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)year, tm.tm_mon + 1,
 		       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
+
+int64_t kiln_wall_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -207,6 +207,91 @@ KILN_MUST_USE kiln_result kiln_cert_tbs_x509(const struct kiln_cert_spec *spec, 
  */
 KILN_MUST_USE kiln_result kiln_signed_assemble(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
 					       kiln_buf *out);
+/* ---------------------------------------------------------- CRLs (crl.c) */
+
+#define KILN_CRL_SERIAL_MAX 20
+#define KILN_CRL_MAX_ENTRIES 10000000
+/* Ceiling on a CRL's DER: ten million entries of at most 64 bytes, plus the rest. */
+#define KILN_CRL_MAX_BYTES ((size_t)660 * 1024 * 1024)
+
+struct kiln_crl_entry {
+	uint8_t serial[KILN_CRL_SERIAL_MAX]; /* big-endian, as in the certificate */
+	uint8_t serial_len;
+	int64_t revoked_at;
+	int reason; /* CRLReason code: 0 (unspecified, no extension written) .. 10, not 7 */
+};
+
+struct kiln_crl_spec {
+	const X509 *issuer;   /* the CA: its subject names the CRL issuer, its SKI the AKI */
+	kiln_alg sig_alg;
+	uint64_t number;      /* cRLNumber, >= 1 */
+	int64_t this_update, next_update;
+	const struct kiln_crl_entry *entries; /* in the order they are written (sort first) */
+	size_t n;
+};
+
+/* Fills e->serial from lower-case hex (odd lengths allowed: "100" is 0x0100). */
+KILN_MUST_USE kiln_result kiln_serial_from_hex(const char *hex, struct kiln_crl_entry *e);
+/*
+ * Appends the TBSCertList DER for s to tbs (give tbs a cap of KILN_CRL_MAX_BYTES
+ * for large CRLs): v2, the issuer's signature algorithm and name, thisUpdate,
+ * nextUpdate, the entries, and the AKI and cRLNumber extensions.
+ */
+KILN_MUST_USE kiln_result kiln_crl_tbs(const struct kiln_crl_spec *s, kiln_buf *tbs,
+				       kiln_diag *d);
+/* kiln_signed_assemble without its 16 MiB working buffers: out's own cap applies. */
+KILN_MUST_USE kiln_result kiln_signed_assemble_big(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
+						   kiln_buf *out);
+
+/* ---------------------------------------------------------- OCSP (ocsp.c) */
+
+#define KILN_OCSP_MAX_BYTES 4096 /* an OCSPRequest larger than this is refused */
+#define KILN_OCSP_MAX_IDS 8      /* CertIDs per request */
+#define KILN_OCSP_SHA1 1
+#define KILN_OCSP_SHA256 2
+
+/* One CertID as it came; slices point into the request bytes. */
+struct kiln_ocsp_certid {
+	int hash;              /* KILN_OCSP_SHA1, KILN_OCSP_SHA256, 0: another algorithm */
+	kiln_slice name_hash, key_hash;
+	kiln_slice serial;     /* INTEGER content, positive, minimal */
+	kiln_slice tlv;        /* the whole CertID */
+};
+
+struct kiln_ocsp_request {
+	struct kiln_ocsp_certid ids[KILN_OCSP_MAX_IDS];
+	size_t n;              /* >= 1 */
+	kiln_slice nonce_ext;  /* the nonce Extension TLV, to echo; empty when none */
+	bool signed_req;       /* carried an optionalSignature (not checked: kiln does not require one) */
+};
+
+/* Pure and bounded; KILN_ERR_MALFORMED for anything but a DER OCSPRequest. */
+KILN_MUST_USE kiln_result kiln_ocsp_request_parse(kiln_slice in, struct kiln_ocsp_request *out);
+
+enum { KILN_OCSP_GOOD = 0, KILN_OCSP_REVOKED = 1, KILN_OCSP_UNKNOWN = 2 };
+
+struct kiln_ocsp_single {
+	kiln_slice certid_tlv; /* echoed as the request had it */
+	int status;            /* KILN_OCSP_GOOD ... */
+	int64_t revoked_at;
+	int reason;            /* CRLReason code; 0 (unspecified) is left out */
+	int64_t this_update, next_update;
+};
+
+/* A CertID of our own (pre-signed responses): hash alg with NULL parameters. */
+KILN_MUST_USE kiln_result kiln_ocsp_certid(int hash, const uint8_t *name_hash,
+					   const uint8_t *key_hash, kiln_slice serial,
+					   kiln_buf *out);
+/* ResponseData DER: responder by key hash, producedAt, the responses, the nonce echoed. */
+KILN_MUST_USE kiln_result kiln_ocsp_tbs(const uint8_t responder_key_hash[20], int64_t produced_at,
+					const struct kiln_ocsp_single *s, size_t n,
+					kiln_slice nonce_ext, kiln_buf *tbs);
+/* OCSPResponse (successful, basic) around a signed ResponseData and the signer's certificate. */
+KILN_MUST_USE kiln_result kiln_ocsp_assemble(kiln_slice tbs, kiln_alg alg, kiln_slice sig,
+					     kiln_slice signer_cert, kiln_buf *out);
+/* An OCSPResponse with no body: 1 malformedRequest, 2 internalError, 3 tryLater, 6 unauthorized. */
+KILN_MUST_USE kiln_result kiln_ocsp_error(int status, kiln_buf *out);
+
 /* Decodes one DER certificate, refusing trailing bytes. Caller frees. */
 KILN_MUST_USE kiln_result kiln_cert_parse(kiln_slice der, X509 **out, kiln_diag *d);
 /* Checks cert's signature with issuer's public key (self-signed: its own). */

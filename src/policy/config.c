@@ -168,6 +168,14 @@ static const struct kiln_yaml_field ledger_fields[] = {
 };
 
 static const struct kiln_yaml_map ledger_map = { ledger_fields, N(ledger_fields), NULL };
+static const struct kiln_yaml_field revocation_fields[] = {
+	{ .key = "crl_validity_hours", .kind = KILN_Y_UINT, AT(kiln_config, crl_validity_hours),
+	  .min = 1, .max = 8760 },
+	{ .key = "ocsp_validity_hours", .kind = KILN_Y_UINT, AT(kiln_config, ocsp_validity_hours),
+	  .min = 1, .max = 168 },
+};
+
+static const struct kiln_yaml_map revocation_map = { revocation_fields, N(revocation_fields), NULL };
 
 static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "version", .kind = KILN_Y_UINT, .flags = KILN_Y_REQUIRED, AT(kiln_config, version),
@@ -179,6 +187,7 @@ static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "public_url", .kind = KILN_Y_STR, AT(kiln_config, public_url), .check = check_url },
 	{ .key = "server", .kind = KILN_Y_MAP, .sub = &server_map },
 	{ .key = "ledger", .kind = KILN_Y_MAP, .sub = &ledger_map },
+	{ .key = "revocation", .kind = KILN_Y_MAP, .sub = &revocation_map },
 };
 
 static const struct kiln_yaml_map config_map = { config_fields, N(config_fields), check_config };
@@ -216,6 +225,8 @@ void kiln_config_defaults(kiln_config *cfg)
 	set(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8443");
 	cfg->checkpoint_interval_s = 10;
 	cfg->checkpoint_entries = 1000;
+	cfg->crl_validity_hours = 24;
+	cfg->ocsp_validity_hours = 4;
 }
 
 kiln_result kiln_config_parse(kiln_slice yaml, const char *filename, kiln_config *out,
@@ -318,8 +329,10 @@ static kiln_result format(const kiln_config *cfg, kiln_buf *b)
 	KILN_GUARD(PUT(b, "", "public_url", cfg->public_url));
 	KILN_GUARD(kiln_buf_append_str(b, "server:\n"));
 	KILN_GUARD(PUT(b, "  ", "listen", cfg->listen));
-	return kiln_buf_printf(b, "ledger:\n  checkpoint_interval_s: %u\n  checkpoint_entries: %u\n",
-			       cfg->checkpoint_interval_s, cfg->checkpoint_entries);
+	KILN_GUARD(kiln_buf_printf(b, "ledger:\n  checkpoint_interval_s: %u\n  checkpoint_entries: %u\n",
+				   cfg->checkpoint_interval_s, cfg->checkpoint_entries));
+	return kiln_buf_printf(b, "revocation:\n  crl_validity_hours: %u\n  ocsp_validity_hours: %u\n",
+			       cfg->crl_validity_hours, cfg->ocsp_validity_hours);
 }
 
 kiln_result kiln_config_format(const kiln_config *cfg, kiln_buf *out)

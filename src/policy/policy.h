@@ -184,6 +184,8 @@ typedef struct kiln_config {
 	char listen[64];                         /* "127.0.0.1:8443" */
 	unsigned checkpoint_interval_s;          /* kiln serve signs a checkpoint this often (10) */
 	unsigned checkpoint_entries;             /* ... or after this many new events (1000) */
+	unsigned crl_validity_hours;             /* nextUpdate - thisUpdate of CRLs (24) */
+	unsigned ocsp_validity_hours;            /* nextUpdate - thisUpdate of OCSP responses (4) */
 } kiln_config;
 
 /* Parses kiln.yaml; fills defaults for optional keys. */

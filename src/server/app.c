@@ -27,6 +27,7 @@ static const struct kiln_route routes[] = {
 	{ "GET", "/v1/log/entries", READERS, route_log_entries, false },
 	{ "GET", "/v1/log/proof/inclusion", KILN_ROLE_ALL, route_log_inclusion, false },
 	{ "GET", "/v1/log/proof/consistency", KILN_ROLE_ALL, route_log_consistency, false },
+	{ "POST", "/v1/revocations", KILN_ROLE_ADMIN | KILN_ROLE_OFFICER, route_revoke, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)

@@ -96,6 +96,51 @@ out:
 	return r;
 }
 
+static kiln_result get_time(const json_t *obj, const char *key, int64_t *out, kiln_diag *d)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*out = 0;
+	if (v == NULL)
+		return kiln_ok();
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > 253402300799)
+		return kiln_diag_set(d, KILN_ERR_MALFORMED,
+				     "member \"%s\" must be seconds since 1970 (an integer)", key);
+	*out = json_integer_value(v);
+	return kiln_ok();
+}
+
+kiln_result body_revocation_parse(kiln_slice in, struct body_revocation *out, kiln_diag *d)
+{
+	static const struct member m[] = { { "serial", false }, { "device", false },
+					   { "lot", false },    { "station", false },
+					   { "from", false },   { "to", false },
+					   { "reason", true } };
+	json_t *j = NULL;
+	kiln_result r;
+	int ways;
+
+	memset(out, 0, sizeof(*out));
+	KILN_GUARD(parse(in, &j, d));
+	KILN_TRY(r, check_members(j, "the revocation", m, 7, d));
+	KILN_TRY(r, get_name(j, "serial", false, out->serial, sizeof(out->serial), d));
+	KILN_TRY(r, get_name(j, "device", false, out->device, sizeof(out->device), d));
+	KILN_TRY(r, get_name(j, "lot", false, out->lot, sizeof(out->lot), d));
+	KILN_TRY(r, get_name(j, "station", false, out->station, sizeof(out->station), d));
+	KILN_TRY(r, get_name(j, "reason", true, out->reason, sizeof(out->reason), d));
+	KILN_TRY(r, get_time(j, "from", &out->from, d));
+	KILN_TRY(r, get_time(j, "to", &out->to, d));
+	ways = (out->serial[0] != '\0') + (out->device[0] != '\0') + (out->lot[0] != '\0') +
+	       (out->station[0] != '\0');
+	if (ways != 1)
+		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "the revocation names exactly one of "
+				  "\"serial\", \"device\", \"lot\" or \"station\"");
+out:
+	json_decref(j);
+	return r;
+}
+
 kiln_result body_begin_parse(kiln_slice in, struct body_begin *out, kiln_diag *d)
 {
 	static const struct member m[] = { { "lot", true } };

@@ -34,6 +34,18 @@ struct body_finish {
 	struct kiln_evidence evidence;
 };
 
+/* POST /v1/revocations: exactly one of serial, device, lot, station; from/to: seconds. */
+struct body_revocation {
+	char serial[41];
+	char device[192];
+	char lot[64];
+	char station[128];
+	int64_t from, to;
+	char reason[32];
+};
+
+KILN_MUST_USE kiln_result body_revocation_parse(kiln_slice in, struct body_revocation *out,
+						kiln_diag *d);
 KILN_MUST_USE kiln_result body_batch_parse(kiln_slice in, struct body_batch *out, kiln_diag *d);
 KILN_MUST_USE kiln_result body_begin_parse(kiln_slice in, struct body_begin *out, kiln_diag *d);
 void body_finish_init(struct body_finish *f);

@@ -209,4 +209,55 @@ void kiln_app_free(kiln_app *app);
 const struct kiln_route *kiln_app_routes(size_t *n);
 const struct kiln_server_hooks *kiln_app_hooks(void);
 
+/* ------------------------------------------------------------ revocation publishing */
+
+struct kiln_ocsp;
+
+/* publish.c: follows revocations; keeps CRLs (memory and crl_dir) and OCSP responses current. */
+typedef struct kiln_publisher kiln_publisher;
+
+struct kiln_publisher_opts {
+	struct kiln_ca *ca;         /* borrowed */
+	struct kiln_store *store;   /* borrowed */
+	struct kiln_ocsp *ocsp;     /* borrowed; NULL: CRLs only */
+	const char *crl_dir;        /* DIR/crl */
+	int64_t crl_validity_s;     /* nextUpdate - thisUpdate */
+	unsigned poll_ms;           /* how often the generation is read; 0: 200 */
+	unsigned coalesce_ms;       /* quiet time before a CRL is issued; 0: 500 */
+	const char *actor;
+	const kiln_log *log;
+};
+
+/* Issues the CRLs of every issuing CA whose token is open, then starts the thread. */
+KILN_MUST_USE kiln_result kiln_publisher_start(const struct kiln_publisher_opts *o,
+					       kiln_publisher **out, kiln_diag *d);
+/* The current CRL of a CA, appended to out (KILN_ERR_NOT_FOUND). Thread-safe. */
+KILN_MUST_USE kiln_result kiln_publisher_crl(kiln_publisher *p, const char *ca_name, kiln_buf *out);
+/* Stops the thread and frees. NULL-safe. */
+void kiln_publisher_free(kiln_publisher *p);
+
+/*
+ * plain.c: the plain-HTTP listener for what relying parties fetch without
+ * TLS: GET /healthz, GET /crl/<ca>.crl (application/pkix-crl), POST /ocsp
+ * and GET /ocsp/<base64 request> (RFC 6960 appendix A). Its own thread and
+ * event loop. Malformed and unauthorized OCSP requests are answered as RFC
+ * 6960 says (an OCSPResponse with that status) and recorded as "rejection"
+ * events.
+ */
+typedef struct kiln_plain kiln_plain;
+
+struct kiln_plain_opts {
+	const char *listen;         /* ADDR:PORT; port 0 picks one */
+	struct kiln_ocsp *ocsp;     /* borrowed */
+	kiln_publisher *pub;        /* borrowed */
+	struct kiln_store *store;   /* for audit events */
+	const kiln_log *log;
+};
+
+KILN_MUST_USE kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out,
+					   kiln_diag *d);
+int kiln_plain_port(const kiln_plain *p);
+/* Stops the loop, joins the thread, frees. NULL-safe. */
+void kiln_plain_free(kiln_plain *p);
+
 #endif /* KILN_SERVER_H */

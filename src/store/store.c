@@ -467,6 +467,121 @@ kiln_result kiln_store_tx_batch_close(kiln_store_tx *tx, const char *lot, int64_
 	return tx->s->ops->batch_close(tx, lot, when, d);
 }
 
+/* RFC 5280 CRLReason names, indexed by their code; 7 is not used. */
+static const char *const reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", "certificateHold", NULL, "removeFromCRL", "privilegeWithdrawn",
+	"aACompromise",
+};
+
+bool kiln_store_reason_ok(const char *reason, int *code)
+{
+	if (reason == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		/* removeFromCRL undoes a hold, and kiln never puts certificates on hold and back. */
+		if (reasons[i] == NULL || i == 8 || strcmp(reasons[i], reason) != 0)
+			continue;
+		if (code != NULL)
+			*code = (int)i;
+		return true;
+	}
+	return false;
+}
+
+kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const char *serial, const char *reason,
+				      int64_t when, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	if (!kiln_store_reason_ok(reason, NULL))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "revocation reason: use an RFC 5280 reason name (unspecified, "
+				     "keyCompromise, cACompromise, affiliationChanged, superseded, "
+				     "cessationOfOperation, certificateHold, privilegeWithdrawn, "
+				     "aACompromise)");
+	if (when < 0)
+		return bad(d, "revocation time");
+	return tx->s->ops->cert_revoke(tx, serial, reason, when != 0 ? when : kiln_now(), d);
+}
+
+kiln_result kiln_store_tx_crl_add(kiln_store_tx *tx, const struct kiln_crl_rec *c, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(c != NULL, KILN_ERR_ARG);
+	if (c->ca_id < 1 || c->number < 1 || c->next_update <= c->this_update ||
+	    c->revocation_seq < 0 || c->entries < 0)
+		return bad(d, "CRL record: CA, number, update times or counts");
+	return tx->s->ops->crl_add(tx, c, d);
+}
+
+kiln_result kiln_store_tx_revocation_visible(kiln_store_tx *tx, const char *serial, int64_t ms,
+					     kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX) || ms < 0)
+		return bad(d, "certificate serial or time to revoke");
+	return tx->s->ops->revocation_visible(tx, serial, ms, d);
+}
+
+kiln_result kiln_store_revocation_seq(kiln_store *s, int64_t *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	*out = 0;
+	return s->ops->revocation_seq(s, out, d);
+}
+
+kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_seq,
+				    kiln_store_revoked_fn fn, void *ctx, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && fn != NULL && ca_id >= 0 && after_seq >= 0, KILN_ERR_ARG);
+	return s->ops->revoked_each(s, ca_id, after_seq, fn, ctx, d);
+}
+
+kiln_result kiln_store_cert_status_each(kiln_store *s, int64_t ca_id, kiln_store_revoked_fn fn,
+					void *ctx, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && fn != NULL && ca_id > 0, KILN_ERR_ARG);
+	return s->ops->cert_status_each(s, ca_id, fn, ctx, d);
+}
+
+kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+				   char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && f != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	*n = 0;
+	if (f->device_id <= 0 && f->lot == NULL && f->station == NULL)
+		return bad(d, "recall: name a device, a lot or a station");
+	if (f->device_id < 0 || f->from < 0 || f->to < 0 || (f->to != 0 && f->to <= f->from))
+		return bad(d, "recall: device id or time window");
+	if (f->lot != NULL && !lot_ok(f->lot))
+		return bad(d, "batch lot: use " LOT_RULE);
+	if (f->station != NULL && (f->station[0] == '\0' ||
+				   strnlen(f->station, KILN_STORE_NAME_MAX) == KILN_STORE_NAME_MAX ||
+				   !printable(f->station)))
+		return bad(d, "station name");
+	return s->ops->cert_select(s, f, out, n, d);
+}
+
+kiln_result kiln_store_revocation_timing(kiln_store *s, const char *serial, int64_t *recorded_ms,
+					 int64_t *visible_ms, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && recorded_ms != NULL && visible_ms != NULL, KILN_ERR_ARG);
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	return s->ops->revocation_timing(s, serial, recorded_ms, visible_ms, d);
+}
+
+kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id, struct kiln_crl_rec *out,
+				bool *found, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && found != NULL && ca_id > 0, KILN_ERR_ARG);
+	*found = false;
+	return s->ops->crl_last(s, ca_id, out, found, d);
+}
+
 kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
 					int64_t *issued, kiln_diag *d)
 {
@@ -754,6 +869,8 @@ static const char *const table_names[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_EVENTS] = "events",
 	[KILN_STORE_T_BATCHES] = "batches",
 	[KILN_STORE_T_NONCES] = "nonces",
+	[KILN_STORE_T_REVOCATIONS] = "revocations",
+	[KILN_STORE_T_CRLS] = "crls",
 };
 
 kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)

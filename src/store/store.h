@@ -100,6 +100,8 @@ struct kiln_cert_rec {
 	uint8_t spki_sha256[32];
 	int64_t not_before, not_after, issued;
 	char status[16];                  /* "valid", "revoked" */
+	int64_t revoked_at;               /* read only: 0 unless revoked */
+	char reason[24];                  /* read only: RFC 5280 reason name, "" unless revoked */
 	const uint8_t *der;               /* borrowed on insert; owned (heap) when read */
 	size_t der_len;
 	/*
@@ -315,6 +317,41 @@ KILN_MUST_USE kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8
 						  const char *cert_serial, struct kiln_nonce_rec *out,
 						  kiln_diag *d);
 
+/*
+ * Revocation. Marks certificate SERIAL revoked at WHEN (0: now) for REASON, an RFC 5280 reason
+ * name ("unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+ * "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"), and the
+ * device it certifies (if any) 'revoked'. KILN_ERR_NOT_FOUND "no certificate S"; a
+ * certificate already revoked: KILN_ERR_ALREADY_REVOKED "certificate S was already revoked
+ * at T". A bad serial or reason is KILN_ERR_ARG.
+ *
+ * "The device it certifies" is the device whose current certificate (devices.cert_serial) is
+ * SERIAL and that is still active: revoking an older certificate of a re-provisioned device
+ * leaves the device active, and a retired device stays retired.
+ * Every revocation, by this operation or any other path, appends to the store's revocation
+ * sequence (see kiln_store_revocation_seq) in the same transaction.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const char *serial,
+						    const char *reason, int64_t when, kiln_diag *d);
+/* true when reason is one of the RFC 5280 reason names above; *code (may be NULL) its CRLReason. */
+bool kiln_store_reason_ok(const char *reason, int *code);
+
+/* What a CRL of a CA was: the number only grows (KILN_ERR_ARG otherwise). */
+struct kiln_crl_rec {
+	int64_t ca_id;
+	int64_t number;          /* CRLNumber, >= 1 */
+	int64_t this_update, next_update;
+	int64_t revocation_seq;  /* the revocation generation the CRL reflects */
+	int64_t entries;         /* revoked certificates listed */
+	uint8_t sha256[32];      /* of the CRL DER (the DER itself is a file) */
+};
+
+KILN_MUST_USE kiln_result kiln_store_tx_crl_add(kiln_store_tx *tx, const struct kiln_crl_rec *c,
+						kiln_diag *d);
+/* Records how long a revocation took to show in an OCSP response (ms; KILN_ERR_NOT_FOUND). */
+KILN_MUST_USE kiln_result kiln_store_tx_revocation_visible(kiln_store_tx *tx, const char *serial,
+							   int64_t ms, kiln_diag *d);
+
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
 					       kiln_diag *d);
@@ -395,6 +432,71 @@ KILN_MUST_USE kiln_result kiln_store_event_list(kiln_store *s, int64_t from, siz
 						struct kiln_event_rec **out, size_t *n,
 						kiln_diag *d);
 void kiln_store_event_list_free(struct kiln_event_rec *list, size_t n);
+
+/* ------------------------------------------------------------ revocation reads */
+
+/* The revocation generation: the seq of the latest revocation, 0 when there is none. */
+KILN_MUST_USE kiln_result kiln_store_revocation_seq(kiln_store *s, int64_t *out, kiln_diag *d);
+
+struct kiln_revoked {
+	char serial[KILN_STORE_SERIAL_HEX];
+	int64_t ca_id;
+	int64_t revoked_at;
+	int reason;  /* RFC 5280 CRLReason code */
+	int64_t seq; /* its place in the revocation sequence; 0 for a valid certificate */
+	int64_t recorded_ms; /* when the revocation was recorded (ms since 1970) */
+	bool revoked;        /* false: a valid certificate (kiln_store_cert_status_each) */
+};
+
+/* Called once per row; an error stops the walk and is returned. */
+typedef kiln_result (*kiln_store_revoked_fn)(void *ctx, const struct kiln_revoked *r,
+					     kiln_diag *d);
+/*
+ * Every revoked certificate of CA ca_id (0: of every CA) whose seq is above
+ * after_seq, in serial order (lower-case hex, shorter first: numeric order).
+ * No row cap: a CRL lists every one.
+ */
+KILN_MUST_USE kiln_result kiln_store_revoked_each(kiln_store *s, int64_t ca_id, int64_t after_seq,
+						  kiln_store_revoked_fn fn, void *ctx,
+						  kiln_diag *d);
+
+/*
+ * Every certificate issued by CA ca_id, valid or revoked (valid ones with
+ * revoked false, reason -1), in no particular order: what an OCSP responder
+ * pre-signs.
+ */
+KILN_MUST_USE kiln_result kiln_store_cert_status_each(kiln_store *s, int64_t ca_id,
+						      kiln_store_revoked_fn fn, void *ctx,
+						      kiln_diag *d);
+
+/* Which certificates a bulk revocation (a recall) takes. Set fields narrow the set. */
+struct kiln_cert_filter {
+	int64_t device_id;   /* > 0: certificates of this device */
+	const char *lot;     /* certificates of devices made in this lot */
+	const char *station; /* certificates of devices provisioned by this station */
+	int64_t from, to;    /* issued in [from, to); 0: unbounded */
+	bool valid_only;     /* skip certificates already revoked */
+};
+
+/*
+ * Serials of device certificates matching f (at least one of device_id, lot
+ * or station is required), in serial order; at most KILN_STORE_LIST_MAX
+ * (more is KILN_ERR_TOO_BIG). Caller frees *out with free().
+ */
+KILN_MUST_USE kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						 kiln_diag *d);
+/*
+ * When a revocation was recorded (ms since 1970) and how long it took to show
+ * in an OCSP response (*visible_ms -1 while kiln serve has not published it).
+ * KILN_ERR_NOT_FOUND when the certificate is not revoked.
+ */
+KILN_MUST_USE kiln_result kiln_store_revocation_timing(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
+/* The latest CRL recorded for a CA; *found false when none. */
+KILN_MUST_USE kiln_result kiln_store_crl_last(kiln_store *s, int64_t ca_id,
+					      struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
 /* Row counts, for tests and the dashboard: "certificates", "devices", "events", "batches", ... */
 KILN_MUST_USE kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out,

@@ -33,6 +33,8 @@ enum kiln_store_table {
 	KILN_STORE_T_EVENTS,
 	KILN_STORE_T_BATCHES,
 	KILN_STORE_T_NONCES,
+	KILN_STORE_T_REVOCATIONS,
+	KILN_STORE_T_CRLS,
 	KILN_STORE_T__COUNT
 };
 
@@ -102,6 +104,30 @@ struct kiln_store_ops {
 					       const uint8_t *request_sha256,
 					       const char *cert_serial, struct kiln_nonce_rec *out,
 					       kiln_diag *d);
+
+	/* reason checked, when > 0. */
+	KILN_MUST_USE kiln_result (*cert_revoke)(kiln_store_tx *tx, const char *serial,
+						 const char *reason, int64_t when, kiln_diag *d);
+
+	KILN_MUST_USE kiln_result (*crl_add)(kiln_store_tx *tx, const struct kiln_crl_rec *c,
+					     kiln_diag *d);
+	KILN_MUST_USE kiln_result (*revocation_visible)(kiln_store_tx *tx, const char *serial,
+							int64_t ms, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*revocation_seq)(kiln_store *s, int64_t *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*revoked_each)(kiln_store *s, int64_t ca_id, int64_t after_seq,
+						  kiln_store_revoked_fn fn, void *ctx,
+						  kiln_diag *d);
+	KILN_MUST_USE kiln_result (*cert_status_each)(kiln_store *s, int64_t ca_id,
+						      kiln_store_revoked_fn fn, void *ctx,
+						      kiln_diag *d);
+	KILN_MUST_USE kiln_result (*cert_select)(kiln_store *s, const struct kiln_cert_filter *f,
+						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						 kiln_diag *d);
+	KILN_MUST_USE kiln_result (*revocation_timing)(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
+	KILN_MUST_USE kiln_result (*crl_last)(kiln_store *s, int64_t ca_id,
+					      struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
 	KILN_MUST_USE kiln_result (*meta_get)(kiln_store *s, const char *key, char *out, size_t cap,
 					      kiln_diag *d);
@@ -328,6 +354,28 @@ KILN_MUST_USE kiln_result kiln_sqlite_nonce_use(kiln_store_tx *tx, const uint8_t
 						const uint8_t *request_sha256,
 						const char *cert_serial, struct kiln_nonce_rec *out,
 						kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_cert_revoke(kiln_store_tx *tx, const char *serial,
+						  const char *reason, int64_t when, kiln_diag *d);
+/* revoke.c: revocation reads and the CRL records. */
+KILN_MUST_USE kiln_result kiln_sqlite_crl_add(kiln_store_tx *tx, const struct kiln_crl_rec *c,
+					      kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_revocation_visible(kiln_store_tx *tx, const char *serial,
+							 int64_t ms, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_revocation_seq(kiln_store *s, int64_t *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_revoked_each(kiln_store *s, int64_t ca_id,
+						   int64_t after_seq, kiln_store_revoked_fn fn,
+						   void *ctx, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_cert_status_each(kiln_store *s, int64_t ca_id,
+						       kiln_store_revoked_fn fn, void *ctx,
+						       kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+						  char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						  kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_revocation_timing(kiln_store *s, const char *serial,
+						       int64_t *recorded_ms, int64_t *visible_ms,
+						       kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_crl_last(kiln_store *s, int64_t ca_id,
+					       struct kiln_crl_rec *out, bool *found, kiln_diag *d);
 
 /*
  * query.c: row readers for the factory line's tables, shared with records.c

@@ -14,9 +14,9 @@ refuse "no command" "usage" sh -c "'$KILN_BIN' 2>&1 >/dev/null | head -n1 >&2; e
 D=$T/d
 check "init --json" sh -c "'$KILN_BIN' init --dir '$D' --json >'$T/init.json'"
 check "init --json parses" json_ok <"$T/init.json"
-check "init reports 6 CAs" test "$(python3 -c 'import json;print(len(json.load(open("'"$T"'/init.json"))["cas"]))')" -eq 6
+check "init reports 8 CAs (6 + 2 delegated OCSP signers)" test "$(python3 -c 'import json;print(len(json.load(open("'"$T"'/init.json"))["cas"]))')" -eq 8
 check "ca list" sh -c "kiln_out=\$('$KILN_BIN' --dir '$D' ca list) && echo \"\$kiln_out\" | grep -q production-issuing"
-check "ca list --json parses" sh -c "'$KILN_BIN' --dir '$D' ca list --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 6'"
+check "ca list --json parses" sh -c "'$KILN_BIN' --dir '$D' ca list --json | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 8'"
 check "KILN_DIR works like --dir" sh -c "KILN_DIR='$D' '$KILN_BIN' ca list | grep -q test-root"
 check "policy add widget" kiln --dir "$D" policy add "$EXAMPLES/policies/widget.yaml"
 check "policy add widget again (version 2)" sh -c "'$KILN_BIN' --dir '$D' policy add '$EXAMPLES/policies/widget.yaml' --json | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"version\"] == 2'"
@@ -49,5 +49,5 @@ check "identity add --csr writes no key (the holder's key file is untouched)" te
 check "identity add --csr certifies the holder's key" test \
 	"$(openssl pkey -in "$T/own.key" -pubout)" = "$(openssl x509 -in "$T/own.crt" -noout -pubkey)"
 check "identity roles in the inventory" test "$(rows "$D" identities)" -eq 7
-check "events recorded for every change" test "$(rows "$D" events "type IN ('identity-add','issuance','policy-add','ca-create','init')")" -eq $((7 + 2 + 3 + 6 + 1))
+check "events recorded for every change" test "$(rows "$D" events "type IN ('identity-add','issuance','policy-add','ca-create','init')")" -eq $((7 + 2 + 3 + 8 + 1))
 finish

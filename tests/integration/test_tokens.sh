@@ -20,10 +20,12 @@ for tok in kiln-prod:production kiln-test:test kiln-service:service; do
 	p11 --token-label "$label" --login --pin "$pin" --list-objects >"$T/$label.objs" 2>&1
 	check "$label: lists its objects" grep -q "Private Key Object" "$T/$label.objs"
 	nkeys=$(grep -c "Private Key Object" "$T/$label.objs")
-	# The service token also holds the log key (Ed25519) that signs the checkpoints.
-	want=2; [ "$env" = service ] && want=3
-	check "$label: holds exactly the $env root and issuing keys${want/3/ and the log key}" test "$nkeys" -eq "$want"
+	# Each token holds its root and issuing keys, and one more: production and test
+	# their delegated OCSP signer's key, service the log key (Ed25519) that signs checkpoints.
+	third="OCSP signer"; [ "$env" = service ] && third=log
+	check "$label: holds exactly the $env root, issuing and $third keys" test "$nkeys" -eq 3
 	[ "$env" = service ] && check "$label: kiln-log present" grep -q "label: *kiln-log" "$T/$label.objs"
+	[ "$env" = service ] || check "$label: $env-ocsp present" grep -q "label: *$env-ocsp" "$T/$label.objs"
 	check "$label: $env-root present" grep -q "label: *$env-root" "$T/$label.objs"
 	check "$label: $env-issuing present" grep -q "label: *$env-issuing" "$T/$label.objs"
 	# Every private key: sensitive, never extractable.

@@ -27,7 +27,7 @@ static void test_list(void **state)
 
 	(void)state;
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "ca", "list", NULL), 0);
-	assert_int_equal(kt_lines(&out), 7); /* header + 6 CAs */
+	assert_int_equal(kt_lines(&out), 9); /* header + 6 CAs + 2 delegated OCSP signers */
 	assert_non_null(strstr(kiln_buf_cstr(&out), "service-issuing"));
 	assert_non_null(strstr(kiln_buf_cstr(&out), "kiln-test"));
 	kiln_buf_cleanup(&out);

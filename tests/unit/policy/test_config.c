@@ -165,6 +165,8 @@ static void test_format_round_trip(void **state)
 	snprintf(c.listen, sizeof(c.listen), "[::1]:1");
 	c.checkpoint_interval_s = 86400;
 	c.checkpoint_entries = 1;
+	c.crl_validity_hours = 8760;
+	c.ocsp_validity_hours = 1;
 	round_trip(&c);
 }
 
@@ -314,7 +316,7 @@ static void test_schema_errors(void **state)
 		    "kiln.yaml:9: unknown key 'port' in 'server' (allowed: listen)");
 	expect_edit("version: 1", "version: 1\nlog: debug",
 		    "kiln.yaml:2: unknown key 'log' (allowed: version, database, hsm, ca, public_url, server, "
-		    "ledger)");
+		    "ledger, revocation)");
 	/* Syntax errors and oversized files have their own codes' lines too. */
 	expect_yaml("version: 1\n  database: x\n", CONFIG,
 		    "kiln.yaml:2: YAML syntax error: mapping values are not allowed in this context");

@@ -176,6 +176,44 @@ static kiln_result begin(const char *json, struct body_begin *b, kiln_diag *d)
 	return body_begin_parse(kiln_slice_str(json), b, d);
 }
 
+static kiln_result revocation(const char *text, struct body_revocation *v, kiln_diag *d)
+{
+	kiln_diag_clear(d);
+	return body_revocation_parse(kiln_slice_str(text), v, d);
+}
+
+static void test_revocation(void **state)
+{
+	struct body_revocation v;
+	kiln_diag d;
+
+	(void)state;
+	KT_OK(revocation("{\"serial\": \"0a1b\", \"reason\": \"keyCompromise\"}", &v, &d));
+	assert_string_equal(v.serial, "0a1b");
+	assert_string_equal(v.reason, "keyCompromise");
+	KT_OK(revocation("{\"station\": \"st-1\", \"from\": 100, \"to\": 200, "
+			 "\"reason\": \"cACompromise\"}", &v, &d));
+	assert_string_equal(v.station, "st-1");
+	assert_int_equal(v.from, 100);
+	assert_int_equal(v.to, 200);
+	refused(revocation("{\"serial\": \"0a\"}", &v, &d), &d, KILN_ERR_MALFORMED,
+		"lacks the member \"reason\"");
+	refused(revocation("{\"reason\": \"unspecified\"}", &v, &d), &d, KILN_ERR_MALFORMED,
+		"exactly one of");
+	refused(revocation("{\"lot\": \"L\", \"device\": \"1\", \"reason\": \"unspecified\"}", &v, &d),
+		&d, KILN_ERR_MALFORMED, "exactly one of");
+	refused(revocation("{\"lot\": \"L\", \"reason\": \"unspecified\", \"why\": 1}", &v, &d), &d,
+		KILN_ERR_MALFORMED, "unknown member \"why\"");
+	refused(revocation("{\"station\": \"s\", \"from\": -1, \"reason\": \"unspecified\"}", &v, &d),
+		&d, KILN_ERR_MALFORMED, "\"from\"");
+	refused(revocation("{\"station\": \"s\", \"to\": \"now\", \"reason\": \"unspecified\"}", &v,
+			   &d), &d, KILN_ERR_MALFORMED, "\"to\"");
+	refused(revocation("{\"serial\": 12, \"reason\": \"unspecified\"}", &v, &d), &d,
+		KILN_ERR_MALFORMED, "must be a string");
+	refused(revocation("{\"serial\": \"a\\nb\", \"reason\": \"unspecified\"}", &v, &d), &d,
+		KILN_ERR_MALFORMED, "printable");
+}
+
 static void test_begin(void **state)
 {
 	char big[128];
@@ -418,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_batch_malformed),
 		cmocka_unit_test(test_size_and_depth_caps),
 		cmocka_unit_test(test_begin),
+		cmocka_unit_test(test_revocation),
 		cmocka_unit_test(test_finish_good),
 		cmocka_unit_test(test_finish_components_canonical),
 		cmocka_unit_test(test_finish_malformed),
