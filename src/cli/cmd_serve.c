@@ -270,8 +270,11 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, deploy_ledger(dep, true, c->actor, d));
 	KILN_TRY(r, kiln_ledger_start(dep->ledger, dep->cfg.checkpoint_interval_s,
 				      dep->cfg.checkpoint_entries, d));
-	ao = (struct kiln_app_opts){ dep->ca, dep->store, (int64_t)so->nonce_ttl, &dep->log,
-				     dep->ledger };
+	ao = (struct kiln_app_opts){ .ca = dep->ca,
+				     .store = dep->store,
+				     .nonce_ttl_s = (int64_t)so->nonce_ttl,
+				     .log = &dep->log,
+				     .ledger = dep->ledger };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);

@@ -225,6 +225,10 @@ static const char *const schema_v3[] = {
 	"CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints\n"
 	"  BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END",
 	"CREATE INDEX events_subject ON events(type, subject)",
+	NULL,
+};
+
+/*
  * Version 4: revocation, CRLs and OCSP. A certificate that becomes revoked
  * appends a row to revocations, by trigger, whichever code path revoked it
  * (kiln revoke, the API, re-provisioning, retirement): the largest seq is the

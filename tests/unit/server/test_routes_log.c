@@ -56,7 +56,7 @@ static int setup(void **state)
 	kiln_issue_result_cleanup(&prov);
 	kiln_buf_cleanup(&csr);
 	KT_OK(kiln_ledger_checkpoint(ledger, &second, NULL, &d));
-	o = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log, ledger };
+	o = (struct kiln_app_opts){ .ca = k.ca, .store = k.store, .nonce_ttl_s = 0, .log = &k.log, .ledger = ledger };
 	KT_OK(kiln_app_new(&o, &app, NULL));
 	return 0;
 }
@@ -250,7 +250,7 @@ static void test_refusals(void **state)
 
 static void test_no_ledger(void **state)
 {
-	struct kiln_app_opts o = { k.ca, k.store, 0, &k.log, NULL };
+	struct kiln_app_opts o = { .ca = k.ca, .store = k.store, .log = &k.log };
 	kiln_app *bare = NULL;
 	struct call c;
 
