@@ -297,7 +297,7 @@ static kiln_result prepare_records(struct issue_work *w)
 	memcpy(w->cert.spki_sha256, w->csr->spki_sha256, 32);
 	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
 	w->ev.time = w->dev.created;
-	kiln_strtrunc(w->ev.type, "issuance", sizeof(w->ev.type));
+	kiln_strtrunc(w->ev.type, w->renew != NULL ? "renewal" : "issuance", sizeof(w->ev.type));
 	kiln_strtrunc(w->ev.actor, w->actor, sizeof(w->ev.actor));
 	kiln_strtrunc(w->ev.subject, w->serial_hex, sizeof(w->ev.subject));
 	w->ev.detail_json = ca_event_json(
@@ -308,6 +308,17 @@ static kiln_result prepare_records(struct issue_work *w)
 		kiln_attest_type_name(w->policy->attestation.type), "firmware_sha256",
 		w->dev.firmware_sha256, "evidence_sha256", w->dev.attestation_sha256);
 	KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	if (w->renew != NULL) {
+		/* A renewal names the device and the certificate it replaces. */
+		free(w->ev.detail_json);
+		w->ev.detail_json = ca_event_json(
+			"{s:s,s:s,s:I,s:s,s:s,s:s,s:b,s:I}", "product", w->policy->product, "device",
+			w->device_serial, "device_id", (json_int_t)w->renew->dev.id, "renews",
+			w->renew->old_serial, "ca", w->issuer->rec.name, "spki_sha256", fp,
+			"same_key", w->renew->same_key, "policy_version",
+			(json_int_t)w->policy_version);
+		KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	}
 	return kiln_ok();
 }
 
@@ -325,11 +336,23 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 		KILN_GUARD(kiln_store_tx_batch_consume(tx, w->batch.lot, w->policy->product, NULL,
 						       d));
 	}
-	/* A key is one device's identity: a key certified before is a cloned or replayed device. */
-	KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
-	if (seen)
-		return kiln_diag_set(d, KILN_ERR_KEY_DUPLICATE,
-				     "this public key was already certified (certificate %s)", holder);
+	/*
+	 * A key is one device's identity: a key certified before is a cloned or
+	 * replayed device, except the renewed device's own key where its policy allows.
+	 */
+	if (w->renew == NULL || !w->renew->same_key) {
+		KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
+		if (seen)
+			return kiln_diag_set(d, KILN_ERR_KEY_DUPLICATE,
+					     "this public key was already certified (certificate %s)",
+					     holder);
+	}
+	if (w->renew != NULL) {
+		w->cert.device_id = w->renew->dev.id;
+		KILN_GUARD(kiln_store_tx_cert_add(tx, &w->cert, d));
+		KILN_GUARD(kiln_store_tx_device_set_cert(tx, w->renew->dev.id, w->serial_hex, d));
+		return kiln_store_tx_event_add(tx, &w->ev, d);
+	}
 	KILN_GUARD(kiln_store_tx_device_add(tx, &w->dev, d));
 	w->cert.device_id = w->dev.id;
 	KILN_GUARD(kiln_store_tx_cert_add(tx, &w->cert, d));
@@ -384,7 +407,10 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 
 	KILN_GUARD(kiln_csr_parse(w->prov != NULL ? w->prov->csr : w->req->csr, &w->csr, d));
 	KILN_GUARD(check_key(w, d));
-	KILN_GUARD(check_subject(w, d));
+	if (w->renew != NULL)
+		KILN_GUARD(renew_check_csr(w, d));
+	else
+		KILN_GUARD(check_subject(w, d));
 	KILN_GUARD(device_serial(w, d));
 	if (w->prov != NULL)
 		KILN_GUARD(provision_attest(w, d));
@@ -397,7 +423,7 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 	KILN_GUARD(prepare_records(w));
 	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
 	KILN_GUARD(ca_release(w->issuer, kiln_buf_view(&w->der), w->serial_hex, res));
-	res->device_id = w->dev.id;
+	res->device_id = w->renew != NULL ? w->renew->dev.id : w->dev.id;
 	res->policy_version = w->policy_version;
 	return kiln_ok();
 }

@@ -19,13 +19,15 @@
 
 static const char serve_usage[] =
 	"usage: kiln --dir DIR serve [--listen ADDR:PORT] [--workers N] [--nonce-ttl SECONDS]\n"
-	"                            [--rate REQUESTS_PER_SECOND]\n"
+	"                            [--rate REQUESTS_PER_SECOND] [--est-product ID]\n"
 	"\n"
 	"Serves the kiln API over HTTPS (TLS 1.2 and 1.3) on ADDR:PORT (default: server.listen\n"
 	"in kiln.yaml, 127.0.0.1:8443). /v1 requires a client certificate from kiln identity\n"
 	"add; docs/protocol.md lists every route and the roles it admits. Each identity may\n"
 	"send --rate requests per second (default 200, bursts of twice that). SIGTERM or\n"
-	"SIGINT stops it after the requests in flight are answered.\n";
+	"SIGINT stops it after the requests in flight are answered.\n"
+	"EST (RFC 7030) is served under /.well-known/est/[PRODUCT/]; --est-product names the\n"
+	"product served without a label (for clients that cannot send one).\n";
 
 #define TLS_RENEW_BEFORE (7 * 86400)
 
@@ -188,6 +190,7 @@ struct serve_opts {
 	uint64_t workers;
 	uint64_t nonce_ttl;
 	uint64_t rate;
+	const char *est_product;
 };
 
 static kiln_result serve(struct deployment *dep, const struct cli_common *c,
@@ -217,13 +220,16 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, tls_key(dep, &key, &key_pem, d));
 	KILN_TRY(r, tls_cert(dep, key, host, c->actor, &chain, d));
 	KILN_TRY(r, split_service(dep->ca, &root, &issuing, d));
-	ao = (struct kiln_app_opts){ dep->ca, dep->store, (int64_t)so->nonce_ttl, &dep->log };
+	ao = (struct kiln_app_opts){ dep->ca, dep->store, (int64_t)so->nonce_ttl, &dep->log,
+				     so->est_product };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);
 	opts.tls_key_pem = kiln_buf_view(&key_pem);
 	opts.client_ca_pem = kiln_buf_view(&root);
 	opts.client_chain_pem = kiln_buf_view(&issuing);
+	/* Devices renew over EST with their own certificates (checked by the EST routes). */
+	opts.accept_foreign_certs = true;
 	opts.workers = (unsigned)so->workers;
 	opts.rate_per_s = (double)so->rate;
 	opts.rate_burst = (unsigned)(2 * so->rate);
@@ -251,11 +257,12 @@ out:
 
 int cmd_serve(int argc, char **argv)
 {
-	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL;
+	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *est_product = NULL;
 	const struct cli_opt opts[] = { { "listen", true, &listen, NULL },
 					{ "workers", true, &workers, NULL },
 					{ "nonce-ttl", true, &ttl, NULL },
 					{ "rate", true, &rate, NULL },
+					{ "est-product", true, &est_product, NULL },
 					{ NULL, false, NULL, NULL } };
 	struct serve_opts so = { .rate = DEFAULT_RATE };
 	struct cli_common c;
@@ -271,6 +278,7 @@ int cmd_serve(int argc, char **argv)
 		return CLI_OK;
 	}
 	so.listen = listen;
+	so.est_product = est_product;
 	if (listen != NULL && !listen_ok(listen))
 		return cli_usage_error("serve: --listen must be ADDR:PORT (127.0.0.1:8443, [::1]:8443), "
 				       "not '%s'", listen);

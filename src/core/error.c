@@ -91,6 +91,24 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 	[KILN_ERR_UNSUPPORTED_MEDIA] = { "unsupported-media-type", 415,
 		"the request body must be application/json" },
 	[KILN_ERR_TIMEOUT] = { "timeout", 408, "the request took too long to arrive" },
+	[KILN_ERR_CERT_UNTRUSTED] = { "certificate-untrusted", 403,
+		"the certificate was not issued by a kiln production or test issuing CA" },
+	[KILN_ERR_CERT_EXPIRED] = { "certificate-expired", 403,
+		"the certificate has expired (or is not yet valid): re-provision the device" },
+	[KILN_ERR_CERT_REVOKED] = { "certificate-revoked", 403,
+		"the certificate was revoked: a revoked identity cannot be renewed" },
+	[KILN_ERR_RENEWAL_SUBJECT] = { "renewal-subject", 403,
+		"a renewal must request the subject of the certificate being renewed" },
+	[KILN_ERR_RENEWAL_WINDOW] = { "renewal-window", 403,
+		"the certificate is not yet in the renewal window of the product policy" },
+	[KILN_ERR_RENEWAL_KEY] = { "renewal-new-key-required", 403,
+		"the product policy requires a new key at each renewal" },
+	[KILN_ERR_RENEWAL_FIRMWARE] = { "renewal-reattest", 403,
+		"the device's attested firmware is below the policy's minimum: re-attest "
+		"(kiln device reprovision, then provision/begin and finish)" },
+	[KILN_ERR_DEVICE_RETIRED] = { "device-retired", 409, "the device is retired" },
+	[KILN_ERR_ENROLL_FORBIDDEN] = { "enroll-forbidden", 403,
+		"the product policy does not allow EST enrollment of new identities this way" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)

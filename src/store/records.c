@@ -583,6 +583,82 @@ kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot, int64_t 
 	return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is already closed", lot);
 }
 
+/* ------------------------------------------------------------ device lifecycle */
+
+static const char sql_device_status[] = "SELECT status FROM devices WHERE id = ?1";
+
+/* Why a device update touched nothing: no such device, or its status. */
+static kiln_result device_refused(struct kiln_sqlite_conn *c, int64_t id, kiln_diag *d)
+{
+	char status[16] = "";
+	bool found = false;
+	sqlite3_stmt *st;
+	int rc;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_status, &st, d));
+	rc = sqlite3_bind_int64(st, 1, id);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		found = true;
+		kiln_strtrunc(status, t != NULL ? (const char *)t : "", sizeof(status));
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "reading a device's status", d);
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no device %lld", (long long)id);
+	if (strcmp(status, "retired") == 0)
+		return kiln_diag_set(d, KILN_ERR_DEVICE_RETIRED, "device %lld is already retired",
+				     (long long)id);
+	return kiln_diag_set(d, KILN_ERR_CERT_REVOKED, "device %lld is %s", (long long)id, status);
+}
+
+static const char sql_device_set_cert[] =
+	"UPDATE devices SET cert_serial = ?2 WHERE id = ?1 AND status = 'active' RETURNING 1";
+
+kiln_result kiln_sqlite_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+					const char *cert_serial, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool done = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_set_cert, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, device_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, cert_serial, false));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &done, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "renewing a device's certificate", d);
+	return done ? kiln_ok() : device_refused(c, device_id, d);
+}
+
+static const char sql_device_retire[] =
+	"UPDATE devices SET status = 'retired' WHERE id = ?1 AND status <> 'retired' RETURNING 1";
+
+kiln_result kiln_sqlite_device_retire(kiln_store_tx *tx, int64_t device_id, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool done = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_retire, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, device_id));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &done, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "retiring a device", d);
+	return done ? kiln_ok() : device_refused(c, device_id, d);
+}
+
 /*
  * Why a consumption took nothing. A wrong product comes before the batch's
  * state: it is the caller's mistake whatever the batch's state, and saying

@@ -467,6 +467,27 @@ kiln_result kiln_store_tx_batch_close(kiln_store_tx *tx, const char *lot, int64_
 	return tx->s->ops->batch_close(tx, lot, when, d);
 }
 
+kiln_result kiln_store_tx_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+					  const char *cert_serial, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (device_id < 1)
+		return bad(d, "device id");
+	if (cert_serial == NULL || cert_serial[0] == '\0' ||
+	    strlen(cert_serial) >= KILN_STORE_SERIAL_HEX ||
+	    strspn(cert_serial, "0123456789abcdef") != strlen(cert_serial))
+		return bad(d, "certificate serial (lower-case hex)");
+	return tx->s->ops->device_set_cert(tx, device_id, cert_serial, d);
+}
+
+kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (device_id < 1)
+		return bad(d, "device id");
+	return tx->s->ops->device_retire(tx, device_id, d);
+}
+
 kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
 					int64_t *issued, kiln_diag *d)
 {

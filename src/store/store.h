@@ -315,6 +315,21 @@ KILN_MUST_USE kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8
 						  const char *cert_serial, struct kiln_nonce_rec *out,
 						  kiln_diag *d);
 
+/*
+ * Lifecycle. A renewal points an active device at its new certificate
+ * (cert_serial, lower-case hex, already added with kiln_store_tx_cert_add):
+ * KILN_ERR_NOT_FOUND "no device ID", KILN_ERR_DEVICE_RETIRED, KILN_ERR_CERT_REVOKED
+ * "device ID is revoked" when the device is not active.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+							const char *cert_serial, kiln_diag *d);
+/*
+ * Marks a device retired (whatever its certificate's state). KILN_ERR_NOT_FOUND
+ * "no device ID"; KILN_ERR_DEVICE_RETIRED "device ID is already retired".
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id,
+						      kiln_diag *d);
+
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
 					       kiln_diag *d);

@@ -90,6 +90,10 @@ struct kiln_store_ops {
 					       kiln_diag *d);
 	KILN_MUST_USE kiln_result (*batch_close)(kiln_store_tx *tx, const char *lot, int64_t when,
 						 kiln_diag *d);
+	KILN_MUST_USE kiln_result (*device_set_cert)(kiln_store_tx *tx, int64_t device_id,
+						     const char *cert_serial, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*device_retire)(kiln_store_tx *tx, int64_t device_id,
+						   kiln_diag *d);
 	/* *issued receives the batch's issued count after this one. */
 	KILN_MUST_USE kiln_result (*batch_consume)(kiln_store_tx *tx, const char *lot,
 						   const char *product, int64_t *issued,
@@ -299,6 +303,10 @@ KILN_MUST_USE kiln_result kiln_sqlite_batch_add(kiln_store_tx *tx, struct kiln_b
 						kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot,
 						  int64_t when, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+						      const char *cert_serial, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_device_retire(kiln_store_tx *tx, int64_t device_id,
+						    kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_batch_consume(kiln_store_tx *tx, const char *lot,
 						    const char *product, int64_t *issued,
 						    kiln_diag *d);

@@ -156,7 +156,7 @@ static void fixture_up(const char *name)
 	BIO *bio;
 
 	kt_deploy_up(&k, name, KILN_ALG_P256, true);
-	ao = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log };
+	ao = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log, NULL };
 	KT_OK(kiln_app_new(&ao, &app, NULL));
 	tr = (struct kiln_tls_req){ key, dns, 1, ips, 1, 0, "test" };
 	kiln_buf_init(&tls_chain, KILN_BUF_DEFAULT_MAX);

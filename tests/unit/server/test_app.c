@@ -25,7 +25,7 @@ static int setup(void **state)
 
 	(void)state;
 	kt_deploy_up(&k, "server-app", KILN_ALG_P256, false);
-	o = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log };
+	o = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log, NULL };
 	KT_OK(kiln_app_new(&o, &app, NULL));
 	return 0;
 }
@@ -374,21 +374,21 @@ static void test_app_new(void **state)
 
 	(void)state;
 	kiln_diag_clear(&d);
-	o = (struct kiln_app_opts){ NULL, k.store, 0, NULL };
+	o = (struct kiln_app_opts){ NULL, k.store, 0, NULL, NULL };
 	KT_ERR(kiln_app_new(&o, &a, &d), KILN_ERR_ARG);
 	assert_null(a);
 	assert_non_null(strstr(d.text, "CA engine"));
-	o = (struct kiln_app_opts){ k.ca, NULL, 0, NULL };
+	o = (struct kiln_app_opts){ k.ca, NULL, 0, NULL, NULL };
 	KT_ERR(kiln_app_new(&o, &a, NULL), KILN_ERR_ARG);
 	/* The nonce TTL: a default unless a positive one is given. */
 	assert_int_equal(app->nonce_ttl_s, KILN_NONCE_TTL_DEFAULT);
-	o = (struct kiln_app_opts){ k.ca, k.store, 30, NULL };
+	o = (struct kiln_app_opts){ k.ca, k.store, 30, NULL, NULL };
 	KT_OK(kiln_app_new(&o, &a, NULL));
 	assert_int_equal(a->nonce_ttl_s, 30);
 	assert_ptr_equal(a->ca, k.ca);
 	assert_ptr_equal(a->store, k.store);
 	kiln_app_free(a);
-	o = (struct kiln_app_opts){ k.ca, k.store, -5, NULL };
+	o = (struct kiln_app_opts){ k.ca, k.store, -5, NULL, NULL };
 	KT_OK(kiln_app_new(&o, &a, NULL));
 	assert_int_equal(a->nonce_ttl_s, KILN_NONCE_TTL_DEFAULT);
 	kiln_app_free(a);

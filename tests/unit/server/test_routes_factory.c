@@ -27,7 +27,7 @@ static int setup(void **state)
 
 	(void)state;
 	kt_deploy_up(&k, "server-routes-factory", KILN_ALG_P256, false);
-	o = (struct kiln_app_opts){ k.ca, k.store, 90, &k.log };
+	o = (struct kiln_app_opts){ k.ca, k.store, 90, &k.log, NULL };
 	KT_OK(kiln_app_new(&o, &app, NULL));
 	return 0;
 }

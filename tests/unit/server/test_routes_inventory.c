@@ -36,7 +36,7 @@ static int setup(void **state)
 
 	(void)state;
 	kt_deploy_up(&k, "server-routes-inventory", KILN_ALG_P256, false);
-	o = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log };
+	o = (struct kiln_app_opts){ k.ca, k.store, 0, &k.log, NULL };
 	KT_OK(kiln_app_new(&o, &app, NULL));
 	kiln_diag_clear(&d);
 	KT_OK(kiln_ca_batch_open(k.ca, &br, &rec, &d));
