@@ -109,6 +109,8 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 	[KILN_ERR_DEVICE_RETIRED] = { "device-retired", 409, "the device is retired" },
 	[KILN_ERR_ENROLL_FORBIDDEN] = { "enroll-forbidden", 403,
 		"the product policy does not allow EST enrollment of new identities this way" },
+	[KILN_ERR_ALREADY_REVOKED] = { "already-revoked", 409,
+		"the certificate was already revoked; a revocation is final" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)

@@ -195,9 +195,65 @@ static const char *const schema_v2[] = {
 	NULL,
 };
 
+/*
+ * Version 3: revocation, CRLs and OCSP. A certificate that becomes revoked
+ * appends a row to revocations, by trigger, whichever code path revoked it
+ * (kiln revoke, the API, re-provisioning, retirement): the largest seq is the
+ * revocation generation that kiln serve watches to refresh its CRLs and its
+ * OCSP responses. A revocation is final. visible_ms is filled in afterwards:
+ * the time from the command to an OCSP response saying revoked.
+ * crls records every CRL issued per CA; its number only grows.
+ */
+static const char *const schema_v3[] = {
+	"CREATE TABLE revocations (\n"
+	"  seq        INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  serial     TEXT NOT NULL UNIQUE REFERENCES certificates(serial),\n"
+	"  ca_id      INTEGER NOT NULL REFERENCES cas(id),\n"
+	"  revoked_at INTEGER NOT NULL,\n"
+	"  reason     TEXT NOT NULL CHECK (reason IN ('unspecified', 'keyCompromise',\n"
+	"               'cACompromise', 'affiliationChanged', 'superseded',\n"
+	"               'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn',\n"
+	"               'aACompromise')),\n"
+	"  recorded   INTEGER NOT NULL,\n"
+	"  visible_ms INTEGER CHECK (visible_ms IS NULL OR visible_ms >= 0)\n"
+	") STRICT",
+	"CREATE INDEX revocations_ca ON revocations(ca_id, serial)",
+	"CREATE TRIGGER certificates_revocation AFTER UPDATE OF status ON certificates\n"
+	"  WHEN OLD.status = 'valid' AND NEW.status = 'revoked'\n"
+	"  BEGIN INSERT INTO revocations (serial, ca_id, revoked_at, reason, recorded)\n"
+	"    VALUES (NEW.serial, NEW.ca_id, coalesce(NEW.revoked_at, CAST(strftime('%s', 'now') AS "
+	"INTEGER)),\n"
+	"            coalesce(NEW.reason, 'unspecified'), CAST(strftime('%s', 'now') AS INTEGER));\n"
+	"  END",
+	"CREATE TRIGGER certificates_revoked_final BEFORE UPDATE ON certificates\n"
+	"  WHEN OLD.status = 'revoked' AND (NEW.status IS NOT 'revoked'\n"
+	"    OR NEW.revoked_at IS NOT OLD.revoked_at OR NEW.reason IS NOT OLD.reason)\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a revocation is final'); END",
+	"CREATE TRIGGER revocations_fixed BEFORE UPDATE OF seq, serial, ca_id, revoked_at, reason, "
+	"recorded ON revocations\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a revocation record never changes'); END",
+	"CREATE TRIGGER revocations_no_delete BEFORE DELETE ON revocations\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a revocation record is never deleted'); END",
+	"CREATE TABLE crls (\n"
+	"  ca_id          INTEGER NOT NULL REFERENCES cas(id),\n"
+	"  number         INTEGER NOT NULL CHECK (number >= 1),\n"
+	"  this_update    INTEGER NOT NULL,\n"
+	"  next_update    INTEGER NOT NULL CHECK (next_update > this_update),\n"
+	"  revocation_seq INTEGER NOT NULL CHECK (revocation_seq >= 0),\n"
+	"  entries        INTEGER NOT NULL CHECK (entries >= 0),\n"
+	"  sha256         BLOB NOT NULL CHECK (length(sha256) = 32),\n"
+	"  PRIMARY KEY (ca_id, number)\n"
+	") STRICT",
+	"CREATE TRIGGER crls_number_grows BEFORE INSERT ON crls\n"
+	"  WHEN NEW.number <= (SELECT coalesce(max(number), 0) FROM crls WHERE ca_id = NEW.ca_id)\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a CRL number only grows'); END",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1 },
 	{ 2, "batches, nonces, identities by certificate", schema_v2 },
+	{ 3, "revocations and CRLs", schema_v3 },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -70,7 +70,7 @@ static kiln_result read_policy(sqlite3_stmt *st, void *elem, kiln_diag *d)
 
 #define CERT_COLS                                                                  \
 	"serial, ca_id, kind, env, product, device_id, subject, spki_sha256, not_before, " \
-	"not_after, issued, status, der"
+	"not_after, issued, status, der, coalesce(revoked_at, 0), coalesce(reason, '')"
 
 static kiln_result read_cert(sqlite3_stmt *st, struct kiln_cert_rec *out, kiln_diag *d)
 {
@@ -91,6 +91,8 @@ static kiln_result read_cert(sqlite3_stmt *st, struct kiln_cert_rec *out, kiln_d
 	r.not_after = sqlite3_column_int64(st, 9);
 	r.issued = sqlite3_column_int64(st, 10);
 	KILN_GUARD(kiln_sqlite_col_str(st, 11, r.status, sizeof(r.status), d));
+	r.revoked_at = sqlite3_column_int64(st, 13);
+	KILN_GUARD(kiln_sqlite_col_str(st, 14, r.reason, sizeof(r.reason), d));
 	KILN_GUARD(kiln_sqlite_col_dup(st, 12, KILN_STORE_BLOB_MAX, &der, &r.der_len, d));
 	r.der_heap = der;
 	r.der = der;
@@ -775,6 +777,8 @@ static const char *const sql_count[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_EVENTS] = "SELECT count(*) FROM events",
 	[KILN_STORE_T_BATCHES] = "SELECT count(*) FROM batches",
 	[KILN_STORE_T_NONCES] = "SELECT count(*) FROM nonces",
+	[KILN_STORE_T_REVOCATIONS] = "SELECT count(*) FROM revocations",
+	[KILN_STORE_T_CRLS] = "SELECT count(*) FROM crls",
 };
 
 kiln_result kiln_sqlite_count(kiln_store *s, enum kiln_store_table t, int64_t *out, kiln_diag *d)

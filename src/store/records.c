@@ -891,3 +891,78 @@ kiln_result kiln_sqlite_meta_set(kiln_store_tx *tx, const char *key, const char 
 	kiln_sqlite_done(st);
 	return r;
 }
+
+/* ------------------------------------------------------------ revocation */
+
+/* One statement: of any number of writers racing to revoke one certificate, one does. */
+static const char sql_cert_revoke[] =
+	"UPDATE certificates SET status = 'revoked', revoked_at = ?2, reason = ?3 "
+	"WHERE serial = ?1 AND status = 'valid' RETURNING 1";
+static const char sql_cert_revoke_device[] =
+	"UPDATE devices SET status = 'revoked' WHERE cert_serial = ?1 AND status = 'active' "
+	"AND id = (SELECT device_id FROM certificates WHERE serial = ?1)";
+static const char sql_cert_revoked_at[] =
+	"SELECT status, revoked_at FROM certificates WHERE serial = ?1";
+
+/* Why nothing was revoked: no such certificate, or it was revoked before. */
+static kiln_result revoke_refused(struct kiln_sqlite_conn *c, const char *serial, kiln_diag *d)
+{
+	char when[KILN_TIME_STR];
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_cert_revoked_at, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, serial, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no certificate %s", serial);
+	} else if (rc == SQLITE_ROW) {
+		kiln_time_format(sqlite3_column_int64(st, 1), when);
+		r = kiln_diag_set(d, KILN_ERR_ALREADY_REVOKED,
+				  "certificate %s was already revoked at %s", serial, when);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "reading a certificate", d);
+	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+static kiln_result cert_revoke(struct kiln_sqlite_conn *c, const char *serial, const char *reason,
+			       int64_t when, kiln_diag *d)
+{
+	bool revoked = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_cert_revoke, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, serial, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, when));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, reason, false));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &revoked, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "revoking a certificate", d);
+	if (!revoked)
+		return revoke_refused(c, serial, d);
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_cert_revoke_device, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, serial, false);
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "marking a device revoked", d);
+	return kiln_ok();
+}
+
+/* In its own savepoint: the certificate, its device and the revocation row go together. */
+kiln_result kiln_sqlite_cert_revoke(kiln_store_tx *tx, const char *serial, const char *reason,
+				    int64_t when, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+
+	KILN_GUARD(kiln_sqlite_run(c, sql_op_begin, "opening a savepoint", d));
+	return op_end(c, cert_revoke(c, serial, reason, when, d), d);
+}

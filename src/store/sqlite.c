@@ -514,6 +514,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.batch_consume = kiln_sqlite_batch_consume,
 	.nonce_add = kiln_sqlite_nonce_add,
 	.nonce_use = kiln_sqlite_nonce_use,
+	.cert_revoke = kiln_sqlite_cert_revoke,
 	.meta_get = kiln_sqlite_meta_get,
 	.ca_get = kiln_sqlite_ca_get,
 	.ca_list = kiln_sqlite_ca_list,

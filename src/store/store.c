@@ -488,6 +488,45 @@ kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id, ki
 	return tx->s->ops->device_retire(tx, device_id, d);
 }
 
+/* RFC 5280 CRLReason names, indexed by their code; 7 is not used. */
+static const char *const reasons[] = {
+	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+	"cessationOfOperation", "certificateHold", NULL, "removeFromCRL", "privilegeWithdrawn",
+	"aACompromise",
+};
+
+bool kiln_store_reason_ok(const char *reason, int *code)
+{
+	if (reason == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		/* removeFromCRL undoes a hold, and kiln never puts certificates on hold and back. */
+		if (reasons[i] == NULL || i == 8 || strcmp(reasons[i], reason) != 0)
+			continue;
+		if (code != NULL)
+			*code = (int)i;
+		return true;
+	}
+	return false;
+}
+
+kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const char *serial, const char *reason,
+				      int64_t when, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (serial == NULL || !serial_hex_ok(serial, KILN_STORE_SERIAL_HEX))
+		return bad(d, "certificate serial: 1 to 40 lower-case hex digits");
+	if (!kiln_store_reason_ok(reason, NULL))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "revocation reason: use an RFC 5280 reason name (unspecified, "
+				     "keyCompromise, cACompromise, affiliationChanged, superseded, "
+				     "cessationOfOperation, certificateHold, privilegeWithdrawn, "
+				     "aACompromise)");
+	if (when < 0)
+		return bad(d, "revocation time");
+	return tx->s->ops->cert_revoke(tx, serial, reason, when != 0 ? when : kiln_now(), d);
+}
+
 kiln_result kiln_store_tx_batch_consume(kiln_store_tx *tx, const char *lot, const char *product,
 					int64_t *issued, kiln_diag *d)
 {
@@ -775,6 +814,8 @@ static const char *const table_names[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_EVENTS] = "events",
 	[KILN_STORE_T_BATCHES] = "batches",
 	[KILN_STORE_T_NONCES] = "nonces",
+	[KILN_STORE_T_REVOCATIONS] = "revocations",
+	[KILN_STORE_T_CRLS] = "crls",
 };
 
 kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)

@@ -100,6 +100,8 @@ struct kiln_cert_rec {
 	uint8_t spki_sha256[32];
 	int64_t not_before, not_after, issued;
 	char status[16];                  /* "valid", "revoked" */
+	int64_t revoked_at;               /* read only: 0 unless revoked */
+	char reason[24];                  /* read only: RFC 5280 reason name, "" unless revoked */
 	const uint8_t *der;               /* borrowed on insert; owned (heap) when read */
 	size_t der_len;
 	/*
@@ -329,6 +331,25 @@ KILN_MUST_USE kiln_result kiln_store_tx_device_set_cert(kiln_store_tx *tx, int64
  */
 KILN_MUST_USE kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id,
 						      kiln_diag *d);
+
+/*
+ * Revocation. Marks certificate SERIAL revoked at WHEN (0: now) for REASON, an RFC 5280 reason
+ * name ("unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+ * "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"), and the
+ * device it certifies (if any) 'revoked'. KILN_ERR_NOT_FOUND "no certificate S"; a
+ * certificate already revoked: KILN_ERR_ALREADY_REVOKED "certificate S was already revoked
+ * at T". A bad serial or reason is KILN_ERR_ARG.
+ *
+ * "The device it certifies" is the device whose current certificate (devices.cert_serial) is
+ * SERIAL and that is still active: revoking an older certificate of a re-provisioned device
+ * leaves the device active, and a retired device stays retired.
+ * Every revocation, by this operation or any other path, appends to the store's revocation
+ * sequence (see kiln_store_revocation_seq) in the same transaction.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_cert_revoke(kiln_store_tx *tx, const char *serial,
+						    const char *reason, int64_t when, kiln_diag *d);
+/* true when reason is one of the RFC 5280 reason names above; *code (may be NULL) its CRLReason. */
+bool kiln_store_reason_ok(const char *reason, int *code);
 
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,

@@ -33,6 +33,8 @@ enum kiln_store_table {
 	KILN_STORE_T_EVENTS,
 	KILN_STORE_T_BATCHES,
 	KILN_STORE_T_NONCES,
+	KILN_STORE_T_REVOCATIONS,
+	KILN_STORE_T_CRLS,
 	KILN_STORE_T__COUNT
 };
 
@@ -106,6 +108,10 @@ struct kiln_store_ops {
 					       const uint8_t *request_sha256,
 					       const char *cert_serial, struct kiln_nonce_rec *out,
 					       kiln_diag *d);
+
+	/* reason checked, when > 0. */
+	KILN_MUST_USE kiln_result (*cert_revoke)(kiln_store_tx *tx, const char *serial,
+						 const char *reason, int64_t when, kiln_diag *d);
 
 	KILN_MUST_USE kiln_result (*meta_get)(kiln_store *s, const char *key, char *out, size_t cap,
 					      kiln_diag *d);
@@ -317,6 +323,8 @@ KILN_MUST_USE kiln_result kiln_sqlite_nonce_use(kiln_store_tx *tx, const uint8_t
 						const uint8_t *request_sha256,
 						const char *cert_serial, struct kiln_nonce_rec *out,
 						kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_cert_revoke(kiln_store_tx *tx, const char *serial,
+						  const char *reason, int64_t when, kiln_diag *d);
 
 /*
  * query.c: row readers for the factory line's tables, shared with records.c

@@ -102,10 +102,14 @@ static void test_fresh_file_gets_latest(void **state)
 		"table:batches", "table:nonces", "index:batches_product", "index:identities_cert",
 		"trigger:batches_closed_final", "trigger:batches_issued_grows",
 		"trigger:nonces_used_once", "trigger:nonces_binding_fixed",
+		"table:revocations", "table:crls", "index:revocations_ca",
+		"trigger:certificates_revocation", "trigger:certificates_revoked_final",
+		"trigger:revocations_fixed", "trigger:revocations_no_delete",
+		"trigger:crls_number_grows",
 	};
 	char sql[256];
 
-	assert_int_equal(kiln_store_schema_version(), 2);
+	assert_int_equal(kiln_store_schema_version(), 3);
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
@@ -120,7 +124,7 @@ static void test_fresh_file_gets_latest(void **state)
 	}
 	/* Opening again migrates nothing. */
 	create_store(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 static void test_future_version_refused(void **state)
@@ -131,14 +135,14 @@ static void test_future_version_refused(void **state)
 	kiln_diag d;
 
 	create_store(f->path);
-	raw_exec(f->path, "PRAGMA user_version = 3");
+	raw_exec(f->path, "PRAGMA user_version = 4");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 	assert_null(s);
 	(void)snprintf(want, sizeof(want),
-		       "inventory %s has schema version 3 but this kiln knows only up to 2; "
+		       "inventory %s has schema version 4 but this kiln knows only up to 3; "
 		       "upgrade kiln", f->path);
 	assert_string_equal(d.text, want);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3); /* untouched */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4); /* untouched */
 	raw_exec(f->path, "PRAGMA user_version = -1");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 }
@@ -397,9 +401,10 @@ static void test_v1_statements_unchanged(void **state)
 
 	(void)state;
 	all = kiln_sqlite_migrations(&n);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_int_equal(all[0].version, 1);
 	assert_int_equal(all[1].version, 2);
+	assert_int_equal(all[2].version, 3);
 	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
@@ -507,7 +512,7 @@ static void test_v1_file_upgrades(void **state)
 	KT_OK(kiln_store_batch_get(s, "LOT-B", &b, &d));
 	assert_int_equal(b.issued, 1);
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 
 	/* The upgraded file's schema is a fresh file's, object for object, byte for byte. */
 	create_store(fresh_path);
@@ -546,7 +551,7 @@ static void test_v1_upgrade_atomic(void **state)
 	raw_exec(f->path, "UPDATE identities SET cert_serial = '' WHERE name = 'alice'");
 	KT_OK(open_at(f->path, false, &s, &d));
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 }
 
 /* ------------------------------------------------------------ v2's own rules */
@@ -607,11 +612,49 @@ static void test_schema_v2_rules(void **state)
 	sqlite3_close(db);
 }
 
+/* ------------------------------------------------------------ v3's own rules */
+
+static void test_schema_v3_rules(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	make_v1_file(f->path);
+	create_store(f->path); /* v1 rows upgrade through v2 to v3 */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	accepted(db, "PRAGMA foreign_keys = ON");
+	assert_int_equal(db_int(db, "SELECT count(*) FROM revocations"), 0);
+	refused(db, "UPDATE certificates SET status = 'revoked', revoked_at = 9, reason = 'bogus' "
+		    "WHERE serial = '0a'", "CHECK constraint failed");
+	assert_int_equal(db_int(db, "SELECT count(*) FROM revocations"), 0);
+	/* Revoked by any path, the trigger records it. */
+	accepted(db, "UPDATE certificates SET status = 'revoked', revoked_at = 9, "
+		     "reason = 'keyCompromise' WHERE serial = '0a'");
+	assert_int_equal(db_int(db, "SELECT count(*) FROM revocations WHERE serial = '0a' AND "
+				    "ca_id = 1 AND revoked_at = 9 AND reason = 'keyCompromise'"), 1);
+	refused(db, "UPDATE certificates SET status = 'valid' WHERE serial = '0a'", "final");
+	refused(db, "UPDATE certificates SET reason = 'superseded' WHERE serial = '0a'", "final");
+	refused(db, "UPDATE revocations SET revoked_at = 10", "never changes");
+	refused(db, "DELETE FROM revocations", "never deleted");
+	accepted(db, "UPDATE revocations SET visible_ms = 120");
+	refused(db, "UPDATE revocations SET visible_ms = -1", "CHECK constraint failed");
+
+	accepted(db, "INSERT INTO crls VALUES (1, 1, 10, 20, 1, 1, zeroblob(32))");
+	refused(db, "INSERT INTO crls VALUES (1, 1, 10, 20, 1, 1, zeroblob(32))", "only grows");
+	refused(db, "INSERT INTO crls VALUES (1, 3, 20, 20, 1, 1, zeroblob(32))",
+		"CHECK constraint failed");
+	refused(db, "INSERT INTO crls VALUES (9, 3, 10, 20, 1, 1, zeroblob(32))", "FOREIGN KEY");
+	accepted(db, "INSERT INTO crls VALUES (1, 3, 11, 21, 1, 1, zeroblob(32))");
+	refused(db, "INSERT INTO crls VALUES (1, 2, 12, 22, 1, 1, zeroblob(32))", "only grows");
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fresh_file_gets_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_v3_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steps_in_order_and_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),

@@ -1543,6 +1543,178 @@ static void test_nonce_once_concurrent(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ revocation */
+
+struct revoke_op {
+	const char *serial, *reason;
+	int64_t when;
+	int times; /* revoke this many times in one transaction */
+};
+
+static kiln_result revoke_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct revoke_op *o = ctx;
+
+	for (int i = 0; i < o->times; i++)
+		KILN_GUARD(kiln_store_tx_cert_revoke(tx, o->serial, o->reason, o->when, d));
+	return kiln_ok();
+}
+
+static kiln_result revoke(kiln_store *s, const char *serial, const char *reason, int64_t when,
+			  kiln_diag *d)
+{
+	struct revoke_op o = { serial, reason, when, 1 };
+
+	kiln_diag_clear(d);
+	return kiln_store_write(s, revoke_fn, &o, d);
+}
+
+static struct kiln_device_rec device_read(kiln_store *s, int64_t id)
+{
+	struct kiln_device_rec dev = { 0 };
+	char ref[32];
+	kiln_diag d;
+
+	(void)snprintf(ref, sizeof(ref), "%lld", (long long)id);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_device_get(s, ref, &dev, &d));
+	return dev;
+}
+
+/* A device SN with its current certificate serial, issued by ca. */
+static int64_t device_with_cert(kiln_store *s, int64_t ca, const char *sn, const char *serial)
+{
+	struct kiln_device_rec dev = device_rec("widget", sn, 1);
+	struct kiln_cert_rec c;
+	kiln_diag d;
+
+	assert_true(kiln_is_ok(kiln_strlcpy(dev.cert_serial, serial, sizeof(dev.cert_serial))));
+	KT_OK(run(s, OP_DEVICE, &dev, &d));
+	c = cert_rec(serial, ca, "production", "widget", dev.id);
+	KT_OK(run(s, OP_CERT, &c, &d));
+	return dev.id;
+}
+
+static void test_cert_revoke(void **state)
+{
+	struct fx *f = *state;
+	int64_t ca = base(f->s);
+	int64_t dev = device_with_cert(f->s, ca, "SN1", "0a");
+	struct kiln_cert_rec got = { 0 }, tls;
+	struct kiln_device_rec dr;
+	kiln_diag d;
+
+	KT_OK(revoke(f->s, "0a", "keyCompromise", T_2026_11_21, &d));
+	KT_OK(kiln_store_cert_get(f->s, "0a", &got, &d));
+	assert_string_equal(got.status, "revoked");
+	assert_int_equal(got.revoked_at, T_2026_11_21);
+	assert_string_equal(got.reason, "keyCompromise");
+	kiln_cert_rec_cleanup(&got);
+	dr = device_read(f->s, dev);
+	assert_string_equal(dr.status, "revoked");
+	assert_int_equal(count(f->s, "revocations"), 1);
+
+	/* A certificate that certifies no device; when 0 means now. */
+	tls = cert_rec("ff", ca, "production", "", 0);
+	KT_OK(run(f->s, OP_CERT, &tls, &d));
+	KT_OK(revoke(f->s, "ff", "cessationOfOperation", 0, &d));
+	KT_OK(kiln_store_cert_get(f->s, "ff", &got, &d));
+	assert_true(got.revoked_at >= kiln_now() - 5 && got.revoked_at <= kiln_now());
+	assert_string_equal(got.reason, "cessationOfOperation");
+	kiln_cert_rec_cleanup(&got);
+	assert_int_equal(count(f->s, "revocations"), 2);
+}
+
+static void test_cert_revoke_refused(void **state)
+{
+	struct fx *f = *state;
+	int64_t ca = base(f->s);
+	int64_t events;
+	struct kiln_cert_rec got = { 0 };
+	struct revoke_op twice = { "0b", "unspecified", 0, 2 };
+	kiln_diag d;
+
+	(void)device_with_cert(f->s, ca, "SN1", "0a");
+	(void)device_with_cert(f->s, ca, "SN2", "0b");
+	events = count(f->s, "events");
+	KT_ERR(revoke(f->s, "0c", "keyCompromise", 0, &d), KILN_ERR_NOT_FOUND);
+	assert_string_equal(d.text, "no certificate 0c");
+	KT_ERR(revoke(f->s, "0a", "compromised", 0, &d), KILN_ERR_ARG);
+	assert_non_null(strstr(d.text, "RFC 5280 reason name"));
+	KT_ERR(revoke(f->s, "0a", "removeFromCRL", 0, &d), KILN_ERR_ARG);
+	KT_ERR(revoke(f->s, "0a", NULL, 0, &d), KILN_ERR_ARG);
+	KT_ERR(revoke(f->s, "0A", "keyCompromise", 0, &d), KILN_ERR_ARG);
+	KT_ERR(revoke(f->s, "", "keyCompromise", 0, &d), KILN_ERR_ARG);
+	KT_ERR(revoke(f->s, NULL, "keyCompromise", 0, &d), KILN_ERR_ARG);
+	KT_ERR(revoke(f->s, "0a", "keyCompromise", -1, &d), KILN_ERR_ARG);
+	assert_int_equal(count(f->s, "revocations"), 0);
+	KT_OK(kiln_store_cert_get(f->s, "0a", &got, &d));
+	assert_string_equal(got.status, "valid");
+	assert_int_equal(got.revoked_at, 0);
+	assert_string_equal(got.reason, "");
+	kiln_cert_rec_cleanup(&got);
+
+	KT_OK(revoke(f->s, "0a", "keyCompromise", T_2026_11_21, &d));
+	KT_ERR(revoke(f->s, "0a", "superseded", 0, &d), KILN_ERR_ALREADY_REVOKED);
+	assert_string_equal(d.text, "certificate 0a was already revoked at 2026-11-21T12:00:00Z");
+	KT_OK(kiln_store_cert_get(f->s, "0a", &got, &d));
+	assert_string_equal(got.reason, "keyCompromise"); /* the first revocation stands */
+	assert_int_equal(got.revoked_at, T_2026_11_21);
+	kiln_cert_rec_cleanup(&got);
+
+	/* Twice in one transaction: the second fails, and the whole write with it. */
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, revoke_fn, &twice, &d), KILN_ERR_ALREADY_REVOKED);
+	KT_OK(kiln_store_cert_get(f->s, "0b", &got, &d));
+	assert_string_equal(got.status, "valid");
+	kiln_cert_rec_cleanup(&got);
+	assert_int_equal(count(f->s, "revocations"), 1);
+	assert_int_equal(count(f->s, "events"), events);
+}
+
+/* Only the device's current certificate revokes the device; a retired device stays retired. */
+static void test_cert_revoke_device_rules(void **state)
+{
+	struct fx *f = *state;
+	int64_t ca = base(f->s);
+	struct kiln_device_rec dev = device_rec("widget", "SN9", 1);
+	struct kiln_cert_rec old, cur;
+	kiln_diag d;
+
+	memcpy(dev.cert_serial, "0e", 3);
+	KT_OK(run(f->s, OP_DEVICE, &dev, &d));
+	old = cert_rec("0d", ca, "production", "widget", dev.id); /* before re-provisioning */
+	cur = cert_rec("0e", ca, "production", "widget", dev.id);
+	KT_OK(run(f->s, OP_CERT, &old, &d));
+	KT_OK(run(f->s, OP_CERT, &cur, &d));
+	KT_OK(revoke(f->s, "0d", "superseded", 0, &d));
+	assert_string_equal(device_read(f->s, dev.id).status, "active");
+	KT_OK(revoke(f->s, "0e", "keyCompromise", 0, &d));
+	assert_string_equal(device_read(f->s, dev.id).status, "revoked");
+	assert_int_equal(count(f->s, "revocations"), 2);
+}
+
+static void test_reason_names(void **state)
+{
+	static const char *const names[] = {
+		"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+		"cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise",
+	};
+	static const int codes[] = { 0, 1, 2, 3, 4, 5, 6, 9, 10 };
+	int code = -1;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_true(kiln_store_reason_ok(names[i], &code));
+		assert_int_equal(code, codes[i]);
+	}
+	assert_false(kiln_store_reason_ok("removeFromCRL", &code));
+	assert_false(kiln_store_reason_ok("KeyCompromise", &code));
+	assert_false(kiln_store_reason_ok("", &code));
+	assert_false(kiln_store_reason_ok(NULL, &code));
+	assert_true(kiln_store_reason_ok("superseded", NULL));
+}
+
 static void test_tx_null(void **state)
 {
 	struct kiln_ca_rec ca = ca_rec("x", "production", "root", 0);
@@ -1558,6 +1730,7 @@ static void test_tx_null(void **state)
 	KT_ERR(kiln_store_tx_batch_consume(NULL, "L", "widget", NULL, &d), KILN_ERR_ARG);
 	KT_ERR(kiln_store_tx_nonce_add(NULL, NULL, &d), KILN_ERR_ARG);
 	KT_ERR(kiln_store_tx_nonce_use(NULL, NULL, "s", 0, NULL, NULL, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_tx_cert_revoke(NULL, "0a", "unspecified", 0, &d), KILN_ERR_ARG);
 }
 
 int main(void)
@@ -1591,6 +1764,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hot_path_undone_whole, setup_group, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_quota_concurrent, setup_group, teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_once_concurrent, setup_group, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_revoke, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_revoke_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_revoke_device_rules, setup, teardown),
+		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_tx_null),
 	};
 
