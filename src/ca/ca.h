@@ -153,6 +153,31 @@ KILN_MUST_USE kiln_result kiln_ca_policy_view(kiln_ca *ca, const char *product,
 					      const kiln_policy **out, int64_t *version,
 					      kiln_diag *d);
 
+/* ------------------------------------------------------------ retirement */
+
+struct kiln_retire_result {
+	int64_t device_id;
+	char product[KILN_PRODUCT_MAX];
+	char serial[KILN_STORE_NAME_MAX];
+	char cert_serial[KILN_STORE_SERIAL_HEX];
+	bool revoked_now;             /* false when the certificate was revoked before */
+	char hsm_label[KILN_DEVICE_LABEL_MAX];
+	struct kiln_destroyed destroyed;
+};
+
+/*
+ * Retires a device (ref as kiln_store_device_get): destroys every object
+ * the device's environment token holds under its per-device label
+ * (kiln_token_device_label), then in one transaction revokes its current
+ * certificate (cessationOfOperation; one revoked before stays as it was),
+ * marks it retired and records a "device-retire" event naming what was
+ * destroyed (a count of 0 included). Unknown device: KILN_ERR_NOT_FOUND;
+ * retired before: KILN_ERR_DEVICE_RETIRED; each refusal is one event and
+ * nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_device_retire(kiln_ca *ca, const char *ref, const char *actor,
+						struct kiln_retire_result *out, kiln_diag *d);
+
 /* ------------------------------------------------------------ batches */
 
 struct kiln_batch_req {

@@ -8,11 +8,16 @@
 static const char device_usage[] =
 	"usage: kiln --dir DIR device list [--product ID] [--limit N] [--json]\n"
 	"       kiln --dir DIR device show ID [--json]\n"
+	"       kiln --dir DIR device retire ID [--json]\n"
 	"\n"
 	"list  devices, newest first\n"
 	"show  one device's lineage: product, policy version, lot, station, operator,\n"
 	"      firmware, components, attestation digest, certificate and times.\n"
-	"      ID is the numeric id, PRODUCT/SERIAL, or a device serial\n";
+	"      ID is the numeric id, PRODUCT/SERIAL, or a device serial\n"
+	"retire  the end of a device's life: destroys every object its environment's HSM\n"
+	"      token holds under the label kiln-device:PRODUCT/SERIAL, revokes its\n"
+	"      certificate (cessationOfOperation) and marks it retired, with one event\n"
+	"      naming what was destroyed\n";
 
 static json_t *device_json(const struct kiln_device_rec *v)
 {
@@ -138,6 +143,53 @@ static int device_show(const struct cli_common *c, const char *ref)
 	return rc;
 }
 
+/* The tokens a device command may need: production and test, where their PINs are present. */
+static kiln_result open_ca(struct deployment *dep, kiln_diag *d)
+{
+	KILN_GUARD(deploy_token_opt(dep, KILN_ENV_PRODUCTION, true, d));
+	KILN_GUARD(deploy_token_opt(dep, KILN_ENV_TEST, true, d));
+	return deploy_ca(dep, d);
+}
+
+static int device_retire(const struct cli_common *c, const char *ref)
+{
+	struct kiln_retire_result out;
+	struct deployment dep;
+	kiln_diag d;
+	kiln_result r;
+	int rc = CLI_OK;
+
+	kiln_diag_clear(&d);
+	r = deploy_open(c, NEED_STORE, &dep, &d);
+	if (kiln_is_ok(r))
+		r = open_ca(&dep, &d);
+	if (kiln_is_ok(r))
+		r = kiln_ca_device_retire(dep.ca, ref, c->actor, &out, &d);
+	if (!kiln_is_ok(r)) {
+		rc = cli_fail(r, &d);
+	} else if (c->json) {
+		json_t *what = json_array();
+
+		for (size_t i = 0; i < out.destroyed.n; i++)
+			(void)json_array_append_new(what, json_string(out.destroyed.what[i]));
+		rc = cli_print_json(json_pack("{s:I,s:s,s:s,s:s,s:b,s:s,s:I,s:o,s:s}", "device_id",
+					      (json_int_t)out.device_id, "product", out.product,
+					      "serial", out.serial, "certificate", out.cert_serial,
+					      "revoked_now", out.revoked_now, "hsm_label",
+					      out.hsm_label, "destroyed_count",
+					      (json_int_t)out.destroyed.n, "destroyed", what, "status",
+					      "retired"));
+	} else {
+		printf("device %lld (%s/%s) retired: certificate %s %s; %zu HSM object(s) labelled "
+		       "%s destroyed\n",
+		       (long long)out.device_id, out.product, out.serial, out.cert_serial,
+		       out.revoked_now ? "revoked (cessationOfOperation)" : "was already revoked",
+		       out.destroyed.n, out.hsm_label);
+	}
+	deploy_close(&dep);
+	return rc;
+}
+
 int cmd_device(int argc, char **argv)
 {
 	const char *product = NULL, *limit = NULL, *pos[2];
@@ -157,5 +209,7 @@ int cmd_device(int argc, char **argv)
 		return device_list(&c, product, limit);
 	if (npos == 2 && strcmp(pos[0], "show") == 0)
 		return device_show(&c, pos[1]);
-	return cli_usage_error("device: expected 'list' or 'show ID'; see kiln device --help");
+	if (npos == 2 && strcmp(pos[0], "retire") == 0)
+		return device_retire(&c, pos[1]);
+	return cli_usage_error("device: expected 'list', 'show ID' or 'retire ID'; see kiln device --help");
 }
