@@ -317,8 +317,9 @@ kiln_result route_est_reenroll(void *ctx, const struct kiln_request *req,
 	}
 	kiln_cert_serial_hex(req->foreign_cert, serial, sizeof(serial));
 	(void)snprintf(actor, sizeof(actor), "device:%s", serial);
-	rr = (struct kiln_renew_req){ req->foreign_cert, kiln_buf_view(&csr->der), label_of(app, req),
-				      actor };
+	/* Only an explicit label constrains a renewal: the certificate names its product. */
+	rr = (struct kiln_renew_req){ req->foreign_cert, kiln_buf_view(&csr->der),
+				      req->n_params > 0 ? req->params[0] : NULL, actor };
 	KILN_TRY(r, kiln_ca_renew(app->ca, &rr, &ir, d));
 	r = issued_response(res, &ir, d);
 out:
