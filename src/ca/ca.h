@@ -178,6 +178,24 @@ struct kiln_retire_result {
 KILN_MUST_USE kiln_result kiln_ca_device_retire(kiln_ca *ca, const char *ref, const char *actor,
 						struct kiln_retire_result *out, kiln_diag *d);
 
+/* ------------------------------------------------------------ re-provisioning */
+
+/*
+ * Opens the way for a compromised (reason "keyCompromise") or repaired or
+ * re-attested ("superseded") device to get a new identity: the next
+ * provisioning of its product and serial through /v1/provision (with fresh
+ * attestation, like any provisioning) is not a duplicate but a replacement.
+ * That provisioning revokes the old certificate with the reason, and its new
+ * device record names the old one (replaces), in the issuance's transaction.
+ * keyCompromise needs a key never certified before; superseded allows the
+ * device's own key again (a DICE DeviceID survives a firmware update).
+ * Records "reprovision-open"; refusals (unknown, retired, replaced device, a
+ * grant already open) are one event each and nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_device_reprovision(kiln_ca *ca, const char *ref,
+						     const char *reason, const char *actor,
+						     struct kiln_device_rec *out, kiln_diag *d);
+
 /* ------------------------------------------------------------ batches */
 
 struct kiln_batch_req {

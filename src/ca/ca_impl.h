@@ -74,6 +74,9 @@ struct issue_work {
 	/* renewal only (renew.c): the device renewed, NULL otherwise */
 	const struct renew_state *renew;
 	/* factory only */
+	struct kiln_reprovision_rec reprov;  /* an open grant for this serial (reprov.device_id > 0) */
+	char reprov_cert[KILN_STORE_SERIAL_HEX];
+	uint8_t reprov_spki[32];
 	struct kiln_batch_rec batch;
 	struct kiln_attest_result att;
 	uint8_t nonce_sha256[32];

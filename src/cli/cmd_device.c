@@ -9,6 +9,7 @@ static const char device_usage[] =
 	"usage: kiln --dir DIR device list [--product ID] [--limit N] [--json]\n"
 	"       kiln --dir DIR device show ID [--json]\n"
 	"       kiln --dir DIR device retire ID [--json]\n"
+	"       kiln --dir DIR device reprovision ID [--reason keyCompromise|superseded] [--json]\n"
 	"\n"
 	"list  devices, newest first\n"
 	"show  one device's lineage: product, policy version, lot, station, operator,\n"
@@ -17,20 +18,26 @@ static const char device_usage[] =
 	"retire  the end of a device's life: destroys every object its environment's HSM\n"
 	"      token holds under the label kiln-device:PRODUCT/SERIAL, revokes its\n"
 	"      certificate (cessationOfOperation) and marks it retired, with one event\n"
-	"      naming what was destroyed\n";
+	"      naming what was destroyed\n"
+	"reprovision  lets the next attested provisioning of the device's serial\n"
+	"      (kiln-device provision, /v1/provision) replace it: that provisioning revokes\n"
+	"      the old certificate with --reason (default keyCompromise: the new key must be\n"
+	"      new; superseded: repair or re-attestation, the key may stay) and its new device\n"
+	"      record names the old one\n";
 
 static json_t *device_json(const struct kiln_device_rec *v)
 {
 	char when[KILN_TIME_STR];
 
 	kiln_time_format(v->created, when);
-	return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id",
+	return json_pack("{s:I,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "id",
 			 (json_int_t)v->id, "product", v->product, "serial", v->serial,
 			 "policy_version", (json_int_t)v->policy_version, "lot", v->lot, "station",
 			 v->station, "operator", v->operator_name, "firmware_version",
 			 v->firmware_version, "firmware_sha256", v->firmware_sha256,
 			 "attestation_sha256", v->attestation_sha256, "cert_serial", v->cert_serial,
-			 "status", v->status, "created", when);
+			 "status", v->status, "created", when, "replaces", (json_int_t)v->replaces,
+			 "live", v->live);
 }
 
 static int device_list(const struct cli_common *c, const char *product, const char *limit_s)
@@ -89,7 +96,9 @@ static void show_text(const struct kiln_device_rec *v, const struct kiln_cert_re
 	printf("device %lld\n", (long long)v->id);
 	printf("  product:          %s (policy v%lld)\n", v->product, (long long)v->policy_version);
 	printf("  serial:           %s\n", v->serial);
-	printf("  status:           %s\n", v->status);
+	printf("  status:           %s%s\n", v->status, v->live ? "" : " (replaced)");
+	if (v->replaces > 0)
+		printf("  replaces:         device %lld\n", (long long)v->replaces);
 	printf("  lot:              %s\n", v->lot[0] ? v->lot : "-");
 	printf("  station:          %s\n", v->station[0] ? v->station : "-");
 	printf("  operator:         %s\n", v->operator_name[0] ? v->operator_name : "-");
@@ -190,11 +199,43 @@ static int device_retire(const struct cli_common *c, const char *ref)
 	return rc;
 }
 
+static int device_reprovision(const struct cli_common *c, const char *ref, const char *reason)
+{
+	struct kiln_device_rec dev;
+	struct deployment dep;
+	kiln_diag d;
+	kiln_result r;
+	int rc = CLI_OK;
+
+	kiln_diag_clear(&d);
+	r = deploy_open(c, NEED_STORE, &dep, &d);
+	if (kiln_is_ok(r))
+		r = open_ca(&dep, &d);
+	if (kiln_is_ok(r))
+		r = kiln_ca_device_reprovision(dep.ca, ref, reason != NULL ? reason : "keyCompromise",
+					       c->actor, &dev, &d);
+	if (!kiln_is_ok(r))
+		rc = cli_fail(r, &d);
+	else if (c->json)
+		rc = cli_print_json(json_pack("{s:I,s:s,s:s,s:s,s:s}", "device_id", (json_int_t)dev.id,
+					      "product", dev.product, "serial", dev.serial, "reason",
+					      reason != NULL ? reason : "keyCompromise", "status",
+					      "reprovision-open"));
+	else
+		printf("device %lld (%s/%s): the next attested provisioning of %s replaces it "
+		       "(%s)\n",
+		       (long long)dev.id, dev.product, dev.serial, dev.serial,
+		       reason != NULL ? reason : "keyCompromise");
+	deploy_close(&dep);
+	return rc;
+}
+
 int cmd_device(int argc, char **argv)
 {
-	const char *product = NULL, *limit = NULL, *pos[2];
+	const char *product = NULL, *limit = NULL, *reason = NULL, *pos[2];
 	const struct cli_opt opts[] = { { "product", true, &product, NULL },
 					{ "limit", true, &limit, NULL },
+					{ "reason", true, &reason, NULL },
 					{ NULL, false, NULL, NULL } };
 	struct cli_common c;
 	size_t npos;
@@ -211,5 +252,8 @@ int cmd_device(int argc, char **argv)
 		return device_show(&c, pos[1]);
 	if (npos == 2 && strcmp(pos[0], "retire") == 0)
 		return device_retire(&c, pos[1]);
-	return cli_usage_error("device: expected 'list', 'show ID' or 'retire ID'; see kiln device --help");
+	if (npos == 2 && strcmp(pos[0], "reprovision") == 0)
+		return device_reprovision(&c, pos[1], reason);
+	return cli_usage_error("device: expected 'list', 'show ID', 'retire ID' or 'reprovision ID'; "
+			       "see kiln device --help");
 }

@@ -106,10 +106,12 @@ static void test_fresh_file_gets_latest(void **state)
 		"trigger:certificates_revocation", "trigger:certificates_revoked_final",
 		"trigger:revocations_fixed", "trigger:revocations_no_delete",
 		"trigger:crls_number_grows",
+		"table:reprovisions", "index:devices_live", "index:devices_replaces",
+		"index:devices_serial", "index:devices_lot", "trigger:devices_replaced_final",
 	};
 	char sql[256];
 
-	assert_int_equal(kiln_store_schema_version(), 3);
+	assert_int_equal(kiln_store_schema_version(), 4);
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
@@ -124,7 +126,11 @@ static void test_fresh_file_gets_latest(void **state)
 	}
 	/* Opening again migrates nothing. */
 	create_store(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+	/* The rebuilt devices table: (product, serial) unique among live records only. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_table_info('devices') "
+					  "WHERE name IN ('replaces', 'live')"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA foreign_keys"), 0); /* a new connection's default */
 }
 
 static void test_future_version_refused(void **state)
@@ -135,14 +141,14 @@ static void test_future_version_refused(void **state)
 	kiln_diag d;
 
 	create_store(f->path);
-	raw_exec(f->path, "PRAGMA user_version = 4");
+	raw_exec(f->path, "PRAGMA user_version = 5");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 	assert_null(s);
 	(void)snprintf(want, sizeof(want),
-		       "inventory %s has schema version 4 but this kiln knows only up to 3; "
+		       "inventory %s has schema version 5 but this kiln knows only up to 4; "
 		       "upgrade kiln", f->path);
 	assert_string_equal(d.text, want);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4); /* untouched */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5); /* untouched */
 	raw_exec(f->path, "PRAGMA user_version = -1");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 }
@@ -181,10 +187,10 @@ static const char *const step4_bad[] = { "CREATE TABLE t4 (a INTEGER)",
 					  "INSERT INTO nowhere VALUES (1)", NULL };
 
 static const struct kiln_sqlite_migration steps[] = {
-	{ 1, "one", step1 },
-	{ 2, "two", step2 },
-	{ 3, "three", step3 },
-	{ 4, "four fails", step4_bad },
+	{ 1, "one", step1, false },
+	{ 2, "two", step2, false },
+	{ 3, "three", step3, false },
+	{ 4, "four fails", step4_bad, false },
 };
 
 static int64_t db_int(sqlite3 *db, const char *sql)
@@ -202,7 +208,7 @@ static int64_t db_int(sqlite3 *db, const char *sql)
 static void test_steps_in_order_and_atomic(void **state)
 {
 	struct fx *f = *state;
-	static const struct kiln_sqlite_migration gap[] = { { 1, "one", step1 }, { 3, "x", step3 } };
+	static const struct kiln_sqlite_migration gap[] = { { 1, "one", step1, false }, { 3, "x", step3, false } };
 	sqlite3 *db = NULL;
 	kiln_diag d;
 
@@ -401,10 +407,12 @@ static void test_v1_statements_unchanged(void **state)
 
 	(void)state;
 	all = kiln_sqlite_migrations(&n);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(all[0].version, 1);
 	assert_int_equal(all[1].version, 2);
 	assert_int_equal(all[2].version, 3);
+	assert_int_equal(all[3].version, 4);
+	assert_true(all[3].rebuild);
 	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
