@@ -72,6 +72,8 @@ static kiln_result destroy_op(kiln_token *t, struct kiln_tok_sess *s, void *arg,
 	CK_OBJECT_HANDLE h[FIND_BATCH];
 	CK_ULONG n = 0;
 
+	/* Signing must never use a cached handle of an object destroyed here. */
+	kiln_keycache_drop(&t->cache, a->label);
 	do {
 		KILN_GUARD(find_batch(t, s, a->label, h, &n, d));
 		for (CK_ULONG i = 0; i < n; i++) {
