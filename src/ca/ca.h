@@ -119,6 +119,83 @@ void kiln_issue_result_cleanup(struct kiln_issue_result *r);
 KILN_MUST_USE kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 					struct kiln_issue_result *res, kiln_diag *d);
 
+/* ------------------------------------------------------------ renewal (EST) */
+
+struct kiln_renew_req {
+	const X509 *current;          /* the certificate renewed: the TLS client certificate */
+	kiln_slice csr;               /* DER */
+	const char *product;          /* the EST label; NULL: none (any product) */
+	const char *actor;            /* for events: "device:<serial>" */
+};
+
+/*
+ * EST simplereenroll (RFC 7030 4.2.2): the current certificate must be a
+ * device certificate from this deployment's production or test issuing CA
+ * (KILN_ERR_CERT_UNTRUSTED), within its validity (KILN_ERR_CERT_EXPIRED),
+ * not revoked, of an active device (KILN_ERR_CERT_REVOKED,
+ * KILN_ERR_DEVICE_RETIRED), of the labelled product (KILN_ERR_FORBIDDEN).
+ * The product policy's renewal rules apply: the window before expiry
+ * (KILN_ERR_RENEWAL_WINDOW), the minimum attested firmware
+ * (KILN_ERR_RENEWAL_FIRMWARE), a new key (KILN_ERR_RENEWAL_KEY). The CSR asks
+ * for the same subject (the certificate's, or CN = the device serial;
+ * KILN_ERR_RENEWAL_SUBJECT). The new certificate, the device's pointer to it
+ * and a "renewal" event commit together before release; a refusal writes
+ * one event and nothing else. The old certificate stays valid until it expires.
+ */
+KILN_MUST_USE kiln_result kiln_ca_renew(kiln_ca *ca, const struct kiln_renew_req *req,
+					struct kiln_issue_result *res, kiln_diag *d);
+
+/* The issuing CA and root of an environment (borrowed until kiln_ca_free): *n = 2. */
+KILN_MUST_USE kiln_result kiln_ca_chain_certs(kiln_ca *ca, kiln_env env, X509 *out[2], size_t *n,
+					      kiln_diag *d);
+/* The active policy of a product, parsed; borrowed until kiln_ca_free. */
+KILN_MUST_USE kiln_result kiln_ca_policy_view(kiln_ca *ca, const char *product,
+					      const kiln_policy **out, int64_t *version,
+					      kiln_diag *d);
+
+/* ------------------------------------------------------------ retirement */
+
+struct kiln_retire_result {
+	int64_t device_id;
+	char product[KILN_PRODUCT_MAX];
+	char serial[KILN_STORE_NAME_MAX];
+	char cert_serial[KILN_STORE_SERIAL_HEX];
+	bool revoked_now;             /* false when the certificate was revoked before */
+	char hsm_label[KILN_DEVICE_LABEL_MAX];
+	struct kiln_destroyed destroyed;
+};
+
+/*
+ * Retires a device (ref as kiln_store_device_get): destroys every object
+ * the device's environment token holds under its per-device label
+ * (kiln_token_device_label), then in one transaction revokes its current
+ * certificate (cessationOfOperation; one revoked before stays as it was),
+ * marks it retired and records a "device-retire" event naming what was
+ * destroyed (a count of 0 included). Unknown device: KILN_ERR_NOT_FOUND;
+ * retired before: KILN_ERR_DEVICE_RETIRED; each refusal is one event and
+ * nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_device_retire(kiln_ca *ca, const char *ref, const char *actor,
+						struct kiln_retire_result *out, kiln_diag *d);
+
+/* ------------------------------------------------------------ re-provisioning */
+
+/*
+ * Opens the way for a compromised (reason "keyCompromise") or repaired or
+ * re-attested ("superseded") device to get a new identity: the next
+ * provisioning of its product and serial through /v1/provision (with fresh
+ * attestation, like any provisioning) is not a duplicate but a replacement.
+ * That provisioning revokes the old certificate with the reason, and its new
+ * device record names the old one (replaces), in the issuance's transaction.
+ * keyCompromise needs a key never certified before; superseded allows the
+ * device's own key again (a DICE DeviceID survives a firmware update).
+ * Records "reprovision-open"; refusals (unknown, retired, replaced device, a
+ * grant already open) are one event each and nothing else.
+ */
+KILN_MUST_USE kiln_result kiln_ca_device_reprovision(kiln_ca *ca, const char *ref,
+						     const char *reason, const char *actor,
+						     struct kiln_device_rec *out, kiln_diag *d);
+
 /* ------------------------------------------------------------ batches */
 
 struct kiln_batch_req {

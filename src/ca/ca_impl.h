@@ -71,12 +71,29 @@ struct issue_work {
 	struct kiln_device_rec dev;
 	struct kiln_cert_rec cert;
 	struct kiln_event_rec ev;
+	/* renewal only (renew.c): the device renewed, NULL otherwise */
+	const struct renew_state *renew;
 	/* factory only */
+	struct kiln_reprovision_rec reprov;  /* an open grant for this serial (reprov.device_id > 0) */
+	char reprov_cert[KILN_STORE_SERIAL_HEX];
+	uint8_t reprov_spki[32];
 	struct kiln_batch_rec batch;
 	struct kiln_attest_result att;
 	uint8_t nonce_sha256[32];
 	uint8_t request_sha256[32];
 };
+
+/* A renewal in progress: the device and the certificate being renewed. */
+struct renew_state {
+	struct kiln_device_rec dev;
+	const X509 *current;
+	char old_serial[KILN_STORE_SERIAL_HEX]; /* any X.509 serial: up to 20 bytes */
+	uint8_t old_spki_sha256[32];
+	bool same_key;                 /* set by renew_check_csr */
+};
+
+/* Renewal: the CSR's subject and key against the certificate renewed (renew.c). */
+KILN_MUST_USE kiln_result renew_check_csr(struct issue_work *w, kiln_diag *d);
 
 /*
  * The shared pipeline from "policy and issuer known" to "committed": CSR,

@@ -297,7 +297,9 @@ static kiln_result prepare_records(struct issue_work *w)
 	memcpy(w->cert.spki_sha256, w->csr->spki_sha256, 32);
 	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
 	w->ev.time = w->dev.created;
-	kiln_strtrunc(w->ev.type, "issuance", sizeof(w->ev.type));
+	kiln_strtrunc(w->ev.type,
+		      w->renew != NULL ? "renewal" : w->reprov.device_id > 0 ? "reprovision" : "issuance",
+		      sizeof(w->ev.type));
 	kiln_strtrunc(w->ev.actor, w->actor, sizeof(w->ev.actor));
 	kiln_strtrunc(w->ev.subject, w->serial_hex, sizeof(w->ev.subject));
 	w->ev.detail_json = ca_event_json(
@@ -308,7 +310,51 @@ static kiln_result prepare_records(struct issue_work *w)
 		kiln_attest_type_name(w->policy->attestation.type), "firmware_sha256",
 		w->dev.firmware_sha256, "evidence_sha256", w->dev.attestation_sha256);
 	KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	if (w->reprov.device_id > 0) {
+		/* A replacement names the record it replaces and the revocation it makes. */
+		json_t *j = json_loads(w->ev.detail_json, 0, NULL);
+
+		free(w->ev.detail_json);
+		w->ev.detail_json = NULL;
+		if (j != NULL && json_object_set_new(j, "replaces", json_integer(w->reprov.device_id)) == 0 &&
+		    json_object_set_new(j, "revokes", json_string(w->reprov_cert)) == 0 &&
+		    json_object_set_new(j, "reason", json_string(w->reprov.reason)) == 0)
+			w->ev.detail_json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(j);
+		KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	}
+	if (w->renew != NULL) {
+		/* A renewal names the device and the certificate it replaces. */
+		free(w->ev.detail_json);
+		w->ev.detail_json = ca_event_json(
+			"{s:s,s:s,s:I,s:s,s:s,s:s,s:b,s:I}", "product", w->policy->product, "device",
+			w->device_serial, "device_id", (json_int_t)w->renew->dev.id, "renews",
+			w->renew->old_serial, "ca", w->issuer->rec.name, "spki_sha256", fp,
+			"same_key", w->renew->same_key, "policy_version",
+			(json_int_t)w->policy_version);
+		KILN_ENSURE(w->ev.detail_json != NULL, KILN_ERR_NOMEM);
+	}
 	return kiln_ok();
+}
+
+/* Re-attestation of the same device (superseded) may keep its key; a compromised one may not. */
+static bool reprovision_same_key(const struct issue_work *w)
+{
+	return w->reprov.device_id > 0 && strcmp(w->reprov.reason, "superseded") == 0 &&
+	       memcmp(w->csr->spki_sha256, w->reprov_spki, 32) == 0;
+}
+
+/* The replaced device's certificate is revoked with the grant's reason (unless it already was). */
+static kiln_result reprovision_revoke(struct issue_work *w, kiln_store_tx *tx, kiln_diag *d)
+{
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	r = kiln_store_tx_cert_revoke(tx, w->reprov_cert, w->reprov.reason, 0, &local);
+	if (kiln_is_ok(r) || r.code == KILN_ERR_ALREADY_REVOKED)
+		return kiln_ok();
+	return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 }
 
 static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
@@ -325,12 +371,31 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 		KILN_GUARD(kiln_store_tx_batch_consume(tx, w->batch.lot, w->policy->product, NULL,
 						       d));
 	}
-	/* A key is one device's identity: a key certified before is a cloned or replayed device. */
-	KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
-	if (seen)
-		return kiln_diag_set(d, KILN_ERR_KEY_DUPLICATE,
-				     "this public key was already certified (certificate %s)", holder);
-	KILN_GUARD(kiln_store_tx_device_add(tx, &w->dev, d));
+	/*
+	 * A key is one device's identity: a key certified before is a cloned or
+	 * replayed device, except the renewed device's own key where its policy allows.
+	 */
+	if (w->reprov.device_id > 0)
+		KILN_GUARD(reprovision_revoke(w, tx, d));
+	if ((w->renew == NULL || !w->renew->same_key) && !reprovision_same_key(w)) {
+		KILN_GUARD(kiln_store_tx_key_seen(tx, w->csr->spki_sha256, &seen, holder, d));
+		if (seen)
+			return kiln_diag_set(d, KILN_ERR_KEY_DUPLICATE,
+					     "this public key was already certified (certificate %s)",
+					     holder);
+	}
+	if (w->renew != NULL) {
+		w->cert.device_id = w->renew->dev.id;
+		KILN_GUARD(kiln_store_tx_cert_add(tx, &w->cert, d));
+		KILN_GUARD(kiln_store_tx_device_set_cert(tx, w->renew->dev.id, w->serial_hex, d));
+		return kiln_store_tx_event_add(tx, &w->ev, d);
+	}
+	if (w->reprov.device_id > 0) {
+		w->dev.replaces = w->reprov.device_id;
+		KILN_GUARD(kiln_store_tx_device_replace(tx, w->reprov.device_id, &w->dev, d));
+	} else {
+		KILN_GUARD(kiln_store_tx_device_add(tx, &w->dev, d));
+	}
 	w->cert.device_id = w->dev.id;
 	KILN_GUARD(kiln_store_tx_cert_add(tx, &w->cert, d));
 	return kiln_store_tx_event_add(tx, &w->ev, d);
@@ -384,7 +449,10 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 
 	KILN_GUARD(kiln_csr_parse(w->prov != NULL ? w->prov->csr : w->req->csr, &w->csr, d));
 	KILN_GUARD(check_key(w, d));
-	KILN_GUARD(check_subject(w, d));
+	if (w->renew != NULL)
+		KILN_GUARD(renew_check_csr(w, d));
+	else
+		KILN_GUARD(check_subject(w, d));
 	KILN_GUARD(device_serial(w, d));
 	if (w->prov != NULL)
 		KILN_GUARD(provision_attest(w, d));
@@ -397,7 +465,7 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 	KILN_GUARD(prepare_records(w));
 	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
 	KILN_GUARD(ca_release(w->issuer, kiln_buf_view(&w->der), w->serial_hex, res));
-	res->device_id = w->dev.id;
+	res->device_id = w->renew != NULL ? w->renew->dev.id : w->dev.id;
 	res->policy_version = w->policy_version;
 	return kiln_ok();
 }

@@ -8,6 +8,7 @@
  */
 #include "ca_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,6 +231,31 @@ kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
 	return kiln_ok();
 }
 
+/* An engineer's open grant for this device serial: this provisioning replaces that device. */
+static kiln_result reprovision_lookup(struct issue_work *w, kiln_diag *d)
+{
+	struct kiln_device_rec old = { 0 };
+	struct kiln_cert_rec cert = { 0 };
+	char ref[32];
+	kiln_result r;
+
+	r = kiln_store_reprovision_open_get(w->ca->store, w->policy->product, w->prov->device_serial,
+					    &w->reprov, NULL);
+	if (r.code == KILN_ERR_NOT_FOUND || r.code == KILN_ERR_ARG) {
+		memset(&w->reprov, 0, sizeof(w->reprov));
+		return kiln_ok();
+	}
+	KILN_GUARD(r);
+	(void)snprintf(ref, sizeof(ref), "%lld", (long long)w->reprov.device_id);
+	KILN_GUARD(kiln_store_device_get(w->ca->store, ref, &old, d));
+	kiln_strtrunc(w->reprov_cert, old.cert_serial, sizeof(w->reprov_cert));
+	r = kiln_store_cert_get(w->ca->store, old.cert_serial, &cert, d);
+	if (kiln_is_ok(r))
+		memcpy(w->reprov_spki, cert.spki_sha256, 32);
+	kiln_cert_rec_cleanup(&cert);
+	return r;
+}
+
 static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, bool *repeated,
 			  kiln_diag *d)
 {
@@ -248,6 +274,7 @@ static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, b
 	if (req->device_serial == NULL || req->device_serial[0] == '\0')
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "the request names no device serial");
 	KILN_GUARD(issue_resolve(w, NULL, d));
+	KILN_GUARD(reprovision_lookup(w, d));
 	r = issue_run(w, res, d);
 	/*
 	 * A copy of this very request, sent while this one was being signed,

@@ -20,6 +20,7 @@
 static const char serve_usage[] =
 	"usage: kiln --dir DIR serve [--listen ADDR:PORT] [--workers N] [--nonce-ttl SECONDS]\n"
 	"                            [--rate REQUESTS_PER_SECOND] [--listen-http ADDR:PORT]\n"
+	"                            [--est-product ID]\n"
 	"\n"
 	"Serves the kiln API over HTTPS (TLS 1.2 and 1.3) on ADDR:PORT (default: server.listen\n"
 	"in kiln.yaml, 127.0.0.1:8443). /v1 requires a client certificate from kiln identity\n"
@@ -31,7 +32,10 @@ static const char serve_usage[] =
 	"responder (POST /ocsp, GET /ocsp/<base64>) and the CRLs (GET /crl/<ca>.crl), and\n"
 	"keeps both current: every revocation recorded in the inventory replaces its OCSP\n"
 	"responses within a poll (200 ms) and the CRLs are issued again (coalesced, and\n"
-	"before half their validity), also written to DIR/crl/.\n";
+	"before half their validity), also written to DIR/crl/.\n"
+	"\n"
+	"EST (RFC 7030) is served under /.well-known/est/[PRODUCT/]; --est-product names the\n"
+	"product served without a label (for clients that cannot send one).\n";
 
 #define TLS_RENEW_BEFORE (7 * 86400)
 
@@ -236,6 +240,7 @@ struct serve_opts {
 	uint64_t workers;
 	uint64_t nonce_ttl;
 	uint64_t rate;
+	const char *est_product;
 };
 
 static kiln_result serve(struct deployment *dep, const struct cli_common *c,
@@ -274,13 +279,16 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 				     .store = dep->store,
 				     .nonce_ttl_s = (int64_t)so->nonce_ttl,
 				     .log = &dep->log,
-				     .ledger = dep->ledger };
+				     .ledger = dep->ledger,
+				     .est_default_product = so->est_product };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);
 	opts.tls_key_pem = kiln_buf_view(&key_pem);
 	opts.client_ca_pem = kiln_buf_view(&root);
 	opts.client_chain_pem = kiln_buf_view(&issuing);
+	/* Devices renew over EST with their own certificates (checked by the EST routes). */
+	opts.accept_foreign_certs = true;
 	opts.workers = (unsigned)so->workers;
 	opts.rate_per_s = (double)so->rate;
 	opts.rate_burst = (unsigned)(2 * so->rate);
@@ -314,11 +322,13 @@ out:
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *http = NULL;
+	const char *est_product = NULL;
 	const struct cli_opt opts[] = { { "listen", true, &listen, NULL },
 					{ "listen-http", true, &http, NULL },
 					{ "workers", true, &workers, NULL },
 					{ "nonce-ttl", true, &ttl, NULL },
 					{ "rate", true, &rate, NULL },
+					{ "est-product", true, &est_product, NULL },
 					{ NULL, false, NULL, NULL } };
 	struct serve_opts so = { .rate = DEFAULT_RATE };
 	struct cli_common c;
@@ -337,6 +347,7 @@ int cmd_serve(int argc, char **argv)
 	so.listen_http = http;
 	if (http != NULL && !listen_ok(http))
 		return cli_usage_error("serve: --listen-http must be ADDR:PORT, not '%s'", http);
+	so.est_product = est_product;
 	if (listen != NULL && !listen_ok(listen))
 		return cli_usage_error("serve: --listen must be ADDR:PORT (127.0.0.1:8443, [::1]:8443), "
 				       "not '%s'", listen);

@@ -573,8 +573,14 @@ void kiln_cert_serial_hex(const X509 *cert, char *out, size_t cap)
 		goto out;
 	out[0] = '\0';
 	/* A parsed certificate's serial can be any length: check before BN_bn2bin writes. */
+	/*
+	 * kiln's serials are KILN_SERIAL_LEN random bytes, stored as that many
+	 * bytes of hex: a serial whose first byte is 0 (dropped by DER) is padded
+	 * back, so a certificate's serial matches its inventory record.
+	 */
 	if (bn != NULL && BN_num_bytes(bn) <= (int)sizeof(bytes))
-		n = BN_bn2bin(bn, bytes);
+		n = BN_bn2binpad(bn, bytes,
+				 BN_num_bytes(bn) < KILN_SERIAL_LEN ? KILN_SERIAL_LEN : BN_num_bytes(bn));
 	if (n >= 0 && cap >= 2 * (size_t)n + 1)
 		kiln_hex_encode(bytes, (size_t)n, out);
 out:

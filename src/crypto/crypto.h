@@ -436,4 +436,26 @@ KILN_MUST_USE kiln_result kiln_dice_tcb_info_of(const X509 *cert, struct kiln_di
 KILN_MUST_USE kiln_result kiln_dice_binding(const uint8_t nonce[KILN_NONCE_LEN], kiln_slice csr_der,
 					    const char *serial, uint8_t out[KILN_DICE_BINDING_LEN]);
 
+/* ---------------------------------------------------------------------- EST */
+
+/*
+ * RFC 7030 bodies. A request body (simpleenroll, simplereenroll) is the
+ * base64 of a DER PKCS#10 request, possibly broken into lines: whitespace
+ * (space, tab, CR, LF) is skipped, any other character outside the standard
+ * alphabet, bad padding or non-canonical trailing bits are refused, and the
+ * body is capped at KILN_EST_BODY_MAX bytes before anything is decoded.
+ */
+#define KILN_EST_BODY_MAX ((size_t)96 * 1024)
+
+/* Decodes a body into der (appended). KILN_ERR_TOO_BIG, KILN_ERR_CSR_EMPTY, KILN_ERR_MALFORMED. */
+KILN_MUST_USE kiln_result kiln_est_body_decode(kiln_slice body, kiln_buf *der, kiln_diag *d);
+/* Decodes a body and parses the request in it (kiln_csr_parse: DER only). Caller frees *out. */
+KILN_MUST_USE kiln_result kiln_est_csr_parse(kiln_slice body, kiln_csr **out, kiln_diag *d);
+/*
+ * A certs-only CMS/PKCS#7 SignedData (no signers, no content) holding certs
+ * in order, base64 on one line, appended to out: the body of
+ * application/pkcs7-mime; smime-type=certs-only responses.
+ */
+KILN_MUST_USE kiln_result kiln_est_certs_only(X509 *const *certs, size_t n, kiln_buf *out);
+
 #endif /* KILN_CRYPTO_H */

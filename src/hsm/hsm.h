@@ -111,6 +111,30 @@ KILN_MUST_USE kiln_result kiln_token_public_key(kiln_token *t, const kiln_key_re
 KILN_MUST_USE kiln_result kiln_token_destroy(kiln_token *t, const kiln_key_ref *ref,
 					     kiln_diag *d);
 /*
+ * Per-device objects. kiln labels any object it keeps in a token for one
+ * device "kiln-device:<product>/<serial>" (kiln_token_device_label), so that
+ * retiring the device can find and destroy them all, whatever their class.
+ */
+#define KILN_DEVICE_LABEL_MAX 200
+#define KILN_DESTROY_MAX 256
+
+struct kiln_destroyed {
+	size_t n;
+	char what[KILN_DESTROY_MAX][16]; /* "private-key", "public-key", "secret-key", "certificate", "data", "other" */
+};
+
+/* "kiln-device:<product>/<serial>" into out (KILN_DEVICE_LABEL_MAX); KILN_ERR_TOO_BIG when long. */
+KILN_MUST_USE kiln_result kiln_token_device_label(const char *product, const char *serial,
+						  char out[KILN_DEVICE_LABEL_MAX]);
+/*
+ * Destroys every token object whose CKA_LABEL is label (C_DestroyObject),
+ * and says what it destroyed (out->n may be 0). At most KILN_DESTROY_MAX
+ * objects (KILN_ERR_TOO_BIG beyond: the ones found first are destroyed).
+ */
+KILN_MUST_USE kiln_result kiln_token_destroy_labelled(kiln_token *t, const char *label,
+						      struct kiln_destroyed *out, kiln_diag *d);
+
+/*
  * The token's signer. Signing checks a session out of the pool; after a
  * token fault (session closed, user logged out, device removed) it reopens
  * and logs in again once, then reports KILN_ERR_HSM_TOKEN_GONE if the

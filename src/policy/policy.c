@@ -474,6 +474,96 @@ static kiln_result check_serial_pattern(struct kiln_yaml_ctx *c, kiln_policy *p)
 }
 
 /* Rules that span keys, once the whole file is read. */
+/* ------------------------------------------------------------ renewal and EST */
+
+static const struct kiln_yaml_name bool_names[] = {
+	{ "false", 0 },
+	{ "true", 1 },
+	{ NULL, 0 },
+};
+
+static const struct kiln_yaml_name est_enroll_names[] = {
+	{ "none", KILN_EST_ENROLL_NONE },
+	{ "station", KILN_EST_ENROLL_STATION },
+	{ "open", KILN_EST_ENROLL_OPEN },
+	{ NULL, 0 },
+};
+
+static kiln_result check_version(struct kiln_yaml_ctx *c, const yaml_node_t *n, void *dst)
+{
+	const char *v = dst;
+
+	for (const char *p = v; *p; p++) {
+		if ((*p < '0' || *p > '9') && *p != '.')
+			return kiln_yaml_fail(c, n, "a firmware version is dotted decimal (\"1.2.0\")");
+	}
+	return kiln_ok();
+}
+
+static const struct kiln_yaml_field renewal_fields[] = {
+	{ .key = "window_days", .kind = KILN_Y_UINT,
+	  AT(struct kiln_policy_renewal, window_days), .min = 0, .max = 36500 },
+	{ .key = "require_new_key", .kind = KILN_Y_ENUM,
+	  AT(struct kiln_policy_renewal, require_new_key), .names = bool_names },
+	{ .key = "min_firmware_version", .kind = KILN_Y_STR,
+	  AT(struct kiln_policy_renewal, min_firmware_version), .check = check_version },
+};
+
+static const struct kiln_yaml_map renewal_map = { renewal_fields, N(renewal_fields), NULL };
+
+static const struct kiln_yaml_field est_fields[] = {
+	{ .key = "enroll", .kind = KILN_Y_ENUM, AT(kiln_policy, est_enroll), .names = est_enroll_names },
+};
+
+static const struct kiln_yaml_map est_map = { est_fields, N(est_fields), NULL };
+
+/* No identity without evidence: enrollment without attestation only where attestation is none. */
+static kiln_result check_est(struct kiln_yaml_ctx *c, const kiln_policy *p)
+{
+	if (p->est_enroll != KILN_EST_ENROLL_NONE && p->attestation.type != KILN_ATTEST_NONE)
+		return kiln_yaml_fail_at(c, "est.enroll",
+					 "EST enrollment of new identities carries no attestation: "
+					 "only policies with attestation type none may allow it");
+	return kiln_ok();
+}
+
+static int part_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	bool num = al > 0 && bl > 0 && strspn(a, "0123456789") >= al && strspn(b, "0123456789") >= bl;
+	int c;
+
+	if (num) {
+		while (al > 1 && *a == '0') {
+			a++;
+			al--;
+		}
+		while (bl > 1 && *b == '0') {
+			b++;
+			bl--;
+		}
+		if (al != bl)
+			return al < bl ? -1 : 1;
+	}
+	c = strncmp(a, b, al < bl ? al : bl);
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return al == bl ? 0 : al < bl ? -1 : 1;
+}
+
+int kiln_policy_version_cmp(const char *a, const char *b)
+{
+	while (*a != '\0' || *b != '\0') {
+		size_t al = strcspn(a, "."), bl = strcspn(b, ".");
+		int c = part_cmp(al ? a : "0", al ? al : 1, bl ? b : "0", bl ? bl : 1);
+
+		if (c != 0)
+			return c;
+		a += al + (a[al] == '.');
+		b += bl + (b[bl] == '.');
+	}
+	return 0;
+}
+
 static kiln_result check_policy(struct kiln_yaml_ctx *c, const yaml_node_t *map, void *base)
 {
 	kiln_policy *p = base;
@@ -482,6 +572,7 @@ static kiln_result check_policy(struct kiln_yaml_ctx *c, const yaml_node_t *map,
 	KILN_GUARD(check_keys_distinct(c, p));
 	KILN_GUARD(check_subject(c, p));
 	KILN_GUARD(check_attestation(c, p));
+	KILN_GUARD(check_est(c, p));
 	return check_serial_pattern(c, p);
 }
 
@@ -509,6 +600,9 @@ static const struct kiln_yaml_field policy_fields[] = {
 	{ .key = "revocation", .kind = KILN_Y_MAP, .sub = &revocation_map },
 	{ .key = "attestation", .kind = KILN_Y_MAP, .flags = KILN_Y_REQUIRED,
 	  .off = offsetof(kiln_policy, attestation), .sub = &attestation_map },
+	{ .key = "renewal", .kind = KILN_Y_MAP, .off = offsetof(kiln_policy, renewal),
+	  .sub = &renewal_map },
+	{ .key = "est", .kind = KILN_Y_MAP, .sub = &est_map },
 };
 
 static const struct kiln_yaml_map policy_map = { policy_fields, N(policy_fields), check_policy };

@@ -89,6 +89,20 @@ struct kiln_policy_attestation {
 	size_t n_pcrs;
 };
 
+/* Renewal of a device identity (EST simplereenroll). */
+struct kiln_policy_renewal {
+	unsigned window_days;         /* renew only within this many days of expiry; 0: any time */
+	unsigned require_new_key;     /* 1: the renewal CSR must carry a key never certified before */
+	char min_firmware_version[64];/* "" none; else the device's attested firmware must be >= */
+};
+
+/* Who may enroll a new identity with EST simpleenroll (no attestation on that path). */
+typedef enum kiln_est_enroll {
+	KILN_EST_ENROLL_NONE = 0,  /* nobody: new identities come from /v1/provision (attested) */
+	KILN_EST_ENROLL_STATION,   /* a station or operator identity (mTLS); attestation none only */
+	KILN_EST_ENROLL_OPEN,      /* anyone who can reach kiln; attestation none (test) only */
+} kiln_est_enroll;
+
 typedef struct kiln_policy {
 	char product[KILN_PRODUCT_MAX];
 	kiln_env env;                        /* production or test only */
@@ -113,6 +127,8 @@ typedef struct kiln_policy {
 	char crl_url[KILN_POLICY_STR_MAX];   /* "" when not set: the deployment default applies */
 	char ocsp_url[KILN_POLICY_STR_MAX];
 	struct kiln_policy_attestation attestation;
+	struct kiln_policy_renewal renewal;
+	unsigned est_enroll;                 /* kiln_est_enroll */
 	uint8_t sha256[32];                  /* SHA-256 of the exact file bytes */
 	void *priv;                          /* compiled serial regex; owned */
 } kiln_policy;
@@ -138,6 +154,12 @@ void kiln_policy_free(kiln_policy *p);
 
 /* Does serial match the policy's serial pattern (and contain only printable ASCII)? */
 bool kiln_policy_serial_ok(const kiln_policy *p, const char *serial);
+
+/*
+ * Compares dotted decimal versions ("1.10.2" > "1.9"): <0, 0, >0. Missing
+ * parts count as 0; a part that is not decimal compares as text. Total order.
+ */
+int kiln_policy_version_cmp(const char *a, const char *b);
 
 /* Is a key of this type/curve/size allowed? type as in struct kiln_policy_key. */
 bool kiln_policy_key_ok(const kiln_policy *p, const char *type, const char *curve,

@@ -28,6 +28,15 @@ static const struct kiln_route routes[] = {
 	{ "GET", "/v1/log/proof/inclusion", KILN_ROLE_ALL, route_log_inclusion, false },
 	{ "GET", "/v1/log/proof/consistency", KILN_ROLE_ALL, route_log_consistency, false },
 	{ "POST", "/v1/revocations", KILN_ROLE_ADMIN | KILN_ROLE_OFFICER, route_revoke, false },
+	/* EST: public at the transport; each handler admits its own clients (routes_est.c). */
+	{ "GET", "/.well-known/est/cacerts", 0, route_est_cacerts, false },
+	{ "GET", "/.well-known/est/{label}/cacerts", 0, route_est_cacerts, false },
+	{ "GET", "/.well-known/est/csrattrs", 0, route_est_csrattrs, false },
+	{ "GET", "/.well-known/est/{label}/csrattrs", 0, route_est_csrattrs, false },
+	{ "POST", "/.well-known/est/simpleenroll", 0, route_est_enroll, false },
+	{ "POST", "/.well-known/est/{label}/simpleenroll", 0, route_est_enroll, false },
+	{ "POST", "/.well-known/est/simplereenroll", 0, route_est_reenroll, false },
+	{ "POST", "/.well-known/est/{label}/simplereenroll", 0, route_est_reenroll, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)
@@ -36,8 +45,8 @@ const struct kiln_route *kiln_app_routes(size_t *n)
 	return routes;
 }
 
-static kiln_result authenticate(void *ctx, const X509 *cert, struct kiln_principal *out,
-				kiln_diag *d)
+kiln_result app_authenticate(void *ctx, const X509 *cert, struct kiln_principal *out,
+			     kiln_diag *d)
 {
 	kiln_app *app = ctx;
 	struct kiln_identity_rec id = { 0 };
@@ -90,7 +99,7 @@ static void refused(void *ctx, const struct kiln_request *req, kiln_result why, 
 	app_refuse(ctx, req, auth ? "auth-failure" : "rejection", why, d);
 }
 
-static const struct kiln_server_hooks hooks = { authenticate, refused };
+static const struct kiln_server_hooks hooks = { app_authenticate, refused };
 
 const struct kiln_server_hooks *kiln_app_hooks(void)
 {
@@ -121,6 +130,12 @@ kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out, kiln_dia
 	app->ca = o->ca;
 	app->store = o->store;
 	app->nonce_ttl_s = o->nonce_ttl_s > 0 ? o->nonce_ttl_s : KILN_NONCE_TTL_DEFAULT;
+	if (o->est_default_product != NULL &&
+	    !kiln_is_ok(kiln_strlcpy(app->est_default_product, o->est_default_product,
+				     sizeof(app->est_default_product)))) {
+		free(app);
+		return kiln_diag_set(d, KILN_ERR_ARG, "the EST default product id is too long");
+	}
 	app->log = o->log;
 	app->ledger = o->ledger;
 	*out = app;

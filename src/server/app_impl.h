@@ -12,6 +12,7 @@ struct kiln_app {
 	kiln_ca *ca;
 	kiln_store *store;
 	int64_t nonce_ttl_s;
+	char est_default_product[KILN_PRODUCT_MAX]; /* "" when none */
 	const kiln_log *log;
 	kiln_ledger *ledger; /* NULL: the log routes answer 404 */
 };
@@ -36,6 +37,17 @@ kiln_result route_provision_finish(void *app, const struct kiln_request *req,
 				   struct kiln_response *res, kiln_diag *d);
 kiln_result route_revoke(void *app, const struct kiln_request *req, struct kiln_response *res,
 			 kiln_diag *d);
+/* The identity behind a client certificate verified against the service CA. */
+KILN_MUST_USE kiln_result app_authenticate(void *app, const X509 *cert,
+					   struct kiln_principal *out, kiln_diag *d);
+kiln_result route_est_cacerts(void *app, const struct kiln_request *req, struct kiln_response *res,
+			      kiln_diag *d);
+kiln_result route_est_csrattrs(void *app, const struct kiln_request *req,
+			       struct kiln_response *res, kiln_diag *d);
+kiln_result route_est_enroll(void *app, const struct kiln_request *req, struct kiln_response *res,
+			     kiln_diag *d);
+kiln_result route_est_reenroll(void *app, const struct kiln_request *req,
+			       struct kiln_response *res, kiln_diag *d);
 kiln_result route_device_get(void *app, const struct kiln_request *req, struct kiln_response *res,
 			     kiln_diag *d);
 

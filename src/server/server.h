@@ -63,6 +63,14 @@ struct kiln_request {
 	kiln_slice body;                      /* at most max_body bytes */
 	const struct kiln_principal *who;     /* NULL on public routes */
 	const X509 *client_cert;              /* verified chain leaf, NULL when none */
+	/*
+	 * With kiln_server_opts.accept_foreign_certs: a client certificate that
+	 * did not chain to client_ca_pem (the client proved it holds its key in
+	 * the handshake, nothing more). Routes that check such certificates
+	 * themselves (EST simplereenroll: device certificates) read it; it
+	 * never authenticates a route with roles. NULL otherwise.
+	 */
+	const X509 *foreign_cert;
 	const char *peer;                     /* "127.0.0.1:50312" */
 	const char *request_id;               /* unique per request, for logs and problems */
 };
@@ -144,6 +152,13 @@ struct kiln_server_opts {
 	unsigned max_connections;    /* 0: 1024; beyond, new handshakes are cut at ClientHello */
 	size_t queue_max;            /* requests waiting for a worker; beyond, 503; 0: 256 */
 	unsigned drain_s;            /* on stop, how long in-flight requests may take; 0: 30 */
+	/*
+	 * false: a client certificate that does not chain to client_ca_pem fails
+	 * the handshake. true: the handshake completes (the client still proves
+	 * possession of its key); routes with roles answer 401 as if no
+	 * certificate was sent, and handlers see it as kiln_request.foreign_cert.
+	 */
+	bool accept_foreign_certs;
 	const struct kiln_route *routes;
 	size_t n_routes;
 	const struct kiln_server_hooks *hooks;
@@ -200,6 +215,12 @@ struct kiln_app_opts {
 	int64_t nonce_ttl_s;        /* 0: KILN_NONCE_TTL_DEFAULT */
 	const kiln_log *log;
 	struct kiln_ledger *ledger; /* borrowed; NULL: no log routes (404) */
+	/*
+	 * The product EST serves at /.well-known/est/ without a label (RFC 7030
+	 * 3.2.2: the server's default CA), for clients that cannot send a label;
+	 * NULL: production's CAs, and enrollment needs a label.
+	 */
+	const char *est_default_product;
 };
 
 KILN_MUST_USE kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out,

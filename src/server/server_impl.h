@@ -26,6 +26,7 @@
 struct kiln_tls {
 	SSL_CTX *ctx;
 	STACK_OF(X509) *client_chain; /* intermediates added to every client chain */
+	bool accept_foreign;          /* see kiln_server_opts.accept_foreign_certs */
 };
 
 /* Caller frees with kiln_tls_free (after every SSL made from ctx is gone). */
@@ -34,6 +35,11 @@ KILN_MUST_USE kiln_result kiln_tls_new(const struct kiln_server_opts *o, struct 
 void kiln_tls_free(struct kiln_tls *t);
 /* The verified client certificate of a finished handshake, or NULL. Borrowed from ssl. */
 X509 *kiln_tls_peer_view(const SSL *ssl);
+/*
+ * The client certificate of a finished handshake that did not verify against
+ * the client anchors (accepted only with accept_foreign), or NULL.
+ */
+X509 *kiln_tls_peer_foreign_view(const SSL *ssl);
 
 /* ------------------------------------------------------------ router.c */
 

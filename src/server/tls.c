@@ -132,6 +132,12 @@ static int verify_client(X509_STORE_CTX *xs, void *arg)
 	ok = X509_verify_cert(xs);
 	X509_STORE_CTX_set0_untrusted(xs, peer);
 	sk_X509_free(pool);
+	/*
+	 * A foreign certificate may finish the handshake: the error stays in the
+	 * verify result, so kiln_tls_peer_view never returns it.
+	 */
+	if (ok != 1 && t->accept_foreign && X509_STORE_CTX_get_error(xs) != X509_V_OK)
+		return 1;
 	return ok;
 }
 
@@ -210,6 +216,7 @@ kiln_result kiln_tls_new(const struct kiln_server_opts *o, struct kiln_tls **out
 		r = kiln_fail(KILN_ERR_NOMEM);
 		goto out;
 	}
+	t->accept_foreign = o->accept_foreign_certs;
 	KILN_TRY(r, setup_protocol(t->ctx));
 	KILN_TRY(r, load_server_identity(t->ctx, o, d));
 	KILN_TRY(r, setup_client_auth(t, o, d));
@@ -242,4 +249,11 @@ X509 *kiln_tls_peer_view(const SSL *ssl)
 	if (x == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
 		return NULL;
 	return x;
+}
+
+X509 *kiln_tls_peer_foreign_view(const SSL *ssl)
+{
+	if (ssl == NULL || !SSL_is_init_finished(ssl) || SSL_get_verify_result(ssl) == X509_V_OK)
+		return NULL;
+	return SSL_get0_peer_certificate(ssl);
 }

@@ -96,6 +96,7 @@ struct job {
 	uint8_t *body;
 	size_t body_len;
 	X509 *cert; /* own reference */
+	X509 *foreign; /* own reference: a client certificate that did not chain to the anchors */
 	char peer[PEER_MAX];
 	char request_id[REQUEST_ID_MAX];
 	uint64_t start_ns;
@@ -234,6 +235,7 @@ static void job_free(struct job *j)
 		free(j->body);
 	}
 	X509_free(j->cert);
+	X509_free(j->foreign);
 	kiln_response_cleanup(&j->res);
 	free(j);
 }
@@ -256,6 +258,7 @@ static void request_view(const struct job *j, struct kiln_request *r)
 	r->body = kiln_slice_of(j->body, j->body_len);
 	r->who = j->have_who ? &j->who : NULL;
 	r->client_cert = j->cert;
+	r->foreign_cert = j->foreign;
 	r->peer = j->peer;
 	r->request_id = j->request_id;
 }
@@ -306,6 +309,10 @@ static kiln_result admit(struct job *j)
 	kiln_result r;
 
 	if (rt->roles != 0) {
+		if (j->cert == NULL && j->foreign != NULL)
+			return kiln_diag_set(&j->diag, KILN_ERR_AUTH_REQUIRED,
+					     "the client certificate was not issued by kiln's service CA: "
+					     "use one from kiln identity add");
 		if (j->cert == NULL)
 			return kiln_fail(KILN_ERR_AUTH_REQUIRED);
 		memset(&j->who, 0, sizeof(j->who));
@@ -621,10 +628,13 @@ static kiln_result job_fill(kiln_server *s, struct job *j, struct evhttp_request
 	size_t ulen = uri != NULL ? strlen(uri) : 0;
 	struct kiln_route_match m;
 	X509 *peer = kiln_tls_peer_view(ssl);
+	X509 *foreign = kiln_tls_peer_foreign_view(ssl);
 	kiln_result r;
 
 	if (peer != NULL && X509_up_ref(peer) == 1)
 		j->cert = peer;
+	if (foreign != NULL && X509_up_ref(foreign) == 1)
+		j->foreign = foreign;
 	j->path = strndup(path != NULL ? path : "", URI_MAX);
 	KILN_ENSURE(j->path != NULL, KILN_ERR_NOMEM);
 	if (ulen > URI_MAX) {

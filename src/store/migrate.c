@@ -285,11 +285,66 @@ static const char *const schema_v4[] = {
 	NULL,
 };
 
+/*
+ * Version 5: re-provisioning (kiln device reprovision). A compromised or
+ * repaired device gets a new device record after fresh attestation; the new
+ * record names the one it replaces (replaces), and the old one stops being
+ * the live record of its product and serial (live = 0), so (product, serial)
+ * is unique among live records only. The devices table is rebuilt for that
+ * (SQLite cannot drop a table constraint), with foreign keys off for the
+ * step and checked before it commits. reprovisions holds the engineer's
+ * grant: the next attested provisioning of that device's serial may replace it.
+ */
+static const char *const schema_v5[] = {
+	"CREATE TABLE devices_v4 (\n"
+	"  id                 INTEGER PRIMARY KEY,\n"
+	"  product            TEXT NOT NULL REFERENCES products(id),\n"
+	"  serial             TEXT NOT NULL,\n"
+	"  policy_version     INTEGER NOT NULL,\n"
+	"  lot                TEXT NOT NULL DEFAULT '',\n"
+	"  station            TEXT NOT NULL DEFAULT '',\n"
+	"  operator           TEXT NOT NULL DEFAULT '',\n"
+	"  firmware_version   TEXT NOT NULL DEFAULT '',\n"
+	"  firmware_sha256    TEXT NOT NULL DEFAULT '',\n"
+	"  attestation_sha256 TEXT NOT NULL DEFAULT '',\n"
+	"  components         TEXT NOT NULL DEFAULT '',\n"
+	"  cert_serial        TEXT NOT NULL DEFAULT '',\n"
+	"  status             TEXT NOT NULL CHECK (status IN ('active', 'revoked', 'retired')),\n"
+	"  created            INTEGER NOT NULL,\n"
+	"  replaces           INTEGER REFERENCES devices(id),\n"
+	"  live               INTEGER NOT NULL DEFAULT 1 CHECK (live IN (0, 1)),\n"
+	"  FOREIGN KEY (product, policy_version) REFERENCES policies(product, version)\n"
+	") STRICT",
+	"INSERT INTO devices_v4 (id, product, serial, policy_version, lot, station, operator, "
+	"firmware_version, firmware_sha256, attestation_sha256, components, cert_serial, status, "
+	"created) SELECT id, product, serial, policy_version, lot, station, operator, "
+	"firmware_version, firmware_sha256, attestation_sha256, components, cert_serial, status, "
+	"created FROM devices",
+	"DROP TABLE devices",
+	"ALTER TABLE devices_v4 RENAME TO devices",
+	"CREATE UNIQUE INDEX devices_live ON devices(product, serial) WHERE live = 1",
+	"CREATE INDEX devices_serial ON devices(serial)",
+	"CREATE INDEX devices_lot ON devices(product, lot)",
+	"CREATE UNIQUE INDEX devices_replaces ON devices(replaces) WHERE replaces IS NOT NULL",
+	"CREATE TRIGGER devices_replaced_final BEFORE UPDATE OF live ON devices\n"
+	"  WHEN OLD.live = 0\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a replaced device record stays replaced'); END",
+	"CREATE TABLE reprovisions (\n"
+	"  device_id  INTEGER PRIMARY KEY NOT NULL REFERENCES devices(id),\n"
+	"  reason     TEXT NOT NULL CHECK (reason IN ('keyCompromise', 'superseded')),\n"
+	"  opened_by  TEXT NOT NULL,\n"
+	"  created    INTEGER NOT NULL,\n"
+	"  used_by    INTEGER REFERENCES devices(id)\n"
+	") STRICT",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
-	{ 1, "initial schema", schema_v1 },
-	{ 2, "batches, nonces, identities by certificate", schema_v2 },
-	{ 3, "ledger: Merkle nodes and signed checkpoints", schema_v3 },
-	{ 4, "revocations and CRLs", schema_v4 },
+	{ 1, "initial schema", schema_v1, false },
+	{ 2, "batches, nonces, identities by certificate", schema_v2, false },
+	{ 3, "ledger: Merkle nodes and signed checkpoints", schema_v3, false },
+	{ 4, "revocations and CRLs", schema_v4, false },
+	{ 5, "re-provisioning: devices.replaces, devices.live, reprovisions", schema_v5, true },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -354,6 +409,24 @@ static kiln_result check_owner(sqlite3 *db, const char *path, int64_t version, k
 	return kiln_ok();
 }
 
+/* After a table rebuild (foreign keys off): every reference must still hold. */
+static kiln_result fk_check(sqlite3 *db, int version, kiln_diag *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return kiln_diag_set(d, KILN_ERR_STORE_SCHEMA,
+				     "migration %d would break a foreign key; the inventory is left "
+				     "as it was", version);
+	if (rc != SQLITE_DONE)
+		return kiln_sqlite_fail(db, rc, "checking foreign keys after a migration", d);
+	return kiln_ok();
+}
+
 /* One step, or nothing when another process got there first. */
 static kiln_result step(sqlite3 *db, const char *path, const struct kiln_sqlite_migration *steps,
 			size_t n, bool *more, kiln_diag *d)
@@ -379,6 +452,8 @@ static kiln_result step(sqlite3 *db, const char *path, const struct kiln_sqlite_
 	for (const char *const *q = m->sql; *q != NULL; q++)
 		KILN_TRY(r, exec(db, *q, "migrating the schema", d));
 	(void)snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", m->version);
+	if (m->rebuild)
+		KILN_TRY(r, fk_check(db, m->version, d));
 	KILN_TRY(r, exec(db, sql, "recording the schema version", d));
 	KILN_TRY(r, exec(db, "COMMIT", "committing a migration", d));
 	*more = true;
@@ -394,15 +469,25 @@ kiln_result kiln_sqlite_migrate_steps(sqlite3 *db, const char *path,
 				      kiln_diag *d)
 {
 	bool more = true;
+	kiln_result r = kiln_ok();
 
 	KILN_ENSURE(db != NULL && path != NULL && steps != NULL && n > 0, KILN_ERR_ARG);
 	for (size_t i = 0; i < n; i++) {
 		if (KILN_NEVER(steps[i].version != (int)i + 1 || steps[i].sql == NULL))
 			return kiln_diag_set(d, KILN_ERR_INTERNAL, "migration %zu is misnumbered", i);
 	}
-	while (more)
-		KILN_GUARD(step(db, path, steps, n, &more, d));
-	return kiln_ok();
+	/*
+	 * Foreign keys are off while migrating (only possible outside a
+	 * transaction): steps that rebuild a table need it, and check the
+	 * references themselves before they commit (fk_check).
+	 */
+	KILN_GUARD(exec(db, "PRAGMA foreign_keys = OFF", "preparing a migration", d));
+	while (more && kiln_is_ok(r))
+		r = step(db, path, steps, n, &more, d);
+	if (!kiln_is_ok(exec(db, "PRAGMA foreign_keys = ON", "finishing a migration", NULL)) &&
+	    kiln_is_ok(r))
+		r = kiln_diag_set(d, KILN_ERR_STORE, "could not turn foreign keys back on");
+	return r;
 }
 
 kiln_result kiln_sqlite_migrate(sqlite3 *db, const char *path, kiln_diag *d)

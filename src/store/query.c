@@ -102,7 +102,8 @@ static kiln_result read_cert(sqlite3_stmt *st, struct kiln_cert_rec *out, kiln_d
 
 #define DEVICE_COLS                                                                   \
 	"id, product, serial, policy_version, lot, station, operator, firmware_version, "    \
-	"firmware_sha256, attestation_sha256, components, cert_serial, status, created"
+	"firmware_sha256, attestation_sha256, components, cert_serial, status, created, "     \
+	"coalesce(replaces, 0), live"
 
 static kiln_result read_device(sqlite3_stmt *st, void *elem, kiln_diag *d)
 {
@@ -125,6 +126,8 @@ static kiln_result read_device(sqlite3_stmt *st, void *elem, kiln_diag *d)
 	KILN_GUARD(kiln_sqlite_col_str(st, 11, r->cert_serial, sizeof(r->cert_serial), d));
 	KILN_GUARD(kiln_sqlite_col_str(st, 12, r->status, sizeof(r->status), d));
 	r->created = sqlite3_column_int64(st, 13);
+	r->replaces = sqlite3_column_int64(st, 14);
+	r->live = sqlite3_column_int64(st, 15) != 0;
 	return kiln_ok();
 }
 
@@ -481,9 +484,9 @@ out:
 
 static const char sql_device_by_id[] = "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1";
 static const char sql_device_by_ps[] =
-	"SELECT " DEVICE_COLS " FROM devices WHERE product = ?1 AND serial = ?2";
+	"SELECT " DEVICE_COLS " FROM devices WHERE product = ?1 AND serial = ?2 AND live = 1";
 static const char sql_device_by_serial[] =
-	"SELECT " DEVICE_COLS " FROM devices WHERE serial = ?1 ORDER BY id LIMIT 2";
+	"SELECT " DEVICE_COLS " FROM devices WHERE serial = ?1 AND live = 1 ORDER BY id LIMIT 2";
 static const char sql_device_list[] =
 	"SELECT " DEVICE_COLS " FROM devices ORDER BY id DESC LIMIT ?1";
 static const char sql_device_list_product[] =
@@ -799,6 +802,48 @@ kiln_result kiln_sqlite_count(kiln_store *s, enum kiln_store_table t, int64_t *o
 		*out = sqlite3_column_int64(st, 0);
 	else
 		r = kiln_sqlite_fail(c->db, rc, "counting rows", d);
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+/* ------------------------------------------------------------ re-provisioning */
+
+static const char sql_reprovision_get[] =
+	"SELECT g.device_id, g.reason, g.opened_by, g.created, coalesce(g.used_by, 0) "
+	"FROM reprovisions g JOIN devices v ON v.id = g.device_id "
+	"WHERE v.product = ?1 AND v.serial = ?2 AND v.live = 1 AND g.used_by IS NULL";
+
+kiln_result kiln_sqlite_reprovision_get(kiln_store *s, const char *product, const char *serial,
+					struct kiln_reprovision_rec *out, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_reprovision_get, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, product, false);
+	if (rc == SQLITE_OK)
+		rc = kiln_sqlite_bind_str(st, 2, serial, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->device_id = sqlite3_column_int64(st, 0);
+		KILN_TRY(r, kiln_sqlite_col_str(st, 1, out->reason, sizeof(out->reason), d));
+		KILN_TRY(r, kiln_sqlite_col_str(st, 2, out->opened_by, sizeof(out->opened_by), d));
+		out->created = sqlite3_column_int64(st, 3);
+		out->used_by = sqlite3_column_int64(st, 4);
+		r = kiln_ok();
+	} else if (rc == SQLITE_DONE) {
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no open re-provisioning of %s/%s", product,
+				  serial);
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "reading a re-provisioning", d);
+	}
 out:
 	kiln_sqlite_done(st);
 	kiln_sqlite_reader_put(b, c);

@@ -277,7 +277,8 @@ kiln_result kiln_sqlite_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p,
 static const char sql_device_add[] =
 	"INSERT INTO devices (product, serial, policy_version, lot, station, operator, "
 	"firmware_version, firmware_sha256, attestation_sha256, components, cert_serial, status, "
-	"created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id";
+	"created, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+	"RETURNING id";
 
 kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev, kiln_diag *d)
 {
@@ -302,10 +303,12 @@ kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *de
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 11, dev->cert_serial, false));
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 12, status, false));
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 13, created));
+	KILN_SQ_BIND(rc, bind_opt_id(st, 14, dev->replaces));
 	if (rc == SQLITE_OK)
 		rc = step_all(st, &id);
 	if (rc == SQLITE_OK) {
 		dev->id = id;
+		dev->live = true;
 		dev->created = created;
 		if (dev->status[0] == '\0')
 			memcpy(dev->status, "active", sizeof("active"));
@@ -581,6 +584,202 @@ kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot, int64_t 
 	if (!found)
 		return kiln_diag_set(d, KILN_ERR_BATCH_UNKNOWN, "no batch %s", lot);
 	return kiln_diag_set(d, KILN_ERR_BATCH_CLOSED, "batch %s is already closed", lot);
+}
+
+/* ------------------------------------------------------------ device lifecycle */
+
+static const char sql_device_status[] = "SELECT status FROM devices WHERE id = ?1";
+
+/* Why a device update touched nothing: no such device, or its status. */
+static kiln_result device_refused(struct kiln_sqlite_conn *c, int64_t id, kiln_diag *d)
+{
+	char status[16] = "";
+	bool found = false;
+	sqlite3_stmt *st;
+	int rc;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_status, &st, d));
+	rc = sqlite3_bind_int64(st, 1, id);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		found = true;
+		kiln_strtrunc(status, t != NULL ? (const char *)t : "", sizeof(status));
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "reading a device's status", d);
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no device %lld", (long long)id);
+	if (strcmp(status, "retired") == 0)
+		return kiln_diag_set(d, KILN_ERR_DEVICE_RETIRED, "device %lld is already retired",
+				     (long long)id);
+	return kiln_diag_set(d, KILN_ERR_CERT_REVOKED, "device %lld is %s", (long long)id, status);
+}
+
+static const char sql_device_set_cert[] =
+	"UPDATE devices SET cert_serial = ?2 WHERE id = ?1 AND status = 'active' RETURNING 1";
+
+kiln_result kiln_sqlite_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+					const char *cert_serial, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool done = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_set_cert, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, device_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, cert_serial, false));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &done, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "renewing a device's certificate", d);
+	return done ? kiln_ok() : device_refused(c, device_id, d);
+}
+
+static const char sql_device_retire[] =
+	"UPDATE devices SET status = 'retired' WHERE id = ?1 AND status <> 'retired' RETURNING 1";
+
+kiln_result kiln_sqlite_device_retire(kiln_store_tx *tx, int64_t device_id, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool done = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_retire, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, device_id));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &done, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "retiring a device", d);
+	return done ? kiln_ok() : device_refused(c, device_id, d);
+}
+
+static const char sql_reprovision_open[] =
+	"INSERT INTO reprovisions (device_id, reason, opened_by, created) "
+	"SELECT id, ?2, ?3, ?4 FROM devices WHERE id = ?1 AND live = 1 AND status <> 'retired' "
+	"RETURNING 1";
+static const char sql_device_state[] =
+	"SELECT status, live, (SELECT id FROM devices n WHERE n.replaces = devices.id), "
+	"(SELECT count(*) FROM reprovisions WHERE device_id = devices.id AND used_by IS NULL) "
+	"FROM devices WHERE id = ?1";
+
+/* Why a grant could not be opened. */
+static kiln_result reprovision_refused(struct kiln_sqlite_conn *c, int64_t id, kiln_diag *d)
+{
+	sqlite3_stmt *st;
+	char status[16] = "";
+	int64_t live = 0, by = 0, open = 0;
+	int rc;
+	bool found = false;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_device_state, &st, d));
+	rc = sqlite3_bind_int64(st, 1, id);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		found = true;
+		kiln_strtrunc(status, t != NULL ? (const char *)t : "", sizeof(status));
+		live = sqlite3_column_int64(st, 1);
+		by = sqlite3_column_int64(st, 2);
+		open = sqlite3_column_int64(st, 3);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "reading a device's state", d);
+	if (!found)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no device %lld", (long long)id);
+	if (strcmp(status, "retired") == 0)
+		return kiln_diag_set(d, KILN_ERR_DEVICE_RETIRED, "device %lld is retired", (long long)id);
+	if (!live)
+		return kiln_diag_set(d, KILN_ERR_DUPLICATE, "device %lld was replaced by device %lld",
+				     (long long)id, (long long)by);
+	if (open > 0)
+		return kiln_diag_set(d, KILN_ERR_DUPLICATE,
+				     "a re-provisioning of device %lld is already open", (long long)id);
+	return kiln_diag_set(d, KILN_ERR_INTERNAL, "device %lld: re-provisioning refused",
+			     (long long)id);
+}
+
+kiln_result kiln_sqlite_reprovision_open(kiln_store_tx *tx, const struct kiln_reprovision_rec *g,
+					 kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	bool done = false;
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_reprovision_open, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, g->device_id));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 2, g->reason, false));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, g->opened_by, false));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 4, g->created != 0 ? g->created : kiln_now()));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, &done, NULL);
+	kiln_sqlite_done(st);
+	if (is_unique(rc) || (rc == SQLITE_OK && !done))
+		return reprovision_refused(c, g->device_id, d);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "opening a re-provisioning", d);
+	return kiln_ok();
+}
+
+static const char sql_device_unlive[] =
+	"UPDATE devices SET live = 0 WHERE id = ?1 AND live = 1 AND EXISTS "
+	"(SELECT 1 FROM reprovisions WHERE device_id = ?1 AND used_by IS NULL) RETURNING 1";
+static const char sql_reprovision_use[] =
+	"UPDATE reprovisions SET used_by = ?2 WHERE device_id = ?1 AND used_by IS NULL RETURNING 1";
+
+static kiln_result run_id2(struct kiln_sqlite_conn *c, const char *sql, int64_t a, int64_t b,
+			   bool *done, kiln_diag *d)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql, &st, d));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 1, a));
+	if (b != 0)
+		KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, b));
+	if (rc == SQLITE_OK)
+		rc = update_returning(st, done, NULL);
+	kiln_sqlite_done(st);
+	if (rc != SQLITE_OK)
+		return kiln_sqlite_fail(c->db, rc, "replacing a device record", d);
+	return kiln_ok();
+}
+
+static kiln_result device_replace(struct kiln_sqlite_conn *c, kiln_store_tx *tx, int64_t old_id,
+				  struct kiln_device_rec *dev, kiln_diag *d)
+{
+	bool done = false;
+
+	KILN_GUARD(run_id2(c, sql_device_unlive, old_id, 0, &done, d));
+	if (!done)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no open re-provisioning of device %lld",
+				     (long long)old_id);
+	KILN_GUARD(kiln_sqlite_device_add(tx, dev, d));
+	KILN_GUARD(run_id2(c, sql_reprovision_use, old_id, dev->id, &done, d));
+	KILN_ENSURE(done, KILN_ERR_INTERNAL);
+	return kiln_ok();
+}
+
+kiln_result kiln_sqlite_device_replace(kiln_store_tx *tx, int64_t old_id,
+				       struct kiln_device_rec *dev, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+
+	KILN_GUARD(kiln_sqlite_run(c, sql_op_begin, "opening a savepoint", d));
+	return op_end(c, device_replace(c, tx, old_id, dev, d), d);
 }
 
 /*

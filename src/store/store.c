@@ -467,6 +467,64 @@ kiln_result kiln_store_tx_batch_close(kiln_store_tx *tx, const char *lot, int64_
 	return tx->s->ops->batch_close(tx, lot, when, d);
 }
 
+kiln_result kiln_store_tx_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+					  const char *cert_serial, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (device_id < 1)
+		return bad(d, "device id");
+	if (cert_serial == NULL || cert_serial[0] == '\0' ||
+	    strlen(cert_serial) >= KILN_STORE_SERIAL_HEX ||
+	    strspn(cert_serial, "0123456789abcdef") != strlen(cert_serial))
+		return bad(d, "certificate serial (lower-case hex)");
+	return tx->s->ops->device_set_cert(tx, device_id, cert_serial, d);
+}
+
+static bool reprov_reason_ok(const char *r)
+{
+	return r != NULL && (strcmp(r, "keyCompromise") == 0 || strcmp(r, "superseded") == 0);
+}
+
+kiln_result kiln_store_tx_reprovision_open(kiln_store_tx *tx, const struct kiln_reprovision_rec *g,
+					   kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (g == NULL || g->device_id < 1)
+		return bad(d, "device id");
+	if (!reprov_reason_ok(g->reason))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "re-provisioning reason: keyCompromise or superseded");
+	if (memchr(g->opened_by, 0, sizeof(g->opened_by)) == NULL || g->opened_by[0] == '\0')
+		return bad(d, "who opened the re-provisioning");
+	return tx->s->ops->reprovision_open(tx, g, d);
+}
+
+kiln_result kiln_store_tx_device_replace(kiln_store_tx *tx, int64_t old_id,
+					 struct kiln_device_rec *dev, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (old_id < 1 || dev == NULL || dev->replaces != old_id)
+		return bad(d, "the device record replaced");
+	return tx->s->ops->device_replace(tx, old_id, dev, d);
+}
+
+kiln_result kiln_store_reprovision_open_get(kiln_store *s, const char *product, const char *serial,
+					    struct kiln_reprovision_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL, KILN_ERR_ARG);
+	if (product == NULL || serial == NULL)
+		return bad(d, "product and serial");
+	return s->ops->reprovision_get(s, product, serial, out, d);
+}
+
+kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (device_id < 1)
+		return bad(d, "device id");
+	return tx->s->ops->device_retire(tx, device_id, d);
+}
+
 /* RFC 5280 CRLReason names, indexed by their code; 7 is not used. */
 static const char *const reasons[] = {
 	"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",

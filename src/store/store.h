@@ -127,6 +127,17 @@ struct kiln_device_rec {
 	char cert_serial[KILN_STORE_SERIAL_HEX];
 	char status[16];                  /* "active", "revoked", "retired" */
 	int64_t created;
+	int64_t replaces;                 /* the device record this one replaced (re-provisioning), 0 */
+	bool live;                        /* false once a re-provisioning replaced this record */
+};
+
+/* An engineer's grant: the next attested provisioning of this device's serial replaces it. */
+struct kiln_reprovision_rec {
+	int64_t device_id;
+	char reason[32];                  /* "keyCompromise" or "superseded" */
+	char opened_by[KILN_STORE_NAME_MAX];
+	int64_t created;
+	int64_t used_by;                  /* the device record that replaced it; 0 while open */
 };
 
 struct kiln_identity_rec {
@@ -318,6 +329,21 @@ KILN_MUST_USE kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8
 						  kiln_diag *d);
 
 /*
+ * Lifecycle. A renewal points an active device at its new certificate
+ * (cert_serial, lower-case hex, already added with kiln_store_tx_cert_add):
+ * KILN_ERR_NOT_FOUND "no device ID", KILN_ERR_DEVICE_RETIRED, KILN_ERR_CERT_REVOKED
+ * "device ID is revoked" when the device is not active.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+							const char *cert_serial, kiln_diag *d);
+/*
+ * Marks a device retired (whatever its certificate's state). KILN_ERR_NOT_FOUND
+ * "no device ID"; KILN_ERR_DEVICE_RETIRED "device ID is already retired".
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_device_retire(kiln_store_tx *tx, int64_t device_id,
+						      kiln_diag *d);
+
+/*
  * Revocation. Marks certificate SERIAL revoked at WHEN (0: now) for REASON, an RFC 5280 reason
  * name ("unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
  * "cessationOfOperation", "certificateHold", "privilegeWithdrawn", "aACompromise"), and the
@@ -351,6 +377,28 @@ KILN_MUST_USE kiln_result kiln_store_tx_crl_add(kiln_store_tx *tx, const struct 
 /* Records how long a revocation took to show in an OCSP response (ms; KILN_ERR_NOT_FOUND). */
 KILN_MUST_USE kiln_result kiln_store_tx_revocation_visible(kiln_store_tx *tx, const char *serial,
 							   int64_t ms, kiln_diag *d);
+/*
+ * Re-provisioning. Opens a grant for a live device that is not retired:
+ * KILN_ERR_NOT_FOUND "no device ID", KILN_ERR_DEVICE_RETIRED, KILN_ERR_DUPLICATE
+ * "a re-provisioning of device ID is already open" (or "device ID was replaced by
+ * device N"). reason is "keyCompromise" or "superseded" (else KILN_ERR_ARG).
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_reprovision_open(kiln_store_tx *tx,
+							 const struct kiln_reprovision_rec *g,
+							 kiln_diag *d);
+/*
+ * Replaces device old_id by a new record (dev, as for kiln_store_tx_device_add,
+ * with dev->replaces set to old_id): the old record stops being live, the new
+ * one is inserted and the open grant is marked used by it, all or nothing.
+ * KILN_ERR_NOT_FOUND "no open re-provisioning of device ID".
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_device_replace(kiln_store_tx *tx, int64_t old_id,
+						       struct kiln_device_rec *dev, kiln_diag *d);
+/* The open grant for the live device product/serial (KILN_ERR_NOT_FOUND when none). */
+KILN_MUST_USE kiln_result kiln_store_reprovision_open_get(kiln_store *s, const char *product,
+							  const char *serial,
+							  struct kiln_reprovision_rec *out,
+							  kiln_diag *d);
 
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,

@@ -92,6 +92,18 @@ struct kiln_store_ops {
 					       kiln_diag *d);
 	KILN_MUST_USE kiln_result (*batch_close)(kiln_store_tx *tx, const char *lot, int64_t when,
 						 kiln_diag *d);
+	KILN_MUST_USE kiln_result (*device_set_cert)(kiln_store_tx *tx, int64_t device_id,
+						     const char *cert_serial, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*device_retire)(kiln_store_tx *tx, int64_t device_id,
+						   kiln_diag *d);
+	KILN_MUST_USE kiln_result (*reprovision_open)(kiln_store_tx *tx,
+						      const struct kiln_reprovision_rec *g,
+						      kiln_diag *d);
+	KILN_MUST_USE kiln_result (*device_replace)(kiln_store_tx *tx, int64_t old_id,
+						    struct kiln_device_rec *dev, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*reprovision_get)(kiln_store *s, const char *product,
+						     const char *serial,
+						     struct kiln_reprovision_rec *out, kiln_diag *d);
 	/* *issued receives the batch's issued count after this one. */
 	KILN_MUST_USE kiln_result (*batch_consume)(kiln_store_tx *tx, const char *lot,
 						   const char *product, int64_t *issued,
@@ -307,6 +319,7 @@ struct kiln_sqlite_migration {
 	int version; /* 1, 2, ...: step i brings user_version from i-1 to i */
 	const char *name;
 	const char *const *sql; /* statements, NULL-terminated, run in one transaction */
+	bool rebuild;           /* rebuilds a table: foreign keys are checked before the commit */
 };
 
 #define KILN_SQLITE_APP_ID 0x6b696c6e /* "kiln" in PRAGMA application_id */
@@ -344,6 +357,18 @@ KILN_MUST_USE kiln_result kiln_sqlite_batch_add(kiln_store_tx *tx, struct kiln_b
 						kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_batch_close(kiln_store_tx *tx, const char *lot,
 						  int64_t when, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_device_set_cert(kiln_store_tx *tx, int64_t device_id,
+						      const char *cert_serial, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_device_retire(kiln_store_tx *tx, int64_t device_id,
+						    kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_reprovision_open(kiln_store_tx *tx,
+						       const struct kiln_reprovision_rec *g,
+						       kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_device_replace(kiln_store_tx *tx, int64_t old_id,
+						     struct kiln_device_rec *dev, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_reprovision_get(kiln_store *s, const char *product,
+						      const char *serial,
+						      struct kiln_reprovision_rec *out, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_batch_consume(kiln_store_tx *tx, const char *lot,
 						    const char *product, int64_t *issued,
 						    kiln_diag *d);

@@ -106,19 +106,33 @@ free_port() {
 
 # serve_start DIR [serve options...]: kiln serve on a free loopback port; sets URL, SERVE_PID,
 # and writes the service chain (the anchors clients need) to $T/service.pem.
+SERVE_WRAP=()
 serve_start() {
 	local dir=$1; shift
 	PORT=$(free_port)
 	URL=https://127.0.0.1:$PORT
 	kiln --dir "$dir" ca chain --env service >"$T/service.pem" || return 1
-	"${KILN_WRAP[@]}" "$KILN_BIN" --dir "$dir" serve --listen "127.0.0.1:$PORT" "$@" >>"$T/serve.log" 2>&1 &
+	"${SERVE_WRAP[@]}" "${KILN_WRAP[@]}" "$KILN_BIN" --dir "$dir" serve --listen "127.0.0.1:$PORT" "$@" >>"$T/serve.log" 2>&1 &
 	SERVE_PID=$!
 	for _ in $(seq 600); do
-		curl -sf --cacert "$T/service.pem" "$URL/healthz" >/dev/null 2>&1 && return 0
+		"${SERVE_WRAP[@]}" curl -sf --cacert "$T/service.pem" "$URL/healthz" >/dev/null 2>&1 && return 0
 		kill -0 "$SERVE_PID" 2>/dev/null || { cat "$T/serve.log"; return 1; }
 		sleep 0.1
 	done
 	echo "kiln serve did not come up"; cat "$T/serve.log"; return 1
+}
+
+# serve_start_fake OFFSET DIR [serve options...]: serve_start with kiln serve (and the
+# readiness probe) under faketime OFFSET ("+400d"): certificates expire without waiting.
+serve_start_fake() {
+	local off=$1 rc; shift
+	# libfaketime preloaded, not the faketime wrapper: SERVE_PID must be kiln's own pid.
+	# Under ASan the preloaded library comes before the sanitizer's runtime: allowed explicitly.
+	SERVE_WRAP=(env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 FAKETIME="$off"
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
+	serve_start "$@"; rc=$?
+	SERVE_WRAP=()
+	return $rc
 }
 
 # serve_stop: SIGTERM, then the exit status of kiln serve.

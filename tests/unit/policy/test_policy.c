@@ -812,6 +812,57 @@ static void test_serial_pattern(void **state)
 	kiln_policy_free(p);
 }
 
+static void test_renewal_and_est(void **state)
+{
+	kiln_policy *p;
+
+	(void)state;
+	p = ok_edit("validity_days", "renewal:\n  window_days: 30\n  require_new_key: true\n"
+				     "  min_firmware_version: \"1.2.0\"\nvalidity_days");
+	assert_int_equal(p->renewal.window_days, 30);
+	assert_int_equal(p->renewal.require_new_key, 1);
+	assert_string_equal(p->renewal.min_firmware_version, "1.2.0");
+	assert_int_equal(p->est_enroll, KILN_EST_ENROLL_NONE);
+	kiln_policy_free(p);
+	p = ok_edit("", "");
+	assert_int_equal(p->renewal.window_days, 0);
+	assert_int_equal(p->renewal.require_new_key, 0);
+	assert_string_equal(p->renewal.min_firmware_version, "");
+	kiln_policy_free(p);
+	expect_edit("validity_days", "renewal:\n  window_days: 40000\nvalidity_days",
+		    "p.yaml:11: 'renewal.window_days' must be between 0 and 36500, got 40000");
+	expect_edit("validity_days", "renewal:\n  min_firmware_version: \"1.2-rc1\"\nvalidity_days",
+		    "p.yaml:11: a firmware version is dotted decimal (\"1.2.0\")");
+	expect_edit("validity_days", "est:\n  enroll: open\nvalidity_days",
+		    "p.yaml:11: EST enrollment of new identities carries no attestation: only "
+		    "policies with attestation type none may allow it");
+	{
+		char *yaml = edit("environment: production\n", "environment: test\nest:\n  enroll: station\n");
+		char *none = strstr(yaml, "type: dice");
+		kiln_diag d;
+
+		assert_non_null(none);
+		memcpy(none, "type: none", 10);
+		none[10] = '\0';
+		KT_OK(parse_str(yaml, &p, &d));
+		assert_int_equal(p->est_enroll, KILN_EST_ENROLL_STATION);
+		kiln_policy_free(p);
+		free(yaml);
+	}
+}
+
+static void test_version_cmp(void **state)
+{
+	(void)state;
+	assert_true(kiln_policy_version_cmp("1.10", "1.9") > 0);
+	assert_true(kiln_policy_version_cmp("1.2", "1.2.0") == 0);
+	assert_true(kiln_policy_version_cmp("1.2.0", "1.2.1") < 0);
+	assert_true(kiln_policy_version_cmp("", "0.1") < 0);
+	assert_true(kiln_policy_version_cmp("2", "10") < 0);
+	assert_true(kiln_policy_version_cmp("01.0", "1") == 0);
+	assert_true(kiln_policy_version_cmp("1.a", "1.b") < 0);
+}
+
 static void test_api_edges(void **state)
 {
 	kiln_policy *p = (kiln_policy *)1;
@@ -833,7 +884,7 @@ static void test_api_edges(void **state)
 	assert_string_equal(d.text,
 			    "kiln.yaml:1: unknown key 'version' (allowed: product, environment, description, "
 			    "keys, device_serial, subject, csr_subject_allowed, san, validity_days, "
-			    "key_usage, extended_key_usage, revocation, attestation)");
+			    "key_usage, extended_key_usage, revocation, attestation, renewal, est)");
 }
 
 int main(void)
@@ -854,6 +905,8 @@ int main(void)
 		cmocka_unit_test(test_attestation_types),
 		cmocka_unit_test(test_attestation_lists),
 		cmocka_unit_test(test_serial_pattern),
+		cmocka_unit_test(test_renewal_and_est),
+		cmocka_unit_test(test_version_cmp),
 		cmocka_unit_test(test_api_edges),
 	};
 

@@ -446,6 +446,48 @@ static void test_client_certificates(void **state)
 	kiln_tls_free(t);
 }
 
+/*
+ * accept_foreign_certs (kiln serve, for EST renewal): a certificate of another
+ * CA, or an expired one, finishes the handshake but is never the verified
+ * peer; it is only the foreign view.
+ */
+static void test_accept_foreign(void **state)
+{
+	struct kiln_server_opts o = opts();
+	struct kiln_tls *t;
+	static const int versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
+
+	(void)state;
+	o.accept_foreign_certs = true;
+	t = server_tls(&o);
+	for (size_t v = 0; v < 2; v++) {
+		SSL_CTX *c;
+		struct pair p;
+
+		c = client_ctx(pki.other_cli, NULL, versions[v], NULL);
+		assert_true(handshake(t->ctx, c, NULL, &p));
+		assert_null(kiln_tls_peer_view(p.s));
+		assert_non_null(kiln_tls_peer_foreign_view(p.s));
+		assert_int_equal(X509_cmp(kiln_tls_peer_foreign_view(p.s), pki.other_cli), 0);
+		pair_free(&p);
+		SSL_CTX_free(c);
+		c = client_ctx(pki.expired_cli, NULL, versions[v], NULL);
+		assert_true(handshake(t->ctx, c, NULL, &p));
+		assert_null(kiln_tls_peer_view(p.s));
+		assert_non_null(kiln_tls_peer_foreign_view(p.s));
+		pair_free(&p);
+		SSL_CTX_free(c);
+		/* A good client certificate is the verified peer, never a foreign one. */
+		c = client_ctx(pki.cli, NULL, versions[v], NULL);
+		assert_true(handshake(t->ctx, c, NULL, &p));
+		assert_non_null(kiln_tls_peer_view(p.s));
+		assert_null(kiln_tls_peer_foreign_view(p.s));
+		pair_free(&p);
+		SSL_CTX_free(c);
+	}
+	kiln_tls_free(t);
+}
+
 /* kiln init may make the service CA (and so the TLS and client keys) P-384, Ed25519 or RSA. */
 static void test_key_algorithms(void **state)
 {
@@ -609,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_no_resumption),
 		cmocka_unit_test(test_client_certificates),
+		cmocka_unit_test(test_accept_foreign),
 		cmocka_unit_test(test_key_algorithms),
 		cmocka_unit_test(test_intermediates_are_not_anchors),
 		cmocka_unit_test(test_without_client_chain),

@@ -109,6 +109,8 @@ static void test_fresh_file_gets_latest(void **state)
 		"trigger:certificates_revocation", "trigger:certificates_revoked_final",
 		"trigger:revocations_fixed", "trigger:revocations_no_delete",
 		"trigger:crls_number_grows",
+		"table:reprovisions", "index:devices_live", "index:devices_replaces",
+		"index:devices_serial", "index:devices_lot", "trigger:devices_replaced_final",
 	};
 	char sql[256];
 
@@ -127,6 +129,10 @@ static void test_fresh_file_gets_latest(void **state)
 	/* Opening again migrates nothing. */
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
+	/* The rebuilt devices table: (product, serial) unique among live records only. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM pragma_table_info('devices') "
+					  "WHERE name IN ('replaces', 'live')"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA foreign_keys"), 0); /* a new connection's default */
 }
 
 static void test_future_version_refused(void **state)
@@ -187,10 +193,10 @@ static const char *const step4_bad[] = { "CREATE TABLE t4 (a INTEGER)",
 					  "INSERT INTO nowhere VALUES (1)", NULL };
 
 static const struct kiln_sqlite_migration steps[] = {
-	{ 1, "one", step1 },
-	{ 2, "two", step2 },
-	{ 3, "three", step3 },
-	{ 4, "four fails", step4_bad },
+	{ 1, "one", step1, false },
+	{ 2, "two", step2, false },
+	{ 3, "three", step3, false },
+	{ 4, "four fails", step4_bad, false },
 };
 
 static int64_t db_int(sqlite3 *db, const char *sql)
@@ -208,7 +214,7 @@ static int64_t db_int(sqlite3 *db, const char *sql)
 static void test_steps_in_order_and_atomic(void **state)
 {
 	struct fx *f = *state;
-	static const struct kiln_sqlite_migration gap[] = { { 1, "one", step1 }, { 3, "x", step3 } };
+	static const struct kiln_sqlite_migration gap[] = { { 1, "one", step1, false }, { 3, "x", step3, false } };
 	sqlite3 *db = NULL;
 	kiln_diag d;
 
@@ -411,6 +417,8 @@ static void test_v1_statements_unchanged(void **state)
 	assert_true(n >= 4);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(all[i].version, (int)i + 1);
+	/* Re-provisioning rebuilds the devices table. */
+	assert_true(all[4].rebuild);
 	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);

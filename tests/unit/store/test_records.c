@@ -455,6 +455,110 @@ static void test_device_add(void **state)
 	assert_int_equal(count(f->s, "devices"), 1);
 }
 
+/* ------------------------------------------------------------ device lifecycle */
+
+enum lc_kind { LC_SET_CERT, LC_RETIRE, LC_REPROV_OPEN, LC_REPLACE };
+
+struct lc_op {
+	enum lc_kind kind;
+	int64_t id;
+	const char *serial;
+	struct kiln_device_rec *dev;
+	struct kiln_reprovision_rec *g;
+};
+
+static kiln_result lc_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct lc_op *o = ctx;
+
+	switch (o->kind) {
+	case LC_SET_CERT:
+		return kiln_store_tx_device_set_cert(tx, o->id, o->serial, d);
+	case LC_RETIRE:
+		return kiln_store_tx_device_retire(tx, o->id, d);
+	case LC_REPROV_OPEN:
+		return kiln_store_tx_reprovision_open(tx, o->g, d);
+	case LC_REPLACE:
+		return kiln_store_tx_device_replace(tx, o->id, o->dev, d);
+	default:
+		return kiln_fail(KILN_ERR_INTERNAL);
+	}
+}
+
+static kiln_result lc(kiln_store *s, struct lc_op o, kiln_diag *d)
+{
+	kiln_diag_clear(d);
+	return kiln_store_write(s, lc_fn, &o, d);
+}
+
+static void test_device_lifecycle(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_device_rec dev, repl, got;
+	struct kiln_reprovision_rec g = { 0 }, open;
+	char ref[32];
+	kiln_diag d;
+
+	(void)base(f->s);
+	dev = device_rec("widget", "LC-0001", 1);
+	KT_OK(run(f->s, OP_DEVICE, &dev, &d));
+	KT_OK(lc(f->s, (struct lc_op){ LC_SET_CERT, dev.id, "0abc", NULL, NULL }, &d));
+	KT_ERR(lc(f->s, (struct lc_op){ LC_SET_CERT, dev.id + 99, "0abc", NULL, NULL }, &d),
+	       KILN_ERR_NOT_FOUND);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_SET_CERT, dev.id, "0ABC", NULL, NULL }, &d), KILN_ERR_ARG);
+
+	/* A grant, once. */
+	g.device_id = dev.id;
+	memcpy(g.reason, "keyCompromise", 14);
+	memcpy(g.opened_by, "eng", 4);
+	KT_OK(lc(f->s, (struct lc_op){ LC_REPROV_OPEN, 0, NULL, NULL, &g }, &d));
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPROV_OPEN, 0, NULL, NULL, &g }, &d), KILN_ERR_DUPLICATE);
+	assert_non_null(strstr(d.text, "already open"));
+	memcpy(g.reason, "unspecified", 12);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPROV_OPEN, 0, NULL, NULL, &g }, &d), KILN_ERR_ARG);
+	KT_OK(kiln_store_reprovision_open_get(f->s, "widget", "LC-0001", &open, NULL));
+	assert_int_equal(open.device_id, dev.id);
+	assert_int_equal(open.used_by, 0);
+
+	/* The replacement: same product and serial, the old record no longer live. */
+	repl = device_rec("widget", "LC-0001", 1);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPLACE, dev.id, NULL, &repl, NULL }, &d), KILN_ERR_ARG);
+	repl.replaces = dev.id;
+	KT_OK(lc(f->s, (struct lc_op){ LC_REPLACE, dev.id, NULL, &repl, NULL }, &d));
+	assert_true(repl.id > dev.id);
+	KT_OK(kiln_store_device_get(f->s, "widget/LC-0001", &got, &d));
+	assert_int_equal(got.id, repl.id);
+	assert_int_equal(got.replaces, dev.id);
+	assert_true(got.live);
+	KT_OK(kiln_store_device_get(f->s, "LC-0001", &got, &d));
+	assert_int_equal(got.id, repl.id);
+	(void)snprintf(ref, sizeof(ref), "%lld", (long long)dev.id);
+	KT_OK(kiln_store_device_get(f->s, ref, &got, &d));
+	assert_false(got.live);
+	KT_ERR(kiln_store_reprovision_open_get(f->s, "widget", "LC-0001", &open, NULL),
+	       KILN_ERR_NOT_FOUND);
+	/* No second replacement without a new grant; the replaced record takes none. */
+	repl = device_rec("widget", "LC-0001", 1);
+	repl.replaces = dev.id;
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPLACE, dev.id, NULL, &repl, NULL }, &d), KILN_ERR_NOT_FOUND);
+	memcpy(g.reason, "superseded", 11);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPROV_OPEN, 0, NULL, NULL, &g }, &d), KILN_ERR_DUPLICATE);
+	assert_non_null(strstr(d.text, "was replaced by device"));
+	assert_int_equal(count(f->s, "devices"), 2);
+
+	/* Retirement, once; a retired device takes no certificate and no grant. */
+	KT_OK(kiln_store_device_get(f->s, "LC-0001", &got, &d));
+	KT_OK(lc(f->s, (struct lc_op){ LC_RETIRE, got.id, NULL, NULL, NULL }, &d));
+	KT_ERR(lc(f->s, (struct lc_op){ LC_RETIRE, got.id, NULL, NULL, NULL }, &d),
+	       KILN_ERR_DEVICE_RETIRED);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_RETIRE, 9999, NULL, NULL, NULL }, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(lc(f->s, (struct lc_op){ LC_SET_CERT, got.id, "0abd", NULL, NULL }, &d),
+	       KILN_ERR_DEVICE_RETIRED);
+	g.device_id = got.id;
+	KT_ERR(lc(f->s, (struct lc_op){ LC_REPROV_OPEN, 0, NULL, NULL, &g }, &d),
+	       KILN_ERR_DEVICE_RETIRED);
+}
+
 /* ------------------------------------------------------------ certificates */
 
 static void test_cert_add(void **state)
@@ -1743,6 +1847,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_one_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_add_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_seen, setup, teardown),
