@@ -24,6 +24,12 @@ static const char usage[] =
 	"                         the device inventory\n"
 	"  batch open --product ID --lot LOT --quantity N | batch close LOT | batch list\n"
 	"                         production lots and their issuance budget\n"
+	"  identity list | identity revoke NAME\n"
+	"                         the identities and their roles; lock one out\n"
+	"  approve REQUEST-ID --key KEY\n"
+	"                         an officer's signed approval of a request\n"
+	"  request list | request show ID\n"
+	"                         approval requests (policy activation, officers, ...)\n"
 	"  serve [--listen ADDR:PORT]\n"
 	"                         the HTTPS API: provisioning, batches, inventory\n"
 	"\n"
@@ -35,7 +41,8 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init },	  { "ca", cmd_ca },		{ "policy", cmd_policy },
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
-	{ "batch", cmd_batch },	  { "serve", cmd_serve },
+	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "approve", cmd_approve },
+	{ "request", cmd_request },
 };
 
 int kiln_cli_main(int argc, char **argv)

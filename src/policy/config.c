@@ -160,6 +160,31 @@ static const struct kiln_yaml_field server_fields[] = {
 
 static const struct kiln_yaml_map server_map = { server_fields, N(server_fields), NULL };
 
+#define APPROVAL_COUNT(k, f)                                                       \
+	{ .key = k, .kind = KILN_Y_UINT, AT(struct kiln_config_approvals, f), .min = 0, \
+	  .max = 16 }
+
+static const struct kiln_yaml_field approval_op_fields[] = {
+	APPROVAL_COUNT("policy_activate", policy_activate),
+	APPROVAL_COUNT("identity_add", identity_add),
+	APPROVAL_COUNT("revoke_bulk", revoke_bulk),
+	APPROVAL_COUNT("ca_rotate", ca_rotate),
+	APPROVAL_COUNT("backup_restore", backup_restore),
+};
+
+static const struct kiln_yaml_map approval_op_map = { approval_op_fields, N(approval_op_fields),
+						      NULL };
+
+static const struct kiln_yaml_field approval_fields[] = {
+	{ .key = "quorum", .kind = KILN_Y_UINT, AT(struct kiln_config_approvals, quorum), .min = 1,
+	  .max = 16 },
+	{ .key = "request_ttl_s", .kind = KILN_Y_UINT,
+	  AT(struct kiln_config_approvals, request_ttl_s), .min = 1, .max = 31 * 86400 },
+	{ .key = "operations", .kind = KILN_Y_MAP, .sub = &approval_op_map },
+};
+
+static const struct kiln_yaml_map approval_map = { approval_fields, N(approval_fields), NULL };
+
 static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "version", .kind = KILN_Y_UINT, .flags = KILN_Y_REQUIRED, AT(kiln_config, version),
 	  .min = 1, .max = 1 },
@@ -169,6 +194,8 @@ static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "ca", .kind = KILN_Y_MAP, .flags = KILN_Y_REQUIRED, .sub = &ca_map },
 	{ .key = "public_url", .kind = KILN_Y_STR, AT(kiln_config, public_url), .check = check_url },
 	{ .key = "server", .kind = KILN_Y_MAP, .sub = &server_map },
+	{ .key = "approvals", .kind = KILN_Y_MAP, .off = offsetof(kiln_config, approvals),
+	  .sub = &approval_map },
 };
 
 static const struct kiln_yaml_map config_map = { config_fields, N(config_fields), check_config };
@@ -204,6 +231,8 @@ void kiln_config_defaults(kiln_config *cfg)
 	cfg->identity_validity_days = 825;
 	set(cfg->public_url, sizeof(cfg->public_url), "http://127.0.0.1:8443");
 	set(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8443");
+	cfg->approvals.quorum = 2;
+	cfg->approvals.request_ttl_s = 86400;
 }
 
 kiln_result kiln_config_parse(kiln_slice yaml, const char *filename, kiln_config *out,
@@ -305,7 +334,16 @@ static kiln_result format(const kiln_config *cfg, kiln_buf *b)
 				   cfg->identity_validity_days));
 	KILN_GUARD(PUT(b, "", "public_url", cfg->public_url));
 	KILN_GUARD(kiln_buf_append_str(b, "server:\n"));
-	return PUT(b, "  ", "listen", cfg->listen);
+	KILN_GUARD(PUT(b, "  ", "listen", cfg->listen));
+	return kiln_buf_printf(b,
+			       "# M-of-N officer approvals (docs/roles.md); an operation's 0 means quorum.\n"
+			       "approvals:\n  quorum: %u\n  request_ttl_s: %u\n  operations:\n"
+			       "    policy_activate: %u\n    identity_add: %u\n    revoke_bulk: %u\n"
+			       "    ca_rotate: %u\n    backup_restore: %u\n",
+			       cfg->approvals.quorum, cfg->approvals.request_ttl_s,
+			       cfg->approvals.policy_activate, cfg->approvals.identity_add,
+			       cfg->approvals.revoke_bulk, cfg->approvals.ca_rotate,
+			       cfg->approvals.backup_restore);
 }
 
 kiln_result kiln_config_format(const kiln_config *cfg, kiln_buf *out)

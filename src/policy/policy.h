@@ -168,6 +168,21 @@ struct kiln_config_token {
 	char pin_file[KILN_PATH_MAX];   /* relative paths are relative to the deployment dir */
 };
 
+/*
+ * M-of-N approvals (docs/roles.md): how many distinct officers must approve
+ * each gated operation, and how long a request stays open. An operation's
+ * own count of 0 means "quorum".
+ */
+struct kiln_config_approvals {
+	unsigned quorum;                /* default 2 */
+	unsigned request_ttl_s;         /* default 86400 */
+	unsigned policy_activate;
+	unsigned identity_add;          /* adding an admin or an officer */
+	unsigned revoke_bulk;           /* revoking a batch or a station's devices */
+	unsigned ca_rotate;
+	unsigned backup_restore;
+};
+
 /* The deployment configuration, DIR/kiln.yaml. */
 typedef struct kiln_config {
 	unsigned version;                        /* 1 */
@@ -182,6 +197,7 @@ typedef struct kiln_config {
 	unsigned identity_validity_days;
 	char public_url[KILN_POLICY_STR_MAX];    /* base of CRL and OCSP URLs */
 	char listen[64];                         /* "127.0.0.1:8443" */
+	struct kiln_config_approvals approvals;
 } kiln_config;
 
 /* Parses kiln.yaml; fills defaults for optional keys. */

@@ -22,6 +22,9 @@ static const struct kiln_route routes[] = {
 	{ "POST", "/v1/provision/begin", FACTORY, route_provision_begin, false },
 	{ "POST", "/v1/provision/finish", FACTORY, route_provision_finish, false },
 	{ "GET", "/v1/devices/{id}", READERS, route_device_get, false },
+	{ "GET", "/v1/requests", READERS, route_request_list, false },
+	{ "GET", "/v1/requests/{id}", READERS, route_request_get, false },
+	{ "POST", "/v1/requests/{id}/approvals", KILN_ROLE_OFFICER, route_request_approve, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)

@@ -66,6 +66,11 @@ static void test_route_table(void **state)
 		{ "POST", "/v1/provision/finish", KILN_ROLE_OPERATOR | KILN_ROLE_STATION },
 		{ "GET", "/v1/devices/{id}",
 		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "GET", "/v1/requests",
+		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "GET", "/v1/requests/{id}",
+		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "POST", "/v1/requests/{id}/approvals", KILN_ROLE_OFFICER },
 	};
 	size_t n;
 	const struct kiln_route *routes = kiln_app_routes(&n);
@@ -148,7 +153,7 @@ static void test_roles_match_protocol_doc(void **state)
 
 static X509 *identity(const char *name, const char *role, kiln_env env, char serial[KILN_SERIAL_HEX])
 {
-	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test" };
+	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test", NULL, NULL };
 	struct kiln_identity_result res;
 	kiln_diag d;
 	X509 *x;

@@ -102,10 +102,13 @@ static void test_fresh_file_gets_latest(void **state)
 		"table:batches", "table:nonces", "index:batches_product", "index:identities_cert",
 		"trigger:batches_closed_final", "trigger:batches_issued_grows",
 		"trigger:nonces_used_once", "trigger:nonces_binding_fixed",
+		"table:requests", "table:approvals", "trigger:requests_fixed",
+		"trigger:requests_no_delete", "trigger:approvals_no_update",
+		"trigger:approvals_no_delete", "trigger:identities_revoked_final",
 	};
 	char sql[256];
 
-	assert_int_equal(kiln_store_schema_version(), 2);
+	assert_int_equal(kiln_store_schema_version(), 3);
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
@@ -120,7 +123,7 @@ static void test_fresh_file_gets_latest(void **state)
 	}
 	/* Opening again migrates nothing. */
 	create_store(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 static void test_future_version_refused(void **state)
@@ -131,14 +134,14 @@ static void test_future_version_refused(void **state)
 	kiln_diag d;
 
 	create_store(f->path);
-	raw_exec(f->path, "PRAGMA user_version = 3");
+	raw_exec(f->path, "PRAGMA user_version = 4");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 	assert_null(s);
 	(void)snprintf(want, sizeof(want),
-		       "inventory %s has schema version 3 but this kiln knows only up to 2; "
+		       "inventory %s has schema version 4 but this kiln knows only up to 3; "
 		       "upgrade kiln", f->path);
 	assert_string_equal(d.text, want);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3); /* untouched */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4); /* untouched */
 	raw_exec(f->path, "PRAGMA user_version = -1");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 }
@@ -397,9 +400,10 @@ static void test_v1_statements_unchanged(void **state)
 
 	(void)state;
 	all = kiln_sqlite_migrations(&n);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_int_equal(all[0].version, 1);
 	assert_int_equal(all[1].version, 2);
+	assert_int_equal(all[2].version, 3);
 	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
@@ -507,7 +511,7 @@ static void test_v1_file_upgrades(void **state)
 	KT_OK(kiln_store_batch_get(s, "LOT-B", &b, &d));
 	assert_int_equal(b.issued, 1);
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 
 	/* The upgraded file's schema is a fresh file's, object for object, byte for byte. */
 	create_store(fresh_path);
@@ -546,7 +550,7 @@ static void test_v1_upgrade_atomic(void **state)
 	raw_exec(f->path, "UPDATE identities SET cert_serial = '' WHERE name = 'alice'");
 	KT_OK(open_at(f->path, false, &s, &d));
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 /* ------------------------------------------------------------ v2's own rules */
