@@ -232,7 +232,9 @@ static kiln_result approve(kiln_store *s, struct approve_work *w, kiln_slice sig
 	memcpy(w->a.signature, sig.ptr, sig.len);
 	w->a.sig_len = sig.len;
 	kiln_strtrunc(w->a.cert_serial, id.cert_serial, sizeof(w->a.cert_serial));
+	/* A request no longer open is refused by the store, with the reason why. */
 	if (strcmp(w->q->operation, kiln_op_name(KILN_OP_POLICY_ACTIVATE)) == 0 &&
+	    strcmp(w->q->status, "pending") == 0 && w->now < w->q->expires &&
 	    w->q->approvals + 1 >= w->q->quorum)
 		KILN_TRY(r, policy_target(s, w, d));
 	r = kiln_store_write(s, approve_tx, w, d);
