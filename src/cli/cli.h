@@ -62,6 +62,13 @@ void deploy_rules(const struct deployment *dep, struct kiln_govern_rules *out);
 KILN_MUST_USE kiln_result deploy_key_identity(struct deployment *dep, const char *key_file,
 					      struct kiln_identity_rec *out, EVP_PKEY **pkey,
 					      kiln_diag *d);
+/*
+ * The requester a command acts for with --key: an active identity whose role is
+ * in roles (NULL-terminated), else KILN_ERR_FORBIDDEN (an auth-failure event).
+ */
+KILN_MUST_USE kiln_result deploy_requester(struct deployment *dep, const char *key_file,
+					   const char *const *roles, struct kiln_identity_rec *out,
+					   kiln_diag *d);
 
 /* Commands. argv[0] is the command name. */
 int cmd_init(int argc, char **argv);

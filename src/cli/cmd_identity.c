@@ -89,7 +89,9 @@ static int identity_add(const struct cli_common *c, const struct add_args *a)
 	kiln_identity_result_init(&res);
 	r = deploy_open(c, NEED_STORE, &dep, &d);
 	if (kiln_is_ok(r) && a->key != NULL) {
-		r = deploy_key_identity(&dep, a->key, &who, NULL, &d);
+		static const char *const requesters[] = { "admin", "officer", NULL };
+
+		r = deploy_requester(&dep, a->key, requesters, &who, &d);
 		actor = who.name;
 	}
 	if (kiln_is_ok(r))

@@ -32,7 +32,9 @@ static int policy_add(const struct cli_common *c, const char *file, const char *
 	kiln_diag_clear(&d);
 	r = deploy_open(c, NEED_CA, &dep, &d);
 	if (kiln_is_ok(r) && key_file != NULL) {
-		r = deploy_key_identity(&dep, key_file, &who, NULL, &d);
+		static const char *const requesters[] = { "admin", "officer", "engineer", NULL };
+
+		r = deploy_requester(&dep, key_file, requesters, &who, &d);
 		actor = who.name;
 	}
 	if (!kiln_is_ok(r)) {

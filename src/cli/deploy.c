@@ -209,3 +209,18 @@ kiln_result deploy_key_identity(struct deployment *dep, const char *key_file,
 	EVP_PKEY_free(key);
 	return r;
 }
+
+kiln_result deploy_requester(struct deployment *dep, const char *key_file,
+			     const char *const *roles, struct kiln_identity_rec *out, kiln_diag *d)
+{
+	KILN_GUARD(deploy_key_identity(dep, key_file, out, NULL, d));
+	for (const char *const *r = roles; *r != NULL; r++) {
+		if (strcmp(out->role, *r) == 0)
+			return kiln_ok();
+	}
+	return kiln_govern_refused(dep->store, "auth-failure", out->name, "cli",
+				   kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+						 "%s has role %s, which may not make this request",
+						 out->name, out->role),
+				   d);
+}
