@@ -754,6 +754,8 @@ static const char *const table_names[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_EVENTS] = "events",
 	[KILN_STORE_T_BATCHES] = "batches",
 	[KILN_STORE_T_NONCES] = "nonces",
+	[KILN_STORE_T_REQUESTS] = "requests",
+	[KILN_STORE_T_APPROVALS] = "approvals",
 };
 
 kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)
