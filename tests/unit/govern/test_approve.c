@@ -110,6 +110,7 @@ static void test_signer(void **state)
 	assert_string_equal(id.name, "o2");
 	assert_string_equal(id.role, "officer");
 	KT_ERR(kiln_govern_signer(k.store, stranger, &id, &d), KILN_ERR_NOT_FOUND);
+	EVP_PKEY_free(stranger);
 }
 
 static kiln_result approve(const char *id, int who, const struct kiln_request_rec *q,
