@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the JSON request bodies of the /v1 API (batch, begin,
- * finish with its evidence). The first byte picks the parser; the rest is the
+ * finish with its evidence, approval). The first byte picks the parser; the rest is the
  * body. Invariants: a parse either fails with a one-line diag or yields
  * values within their caps; nothing leaks.
  */
@@ -53,6 +53,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		r = body_begin_parse(body, &b, &d);
 		check_diag(r, &d);
+		break;
+	}
+	case 3: {
+		struct body_approval a;
+
+		r = body_approval_parse(body, &a, &d);
+		check_diag(r, &d);
+		if (kiln_is_ok(r) && (a.sig_len == 0 || a.sig_len > KILN_BODY_SIG_MAX))
+			abort();
 		break;
 	}
 	default: {

@@ -17,6 +17,7 @@
 #include "attest/attest.h"
 #include "policy/policy.h"
 #include "store/store.h"
+#include "govern/govern.h"
 
 /* ------------------------------------------------------------ hierarchies */
 
@@ -81,6 +82,20 @@ struct kiln_policy_added {
 KILN_MUST_USE kiln_result kiln_ca_policy_add(kiln_ca *ca, kiln_slice yaml, const char *filename,
 					     const char *actor, struct kiln_policy_added *out,
 					     kiln_diag *d);
+
+/*
+ * The governed path (kiln policy add): validates and stores the policy as
+ * the product's next version, pending, with a "policy-activate" request
+ * {product, version, sha256} made by actor, and the "policy-add" and
+ * "request" events, in one transaction. The version becomes active when the
+ * request reaches its officer quorum (kiln_govern_approve). request
+ * receives the request.
+ */
+KILN_MUST_USE kiln_result kiln_ca_policy_request(kiln_ca *ca, kiln_slice yaml,
+						 const char *filename, const char *actor,
+						 const struct kiln_govern_rules *rules,
+						 struct kiln_policy_added *out,
+						 struct kiln_request_rec *request, kiln_diag *d);
 
 /* ------------------------------------------------------------ issuance */
 
@@ -277,10 +292,21 @@ struct kiln_identity_req {
 	kiln_env env;                 /* KILN_ENV_NONE: any environment */
 	kiln_slice csr;               /* the holder's own CSR; empty: kiln makes a P-256 key */
 	const char *actor;
+	/*
+	 * Governance (docs/roles.md); rules NULL: none (library callers and tests).
+	 * With rules, adding an admin or officer once the deployment has its
+	 * quorum of officers is gated: without request_id it needs the holder's
+	 * CSR and only makes an "identity-add" request (result.request_id); with
+	 * request_id (approved, same name, role, env and key) it issues.
+	 * Before that, such additions are the bootstrap (a "bootstrap" event).
+	 */
+	const struct kiln_govern_rules *rules;
+	const char *request_id;
 };
 
 struct kiln_identity_result {
-	char serial[KILN_SERIAL_HEX];
+	char serial[KILN_SERIAL_HEX]; /* "" when only a request was made */
+	char request_id[KILN_STORE_REQUEST_ID]; /* the request made, when gated */
 	kiln_buf cert_pem;
 	kiln_buf key_pem;             /* only when kiln made the key; wiped on cleanup */
 };

@@ -5,6 +5,7 @@
  */
 #include "ca_impl.h"
 
+#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -49,6 +50,7 @@ static kiln_result make_key(EVP_PKEY **pkey, kiln_buf *pem)
 
 struct id_work {
 	const struct kiln_identity_req *req;
+	bool bootstrap; /* an ungated admin or officer: record the bootstrap */
 	struct ca_entry *issuer;
 	X509_NAME *subject;
 	EVP_PKEY *pub;
@@ -66,6 +68,11 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	const char *env = w->req->env != KILN_ENV_NONE ? kiln_env_name(w->req->env) : "";
 	kiln_result r;
 
+	if (w->bootstrap)
+		KILN_GUARD(kiln_govern_tx_bootstrap(tx, w->req->rules, w->req->name, w->req->role,
+						    w->req->actor, d));
+	if (w->req->request_id != NULL)
+		KILN_GUARD(kiln_govern_tx_executed(tx, w->req->request_id, w->req->actor, 0, d));
 	ca_cert_rec_fill(&cert, w->serial_hex, w->issuer, "identity", w->subject,
 			 w->spec.not_before, w->spec.not_after, kiln_buf_view(&w->der));
 	KILN_GUARD(kiln_key_fingerprint(w->pub, cert.spki_sha256));
@@ -109,6 +116,61 @@ static kiln_result subject_for(const struct ca_entry *issuer, const struct kiln_
 	return r;
 }
 
+/* The parameters an identity-add request is about: who, which role, where, which key. */
+static json_t *add_params(const struct kiln_identity_req *req, const EVP_PKEY *pub)
+{
+	uint8_t spki[32];
+	char hex[65];
+
+	if (!kiln_is_ok(kiln_key_fingerprint(pub, spki)))
+		return NULL;
+	kiln_hex_encode(spki, 32, hex);
+	return json_pack("{s:s,s:s,s:s,s:s}", "name", req->name, "role", req->role, "env",
+			 req->env != KILN_ENV_NONE ? kiln_env_name(req->env) : "", "spki_sha256",
+			 hex);
+}
+
+/*
+ * Governance of an identity addition: ungated roles pass; an admin or
+ * officer is the bootstrap while the deployment has fewer officers than the
+ * quorum, else needs an approved request (made here when none is named).
+ */
+static kiln_result govern(kiln_ca *ca, struct id_work *w, struct kiln_identity_result *res,
+			  kiln_diag *d)
+{
+	const struct kiln_identity_req *req = w->req;
+	struct kiln_request_rec q;
+	bool gated = false;
+	json_t *params;
+	kiln_result r;
+
+	KILN_GUARD(kiln_govern_identity_gated(ca->store, req->rules, req->role, &gated, d));
+	if (!gated) {
+		w->bootstrap = strcmp(req->role, "admin") == 0 || strcmp(req->role, "officer") == 0;
+		if (req->request_id != NULL)
+			return kiln_diag_set(d, KILN_ERR_ARG,
+					     "adding a %s needs no request; leave out --request",
+					     req->role);
+		return kiln_ok();
+	}
+	if (req->csr.len == 0)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "adding an %s needs officer approvals over the holder's own key: "
+				     "give the holder's CSR with --csr", req->role);
+	params = add_params(req, w->pub);
+	KILN_ENSURE(params != NULL, KILN_ERR_NOMEM);
+	if (req->request_id != NULL)
+		r = kiln_govern_check(ca->store, req->request_id, KILN_OP_IDENTITY_ADD, params,
+				      req->actor, 0, NULL, d);
+	else
+		r = kiln_govern_request_create(ca->store, req->rules, KILN_OP_IDENTITY_ADD, params,
+					       req->actor, 0, &q, d);
+	json_decref(params);
+	if (kiln_is_ok(r) && req->request_id == NULL)
+		kiln_strtrunc(res->request_id, q.id, sizeof(res->request_id));
+	return r;
+}
+
 static kiln_result identity(kiln_ca *ca, struct id_work *w, struct kiln_identity_result *res,
 			    kiln_diag *d)
 {
@@ -138,6 +200,11 @@ static kiln_result identity(kiln_ca *ca, struct id_work *w, struct kiln_identity
 		EVP_PKEY_up_ref(w->pub);
 	} else {
 		KILN_TRY(r, make_key(&w->pub, &res->key_pem));
+	}
+	if (req->rules != NULL) {
+		KILN_TRY(r, govern(ca, w, res, d));
+		if (res->request_id[0] != '\0')
+			goto out; /* a request was made: nothing is issued yet */
 	}
 	KILN_TRY(r, subject_for(w->issuer, req, &w->subject, d));
 	KILN_TRY(r, kiln_serial_new(s->serial));

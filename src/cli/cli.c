@@ -28,6 +28,12 @@ static const char usage[] =
 	"                         revoke a certificate, or recall a lot or a station's output\n"
 	"  crl --env production|test\n"
 	"                         issue and write the CRL of an environment's issuing CA\n"
+	"  identity list | identity revoke NAME\n"
+	"                         the identities and their roles; lock one out\n"
+	"  approve REQUEST-ID --key KEY\n"
+	"                         an officer's signed approval of a request\n"
+	"  request list | request show ID\n"
+	"                         approval requests (policy activation, officers, ...)\n"
 	"  serve [--listen ADDR:PORT]\n"
 	"                         the HTTPS API: provisioning, batches, inventory\n"
 	"  audit checkpoint | prove (--device ID | --index N) [--size S]\n"
@@ -43,7 +49,8 @@ static const struct {
 	{ "init", cmd_init },	  { "ca", cmd_ca },		{ "policy", cmd_policy },
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
 	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "audit", cmd_audit },
-	{ "revoke", cmd_revoke }, { "crl", cmd_crl },
+	{ "revoke", cmd_revoke }, { "crl", cmd_crl },		{ "approve", cmd_approve },
+	{ "request", cmd_request },
 };
 
 int kiln_cli_main(int argc, char **argv)

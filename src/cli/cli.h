@@ -64,6 +64,24 @@ KILN_MUST_USE kiln_result deploy_realpath(const char *path, char *out, size_t ca
 /* dir/rel, or rel itself when absolute. */
 KILN_MUST_USE kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap);
 
+/* The approval rules of the deployment (kiln.yaml approvals:). */
+void deploy_rules(const struct deployment *dep, struct kiln_govern_rules *out);
+/*
+ * The identity that holds the private key in key_file (PEM): it must be an
+ * active identity; out receives its name (the actor of what follows) and,
+ * when pkey is not NULL, the key (caller frees).
+ */
+KILN_MUST_USE kiln_result deploy_key_identity(struct deployment *dep, const char *key_file,
+					      struct kiln_identity_rec *out, EVP_PKEY **pkey,
+					      kiln_diag *d);
+/*
+ * The requester a command acts for with --key: an active identity whose role is
+ * in roles (NULL-terminated), else KILN_ERR_FORBIDDEN (an auth-failure event).
+ */
+KILN_MUST_USE kiln_result deploy_requester(struct deployment *dep, const char *key_file,
+					   const char *const *roles, struct kiln_identity_rec *out,
+					   kiln_diag *d);
+
 /* Commands. argv[0] is the command name. */
 int cmd_init(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
@@ -76,6 +94,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_revoke(int argc, char **argv);
 int cmd_crl(int argc, char **argv);
+int cmd_approve(int argc, char **argv);
+int cmd_request(int argc, char **argv);
 
 
 #endif

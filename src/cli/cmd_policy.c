@@ -5,16 +5,23 @@
 #include <string.h>
 
 static const char policy_usage[] =
-	"usage: kiln --dir DIR policy add FILE.yaml [--json]\n"
+	"usage: kiln --dir DIR policy add FILE.yaml [--key KEY] [--json]\n"
 	"       kiln --dir DIR policy list [--json]\n"
 	"\n"
 	"add   validate a product policy (errors name the file and line) and store it as\n"
-	"      the product's next version; a product's environment never changes\n"
+	"      the product's next version, pending, with a policy-activate request: it\n"
+	"      takes effect once enough officers approve (kiln approve ID --key KEY).\n"
+	"      --key names the requester by the private key of an identity (whose own\n"
+	"      approval then does not count). A product's environment never changes.\n"
 	"list  every product and policy version with its status and SHA-256\n"
 	"The schema is in docs/policy.md; examples are in examples/policies/.\n";
 
-static int policy_add(const struct cli_common *c, const char *file)
+static int policy_add(const struct cli_common *c, const char *file, const char *key_file)
 {
+	struct kiln_identity_rec who = { 0 };
+	struct kiln_request_rec req = { 0 };
+	struct kiln_govern_rules rules;
+	const char *actor = c->actor;
 	struct deployment dep;
 	kiln_buf yaml;
 	struct kiln_policy_added added = { 0 };
@@ -24,15 +31,25 @@ static int policy_add(const struct cli_common *c, const char *file)
 
 	kiln_diag_clear(&d);
 	r = deploy_open(c, NEED_CA, &dep, &d);
+	if (kiln_is_ok(r) && key_file != NULL) {
+		static const char *const requesters[] = { "admin", "officer", "engineer", NULL };
+
+		r = deploy_requester(&dep, key_file, requesters, &who, &d);
+		actor = who.name;
+	}
 	if (!kiln_is_ok(r)) {
 		deploy_close(&dep);
 		return cli_fail(r, &d);
 	}
+	deploy_rules(&dep, &rules);
 	r = kiln_file_read(file, KILN_POLICY_MAX_BYTES, &yaml, &d);
 	if (kiln_is_ok(r)) {
-		r = kiln_ca_policy_add(dep.ca, kiln_buf_view(&yaml), file, c->actor, &added, &d);
+		r = kiln_ca_policy_request(dep.ca, kiln_buf_view(&yaml), file, actor, &rules,
+					   &added, &req, &d);
 		kiln_buf_cleanup(&yaml);
 	}
+	if (!kiln_is_ok(r))
+		r = kiln_govern_refused(dep.store, "rejection", actor, file, r, &d);
 	if (!kiln_is_ok(r)) {
 		rc = cli_fail(r, &d);
 	} else {
@@ -40,14 +57,18 @@ static int policy_add(const struct cli_common *c, const char *file)
 
 		kiln_hex_encode(added.sha256, 32, hash);
 		if (c->json)
-			rc = cli_print_json(json_pack("{s:s,s:s,s:I,s:s,s:s}", "product", added.product,
-						      "env", kiln_env_name(added.env), "version",
-						      (json_int_t)added.version, "status", added.status,
-						      "sha256", hash));
+			rc = cli_print_json(json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:I}", "product",
+						      added.product, "env", kiln_env_name(added.env),
+						      "version", (json_int_t)added.version, "status",
+						      added.status, "sha256", hash, "request", req.id,
+						      "quorum", (json_int_t)req.quorum));
 		else
-			rc = printf("policy %s v%lld (%s) added, %s, sha256 %s\n", added.product,
-				    (long long)added.version, kiln_env_name(added.env), added.status,
-				    hash) > 0 ? CLI_OK : CLI_FAIL;
+			rc = printf("policy %s v%lld (%s) added, %s, sha256 %s\n"
+				    "request %s: activation waits for %lld officer approvals "
+				    "(kiln approve %s --key KEY)\n",
+				    added.product, (long long)added.version,
+				    kiln_env_name(added.env), added.status, hash, req.id,
+				    (long long)req.quorum, req.id) > 0 ? CLI_OK : CLI_FAIL;
 	}
 	deploy_close(&dep);
 	return rc;
@@ -101,18 +122,19 @@ static int policy_list(const struct cli_common *c)
 
 int cmd_policy(int argc, char **argv)
 {
-	const char *pos[2];
+	const char *pos[2], *key = NULL;
+	const struct cli_opt opts[] = { { "key", true, &key, NULL }, { NULL, false, NULL, NULL } };
 	struct cli_common c;
 	size_t npos;
 
-	if (!cli_parse(argc, argv, &c, NULL, pos, 2, &npos))
+	if (!cli_parse(argc, argv, &c, opts, pos, 2, &npos))
 		return CLI_USAGE;
 	if (c.help) {
 		fputs(policy_usage, stdout);
 		return CLI_OK;
 	}
 	if (npos == 2 && strcmp(pos[0], "add") == 0)
-		return policy_add(&c, pos[1]);
+		return policy_add(&c, pos[1], key);
 	if (npos == 1 && strcmp(pos[0], "list") == 0)
 		return policy_list(&c);
 	return cli_usage_error("policy: expected 'add FILE' or 'list'; see kiln policy --help");

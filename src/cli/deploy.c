@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
 kiln_result deploy_realpath(const char *path, char *out, size_t cap)
 {
 	char *abs = realpath(path, NULL);
@@ -252,4 +255,70 @@ void deploy_close(struct deployment *dep)
 		kiln_token_close(dep->tokens[i]);
 	kiln_p11_free(dep->p11);
 	memset(dep, 0, sizeof(*dep));
+}
+
+void deploy_rules(const struct deployment *dep, struct kiln_govern_rules *out)
+{
+	const struct kiln_config_approvals *a = &dep->cfg.approvals;
+	const unsigned per_op[KILN_OP__COUNT] = {
+		[KILN_OP_POLICY_ACTIVATE] = a->policy_activate,
+		[KILN_OP_IDENTITY_ADD] = a->identity_add,
+		[KILN_OP_REVOKE_BULK] = a->revoke_bulk,
+		[KILN_OP_CA_ROTATE] = a->ca_rotate,
+		[KILN_OP_BACKUP_RESTORE] = a->backup_restore,
+	};
+
+	for (unsigned i = 0; i < KILN_OP__COUNT; i++)
+		out->quorum[i] = per_op[i] != 0 ? per_op[i] : (a->quorum != 0 ? a->quorum : 2);
+	out->ttl_s = a->request_ttl_s != 0 ? a->request_ttl_s : 86400;
+}
+
+kiln_result deploy_key_identity(struct deployment *dep, const char *key_file,
+				struct kiln_identity_rec *out, EVP_PKEY **pkey, kiln_diag *d)
+{
+	EVP_PKEY *key = NULL;
+	kiln_buf pem;
+	BIO *bio;
+	kiln_result r;
+
+	KILN_GUARD(kiln_file_read(key_file, 64 * 1024, &pem, d));
+	bio = BIO_new_mem_buf(pem.ptr, (int)pem.len);
+	if (bio != NULL)
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	kiln_buf_cleanup(&pem);
+	ERR_clear_error();
+	if (key == NULL)
+		return kiln_diag_set(d, KILN_ERR_MALFORMED, "%s: not a PEM private key", key_file);
+	r = kiln_govern_signer(dep->store, key, out, d);
+	if (r.code == KILN_ERR_NOT_FOUND)
+		r = kiln_diag_set(d, KILN_ERR_AUTH_UNKNOWN,
+				  "%s: the key belongs to no kiln identity", key_file);
+	else if (kiln_is_ok(r) && strcmp(out->status, "active") != 0)
+		r = kiln_diag_set(d, KILN_ERR_AUTH_REVOKED, "identity %s was revoked", out->name);
+	if (r.code == KILN_ERR_AUTH_UNKNOWN || r.code == KILN_ERR_AUTH_REVOKED)
+		r = kiln_govern_refused(dep->store, "auth-failure",
+					r.code == KILN_ERR_AUTH_REVOKED ? out->name : "cli", "cli", r,
+					d);
+	if (kiln_is_ok(r) && pkey != NULL) {
+		*pkey = key;
+		key = NULL;
+	}
+	EVP_PKEY_free(key);
+	return r;
+}
+
+kiln_result deploy_requester(struct deployment *dep, const char *key_file,
+			     const char *const *roles, struct kiln_identity_rec *out, kiln_diag *d)
+{
+	KILN_GUARD(deploy_key_identity(dep, key_file, out, NULL, d));
+	for (const char *const *r = roles; *r != NULL; r++) {
+		if (strcmp(out->role, *r) == 0)
+			return kiln_ok();
+	}
+	return kiln_govern_refused(dep->store, "auth-failure", out->name, "cli",
+				   kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+						 "%s has role %s, which may not make this request",
+						 out->name, out->role),
+				   d);
 }

@@ -176,6 +176,30 @@ static const struct kiln_yaml_field revocation_fields[] = {
 };
 
 static const struct kiln_yaml_map revocation_map = { revocation_fields, N(revocation_fields), NULL };
+#define APPROVAL_COUNT(k, f)                                                       \
+	{ .key = k, .kind = KILN_Y_UINT, AT(struct kiln_config_approvals, f), .min = 0, \
+	  .max = 16 }
+
+static const struct kiln_yaml_field approval_op_fields[] = {
+	APPROVAL_COUNT("policy_activate", policy_activate),
+	APPROVAL_COUNT("identity_add", identity_add),
+	APPROVAL_COUNT("revoke_bulk", revoke_bulk),
+	APPROVAL_COUNT("ca_rotate", ca_rotate),
+	APPROVAL_COUNT("backup_restore", backup_restore),
+};
+
+static const struct kiln_yaml_map approval_op_map = { approval_op_fields, N(approval_op_fields),
+						      NULL };
+
+static const struct kiln_yaml_field approval_fields[] = {
+	{ .key = "quorum", .kind = KILN_Y_UINT, AT(struct kiln_config_approvals, quorum), .min = 1,
+	  .max = 16 },
+	{ .key = "request_ttl_s", .kind = KILN_Y_UINT,
+	  AT(struct kiln_config_approvals, request_ttl_s), .min = 1, .max = 31 * 86400 },
+	{ .key = "operations", .kind = KILN_Y_MAP, .sub = &approval_op_map },
+};
+
+static const struct kiln_yaml_map approval_map = { approval_fields, N(approval_fields), NULL };
 
 static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "version", .kind = KILN_Y_UINT, .flags = KILN_Y_REQUIRED, AT(kiln_config, version),
@@ -188,6 +212,8 @@ static const struct kiln_yaml_field config_fields[] = {
 	{ .key = "server", .kind = KILN_Y_MAP, .sub = &server_map },
 	{ .key = "ledger", .kind = KILN_Y_MAP, .sub = &ledger_map },
 	{ .key = "revocation", .kind = KILN_Y_MAP, .sub = &revocation_map },
+	{ .key = "approvals", .kind = KILN_Y_MAP, .off = offsetof(kiln_config, approvals),
+	  .sub = &approval_map },
 };
 
 static const struct kiln_yaml_map config_map = { config_fields, N(config_fields), check_config };
@@ -227,6 +253,8 @@ void kiln_config_defaults(kiln_config *cfg)
 	cfg->checkpoint_entries = 1000;
 	cfg->crl_validity_hours = 24;
 	cfg->ocsp_validity_hours = 4;
+	cfg->approvals.quorum = 2;
+	cfg->approvals.request_ttl_s = 86400;
 }
 
 kiln_result kiln_config_parse(kiln_slice yaml, const char *filename, kiln_config *out,
@@ -331,8 +359,17 @@ static kiln_result format(const kiln_config *cfg, kiln_buf *b)
 	KILN_GUARD(PUT(b, "  ", "listen", cfg->listen));
 	KILN_GUARD(kiln_buf_printf(b, "ledger:\n  checkpoint_interval_s: %u\n  checkpoint_entries: %u\n",
 				   cfg->checkpoint_interval_s, cfg->checkpoint_entries));
-	return kiln_buf_printf(b, "revocation:\n  crl_validity_hours: %u\n  ocsp_validity_hours: %u\n",
-			       cfg->crl_validity_hours, cfg->ocsp_validity_hours);
+	KILN_GUARD(kiln_buf_printf(b, "revocation:\n  crl_validity_hours: %u\n  ocsp_validity_hours: %u\n",
+				   cfg->crl_validity_hours, cfg->ocsp_validity_hours));
+	return kiln_buf_printf(b,
+			       "# M-of-N officer approvals (docs/roles.md); an operation's 0 means quorum.\n"
+			       "approvals:\n  quorum: %u\n  request_ttl_s: %u\n  operations:\n"
+			       "    policy_activate: %u\n    identity_add: %u\n    revoke_bulk: %u\n"
+			       "    ca_rotate: %u\n    backup_restore: %u\n",
+			       cfg->approvals.quorum, cfg->approvals.request_ttl_s,
+			       cfg->approvals.policy_activate, cfg->approvals.identity_add,
+			       cfg->approvals.revoke_bulk, cfg->approvals.ca_rotate,
+			       cfg->approvals.backup_restore);
 }
 
 kiln_result kiln_config_format(const kiln_config *cfg, kiln_buf *out)

@@ -190,6 +190,21 @@ struct kiln_config_token {
 	char pin_file[KILN_PATH_MAX];   /* relative paths are relative to the deployment dir */
 };
 
+/*
+ * M-of-N approvals (docs/roles.md): how many distinct officers must approve
+ * each gated operation, and how long a request stays open. An operation's
+ * own count of 0 means "quorum".
+ */
+struct kiln_config_approvals {
+	unsigned quorum;                /* default 2 */
+	unsigned request_ttl_s;         /* default 86400 */
+	unsigned policy_activate;
+	unsigned identity_add;          /* adding an admin or an officer */
+	unsigned revoke_bulk;           /* revoking a batch or a station's devices */
+	unsigned ca_rotate;
+	unsigned backup_restore;
+};
+
 /* The deployment configuration, DIR/kiln.yaml. */
 typedef struct kiln_config {
 	unsigned version;                        /* 1 */
@@ -208,6 +223,7 @@ typedef struct kiln_config {
 	unsigned checkpoint_entries;             /* ... or after this many new events (1000) */
 	unsigned crl_validity_hours;             /* nextUpdate - thisUpdate of CRLs (24) */
 	unsigned ocsp_validity_hours;            /* nextUpdate - thisUpdate of OCSP responses (4) */
+	struct kiln_config_approvals approvals;
 } kiln_config;
 
 /* Parses kiln.yaml; fills defaults for optional keys. */

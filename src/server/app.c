@@ -37,6 +37,9 @@ static const struct kiln_route routes[] = {
 	{ "POST", "/.well-known/est/{label}/simpleenroll", 0, route_est_enroll, false },
 	{ "POST", "/.well-known/est/simplereenroll", 0, route_est_reenroll, false },
 	{ "POST", "/.well-known/est/{label}/simplereenroll", 0, route_est_reenroll, false },
+	{ "GET", "/v1/requests", READERS, route_request_list, false },
+	{ "GET", "/v1/requests/{id}", READERS, route_request_get, false },
+	{ "POST", "/v1/requests/{id}/approvals", KILN_ROLE_OFFICER, route_request_approve, false },
 };
 
 const struct kiln_route *kiln_app_routes(size_t *n)

@@ -62,4 +62,11 @@ kiln_result route_log_inclusion(void *app, const struct kiln_request *req,
 kiln_result route_log_consistency(void *app, const struct kiln_request *req,
 				  struct kiln_response *res, kiln_diag *d);
 
+kiln_result route_request_list(void *app, const struct kiln_request *req,
+			       struct kiln_response *res, kiln_diag *d);
+kiln_result route_request_get(void *app, const struct kiln_request *req, struct kiln_response *res,
+			      kiln_diag *d);
+kiln_result route_request_approve(void *app, const struct kiln_request *req,
+				  struct kiln_response *res, kiln_diag *d);
+
 #endif

@@ -257,3 +257,28 @@ out:
 	json_decref(j);
 	return r;
 }
+
+kiln_result body_approval_parse(kiln_slice in, struct body_approval *out, kiln_diag *d)
+{
+	static const struct member m[] = { { "signature", true } };
+	json_t *j = NULL;
+	kiln_buf sig;
+	kiln_result r;
+
+	memset(out, 0, sizeof(*out));
+	kiln_buf_init(&sig, KILN_BODY_SIG_MAX);
+	KILN_GUARD(parse(in, &j, d));
+	KILN_TRY(r, check_members(j, "the request", m, 1, d));
+	/* 4 base64 characters per 3 bytes, and room for padding. */
+	KILN_TRY(r, get_b64(j, "signature", (KILN_BODY_SIG_MAX / 3 + 1) * 4, &sig, d));
+	if (sig.len == 0) {
+		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "member \"signature\" is empty");
+		goto out;
+	}
+	memcpy(out->signature, sig.ptr, sig.len);
+	out->sig_len = sig.len;
+out:
+	kiln_buf_cleanup(&sig);
+	json_decref(j);
+	return r;
+}

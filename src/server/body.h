@@ -46,8 +46,17 @@ struct body_revocation {
 
 KILN_MUST_USE kiln_result body_revocation_parse(kiln_slice in, struct body_revocation *out,
 						kiln_diag *d);
+/* POST /v1/requests/{id}/approvals: {"signature": base64 of at most 512 bytes} */
+#define KILN_BODY_SIG_MAX 512
+struct body_approval {
+	uint8_t signature[KILN_BODY_SIG_MAX];
+	size_t sig_len;                /* 1 .. KILN_BODY_SIG_MAX */
+};
+
 KILN_MUST_USE kiln_result body_batch_parse(kiln_slice in, struct body_batch *out, kiln_diag *d);
 KILN_MUST_USE kiln_result body_begin_parse(kiln_slice in, struct body_begin *out, kiln_diag *d);
+KILN_MUST_USE kiln_result body_approval_parse(kiln_slice in, struct body_approval *out,
+					      kiln_diag *d);
 void body_finish_init(struct body_finish *f);
 void body_finish_cleanup(struct body_finish *f);
 KILN_MUST_USE kiln_result body_finish_parse(kiln_slice in, struct body_finish *out, kiln_diag *d);

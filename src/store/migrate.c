@@ -339,12 +339,59 @@ static const char *const schema_v5[] = {
 	NULL,
 };
 
+/*
+ * Version 6: governance (roles, identities and M-of-N approvals, issue 6).
+ * A request names an operation and its canonical parameters; its digest is
+ * what officers sign. Approvals are one row per distinct approver. A request
+ * never changes once made except to be marked executed, once; approvals are
+ * append-only; a revoked identity stays revoked.
+ */
+static const char *const schema_v6[] = {
+	"CREATE TABLE requests (\n"
+	"  id        TEXT PRIMARY KEY NOT NULL,\n"
+	"  operation TEXT NOT NULL,\n"
+	"  params    TEXT NOT NULL CHECK (json_valid(params) AND json_type(params) = 'object'),\n"
+	"  requester TEXT NOT NULL,\n"
+	"  digest    BLOB NOT NULL CHECK (length(digest) = 32),\n"
+	"  quorum    INTEGER NOT NULL CHECK (quorum >= 1),\n"
+	"  created   INTEGER NOT NULL,\n"
+	"  expires   INTEGER NOT NULL CHECK (expires > created),\n"
+	"  status    TEXT NOT NULL CHECK (status IN ('pending', 'executed')),\n"
+	"  executed  INTEGER NOT NULL DEFAULT 0\n"
+	") STRICT",
+	"CREATE TRIGGER requests_fixed BEFORE UPDATE ON requests\n"
+	"  WHEN OLD.status = 'executed' OR NEW.id IS NOT OLD.id OR NEW.operation IS NOT OLD.operation\n"
+	"    OR NEW.params IS NOT OLD.params OR NEW.requester IS NOT OLD.requester\n"
+	"    OR NEW.digest IS NOT OLD.digest OR NEW.quorum IS NOT OLD.quorum\n"
+	"    OR NEW.created IS NOT OLD.created OR NEW.expires IS NOT OLD.expires\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a request never changes, except to be executed once'); END",
+	"CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests\n"
+	"  BEGIN SELECT RAISE(ABORT, 'requests are kept'); END",
+	"CREATE TABLE approvals (\n"
+	"  request_id  TEXT NOT NULL REFERENCES requests(id),\n"
+	"  approver    TEXT NOT NULL,\n"
+	"  cert_serial TEXT NOT NULL,\n"
+	"  signature   BLOB NOT NULL CHECK (length(signature) BETWEEN 1 AND 512),\n"
+	"  created     INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (request_id, approver)\n"
+	") STRICT",
+	"CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals\n"
+	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END",
+	"CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals\n"
+	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END",
+	"CREATE TRIGGER identities_revoked_final BEFORE UPDATE ON identities\n"
+	"  WHEN OLD.status = 'revoked'\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a revoked identity stays revoked'); END",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1, false },
 	{ 2, "batches, nonces, identities by certificate", schema_v2, false },
 	{ 3, "ledger: Merkle nodes and signed checkpoints", schema_v3, false },
 	{ 4, "revocations and CRLs", schema_v4, false },
 	{ 5, "re-provisioning: devices.replaces, devices.live, reprovisions", schema_v5, true },
+	{ 6, "governance: approval requests and approvals", schema_v6, false },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

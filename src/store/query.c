@@ -782,6 +782,8 @@ static const char *const sql_count[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_NONCES] = "SELECT count(*) FROM nonces",
 	[KILN_STORE_T_REVOCATIONS] = "SELECT count(*) FROM revocations",
 	[KILN_STORE_T_CRLS] = "SELECT count(*) FROM crls",
+	[KILN_STORE_T_REQUESTS] = "SELECT count(*) FROM requests",
+	[KILN_STORE_T_APPROVALS] = "SELECT count(*) FROM approvals",
 };
 
 kiln_result kiln_sqlite_count(kiln_store *s, enum kiln_store_table t, int64_t *out, kiln_diag *d)

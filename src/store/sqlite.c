@@ -548,6 +548,16 @@ static const struct kiln_store_ops sqlite_ops = {
 	.checkpoint_list = kiln_sqlite_checkpoint_list,
 	.event_find = kiln_sqlite_event_find,
 	.count = kiln_sqlite_count,
+	.request_add = kiln_sqlite_request_add,
+	.approval_add = kiln_sqlite_approval_add,
+	.request_execute = kiln_sqlite_request_execute,
+	.identity_revoke = kiln_sqlite_identity_revoke,
+	.identity_count = kiln_sqlite_identity_count,
+	.request_get = kiln_sqlite_request_get,
+	.request_list = kiln_sqlite_request_list,
+	.approval_list = kiln_sqlite_approval_list,
+	.identity_list = kiln_sqlite_identity_list,
+	.identity_by_key = kiln_sqlite_identity_by_key,
 };
 
 static kiln_result sq_new(const struct kiln_store_opts *opts, struct kiln_sqlite **out,

@@ -929,6 +929,8 @@ static const char *const table_names[KILN_STORE_T__COUNT] = {
 	[KILN_STORE_T_NONCES] = "nonces",
 	[KILN_STORE_T_REVOCATIONS] = "revocations",
 	[KILN_STORE_T_CRLS] = "crls",
+	[KILN_STORE_T_REQUESTS] = "requests",
+	[KILN_STORE_T_APPROVALS] = "approvals",
 };
 
 kiln_result kiln_store_count(kiln_store *s, const char *table, int64_t *out, kiln_diag *d)
@@ -1010,4 +1012,102 @@ kiln_result kiln_store_event_find(kiln_store *s, const char *type, const char *s
 {
 	KILN_ENSURE(s != NULL && type != NULL && subject != NULL && seq != NULL, KILN_ERR_ARG);
 	return s->ops->event_find(s, type, subject, seq, d);
+}
+
+/* -------------------------------------------------------------- governance (schema v6) */
+
+#define REQ_FIELDS_OK(q) \
+	(FIELD_OK(q, id, true) && FIELD_OK(q, operation, true) && FIELD_OK(q, params_json, true) && \
+	 FIELD_OK(q, requester, true))
+
+kiln_result kiln_store_tx_request_add(kiln_store_tx *tx, const struct kiln_request_rec *q,
+				      kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(q != NULL, KILN_ERR_ARG);
+	if (!REQ_FIELDS_OK(q))
+		return bad(d, "request: id, operation, parameters and requester are required");
+	if (q->quorum < 1 || q->quorum > 64 || q->expires <= q->created)
+		return bad(d, "request: quorum 1..64 and an expiry after its creation");
+	return tx->s->ops->request_add(tx, q, d);
+}
+
+kiln_result kiln_store_tx_approval_add(kiln_store_tx *tx, const struct kiln_approval_rec *a,
+				       int64_t now, int64_t *count, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(a != NULL, KILN_ERR_ARG);
+	if (!FIELD_OK(a, request_id, true) || !FIELD_OK(a, approver, true) ||
+	    !FIELD_OK(a, cert_serial, true))
+		return bad(d, "approval: request id, approver and certificate serial are required");
+	if (a->sig_len == 0 || a->sig_len > sizeof(a->signature))
+		return bad(d, "approval signature length");
+	return tx->s->ops->approval_add(tx, a, now != 0 ? now : kiln_now(), count, d);
+}
+
+kiln_result kiln_store_tx_request_execute(kiln_store_tx *tx, const char *id, int64_t now,
+					  kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(id != NULL, KILN_ERR_ARG);
+	if (strnlen(id, KILN_STORE_REQUEST_ID) == KILN_STORE_REQUEST_ID || id[0] == '\0')
+		return bad(d, "request id");
+	return tx->s->ops->request_execute(tx, id, now != 0 ? now : kiln_now(), d);
+}
+
+kiln_result kiln_store_tx_identity_revoke(kiln_store_tx *tx, const char *name, int64_t now,
+					  const char *reason, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(name != NULL && reason != NULL, KILN_ERR_ARG);
+	if (name[0] == '\0' || strnlen(name, KILN_STORE_NAME_MAX) == KILN_STORE_NAME_MAX)
+		return bad(d, "identity name");
+	return tx->s->ops->identity_revoke(tx, name, now != 0 ? now : kiln_now(), reason, d);
+}
+
+kiln_result kiln_store_tx_identity_count(kiln_store_tx *tx, const char *role, int64_t *out,
+					 kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(role != NULL && out != NULL, KILN_ERR_ARG);
+	if (!one_of(role, identity_roles))
+		return bad(d, "role");
+	return tx->s->ops->identity_count(tx, role, out, d);
+}
+
+kiln_result kiln_store_request_get(kiln_store *s, const char *id, struct kiln_request_rec *out,
+				   kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && id != NULL && out != NULL, KILN_ERR_ARG);
+	if (id[0] == '\0' || strnlen(id, KILN_STORE_REQUEST_ID) == KILN_STORE_REQUEST_ID)
+		return kiln_diag_set(d, KILN_ERR_REQUEST_UNKNOWN, "no request %.64s", id);
+	return s->ops->request_get(s, id, out, d);
+}
+
+kiln_result kiln_store_request_list(kiln_store *s, struct kiln_request_rec **out, size_t *n,
+				    kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	return s->ops->request_list(s, out, n, d);
+}
+
+kiln_result kiln_store_approval_list(kiln_store *s, const char *id, struct kiln_approval_rec **out,
+				     size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && id != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	return s->ops->approval_list(s, id, out, n, d);
+}
+
+kiln_result kiln_store_identity_list(kiln_store *s, struct kiln_identity_rec **out, size_t *n,
+				     kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	return s->ops->identity_list(s, out, n, d);
+}
+
+kiln_result kiln_store_identity_by_key(kiln_store *s, const uint8_t spki_sha256[32],
+				       struct kiln_identity_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && spki_sha256 != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->identity_by_key(s, spki_sha256, out, d);
 }

@@ -624,5 +624,89 @@ KILN_MUST_USE kiln_result kiln_store_checkpoint_list(kiln_store *s, int64_t from
 /* The seq of the first event of this type about subject (KILN_ERR_NOT_FOUND). */
 KILN_MUST_USE kiln_result kiln_store_event_find(kiln_store *s, const char *type,
 						const char *subject, int64_t *seq, kiln_diag *d);
+/* ------------------------------------------------------------ governance (schema v3) */
+
+#define KILN_STORE_REQUEST_ID 40
+#define KILN_STORE_PARAMS_MAX 1024
+#define KILN_STORE_SIG_MAX 512
+
+/*
+ * An approval request (src/govern): an operation with canonical parameters,
+ * waiting for quorum distinct officer approvals before it may run, until
+ * expires. status is "pending" until the operation ran ("executed").
+ */
+struct kiln_request_rec {
+	char id[KILN_STORE_REQUEST_ID];
+	char operation[32];               /* "policy-activate", "identity-add", ... */
+	char params_json[KILN_STORE_PARAMS_MAX]; /* canonical JSON object (sorted keys, compact) */
+	char requester[KILN_STORE_NAME_MAX];
+	uint8_t digest[32];               /* SHA-256 of the canonical request: what officers sign */
+	int64_t quorum;                   /* approvals needed, fixed when the request is made */
+	int64_t created, expires;
+	char status[16];                  /* "pending", "executed" */
+	int64_t executed;                 /* 0 while pending */
+	int64_t approvals;                /* read only: approvals recorded */
+};
+
+/* One officer's signature over a request's digest. */
+struct kiln_approval_rec {
+	char request_id[KILN_STORE_REQUEST_ID];
+	char approver[KILN_STORE_NAME_MAX];      /* identity name */
+	char cert_serial[KILN_STORE_SERIAL_HEX]; /* the certificate the signature verified with */
+	uint8_t signature[KILN_STORE_SIG_MAX];
+	size_t sig_len;
+	int64_t created;
+};
+
+/* Records a new request, status pending. All fields but status, executed, approvals required. */
+KILN_MUST_USE kiln_result kiln_store_tx_request_add(kiln_store_tx *tx,
+						    const struct kiln_request_rec *q, kiln_diag *d);
+/*
+ * Records an approval at now for a request that is pending and unexpired as
+ * this transaction sees it: KILN_ERR_REQUEST_UNKNOWN, KILN_ERR_REQUEST_EXECUTED,
+ * KILN_ERR_REQUEST_EXPIRED, KILN_ERR_APPROVAL_DUPLICATE (same approver twice).
+ * count (may be NULL) receives the request's approvals including this one.
+ * Who may approve is govern's business, checked before.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_approval_add(kiln_store_tx *tx,
+						     const struct kiln_approval_rec *a, int64_t now,
+						     int64_t *count, kiln_diag *d);
+/*
+ * Marks a request executed at now, once: it must be pending, unexpired and
+ * have its quorum of approvals (KILN_ERR_APPROVALS_MISSING), as this
+ * transaction sees it. Call it in the transaction that does the operation.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_request_execute(kiln_store_tx *tx, const char *id,
+							int64_t now, kiln_diag *d);
+/*
+ * Revokes an active identity (and its certificate, with reason, at now):
+ * KILN_ERR_NOT_FOUND when there is none, KILN_ERR_ARG when already revoked.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_identity_revoke(kiln_store_tx *tx, const char *name,
+							int64_t now, const char *reason,
+							kiln_diag *d);
+/* Active identities with role, as this transaction sees them. */
+KILN_MUST_USE kiln_result kiln_store_tx_identity_count(kiln_store_tx *tx, const char *role,
+						       int64_t *out, kiln_diag *d);
+
+/* KILN_ERR_REQUEST_UNKNOWN when there is none. */
+KILN_MUST_USE kiln_result kiln_store_request_get(kiln_store *s, const char *id,
+						 struct kiln_request_rec *out, kiln_diag *d);
+/* Every request, oldest first; caller frees with free(). */
+KILN_MUST_USE kiln_result kiln_store_request_list(kiln_store *s, struct kiln_request_rec **out,
+						  size_t *n, kiln_diag *d);
+/* A request's approvals, oldest first; caller frees with free(). */
+KILN_MUST_USE kiln_result kiln_store_approval_list(kiln_store *s, const char *id,
+						   struct kiln_approval_rec **out, size_t *n,
+						   kiln_diag *d);
+/* Every identity, oldest first; caller frees with free(). */
+KILN_MUST_USE kiln_result kiln_store_identity_list(kiln_store *s, struct kiln_identity_rec **out,
+						   size_t *n, kiln_diag *d);
+/*
+ * The identity whose identity certificate certifies this public key (by
+ * SPKI SHA-256); an active one first when several did. KILN_ERR_NOT_FOUND.
+ */
+KILN_MUST_USE kiln_result kiln_store_identity_by_key(kiln_store *s, const uint8_t spki_sha256[32],
+						     struct kiln_identity_rec *out, kiln_diag *d);
 
 #endif /* KILN_STORE_H */

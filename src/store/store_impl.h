@@ -35,6 +35,8 @@ enum kiln_store_table {
 	KILN_STORE_T_NONCES,
 	KILN_STORE_T_REVOCATIONS,
 	KILN_STORE_T_CRLS,
+	KILN_STORE_T_REQUESTS,
+	KILN_STORE_T_APPROVALS,
 	KILN_STORE_T__COUNT
 };
 
@@ -200,6 +202,29 @@ struct kiln_store_ops {
 						     size_t *n, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*event_find)(kiln_store *s, const char *type,
 						const char *subject, int64_t *seq, kiln_diag *d);
+	/* governance (schema v3) */
+	KILN_MUST_USE kiln_result (*request_add)(kiln_store_tx *tx, const struct kiln_request_rec *q,
+						 kiln_diag *d);
+	KILN_MUST_USE kiln_result (*approval_add)(kiln_store_tx *tx,
+						  const struct kiln_approval_rec *a, int64_t now,
+						  int64_t *count, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*request_execute)(kiln_store_tx *tx, const char *id, int64_t now,
+						     kiln_diag *d);
+	KILN_MUST_USE kiln_result (*identity_revoke)(kiln_store_tx *tx, const char *name,
+						     int64_t now, const char *reason, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*identity_count)(kiln_store_tx *tx, const char *role,
+						    int64_t *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*request_get)(kiln_store *s, const char *id,
+						 struct kiln_request_rec *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*request_list)(kiln_store *s, struct kiln_request_rec **out,
+						  size_t *n, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*approval_list)(kiln_store *s, const char *id,
+						   struct kiln_approval_rec **out, size_t *n,
+						   kiln_diag *d);
+	KILN_MUST_USE kiln_result (*identity_list)(kiln_store *s, struct kiln_identity_rec **out,
+						   size_t *n, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*identity_by_key)(kiln_store *s, const uint8_t spki_sha256[32],
+						     struct kiln_identity_rec *out, kiln_diag *d);
 };
 
 struct kiln_store_job; /* commit.c */
@@ -415,6 +440,33 @@ KILN_MUST_USE kiln_result kiln_sqlite_read_batch(sqlite3_stmt *st, struct kiln_b
 						 kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_read_nonce(sqlite3_stmt *st, struct kiln_nonce_rec *out,
 						 kiln_diag *d);
+
+/* requests.c: governance (schema v3), writes and reads. */
+KILN_MUST_USE kiln_result kiln_sqlite_request_add(kiln_store_tx *tx,
+						  const struct kiln_request_rec *q, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_approval_add(kiln_store_tx *tx,
+						   const struct kiln_approval_rec *a, int64_t now,
+						   int64_t *count, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_request_execute(kiln_store_tx *tx, const char *id,
+						      int64_t now, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_identity_revoke(kiln_store_tx *tx, const char *name,
+						      int64_t now, const char *reason,
+						      kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_identity_count(kiln_store_tx *tx, const char *role,
+						     int64_t *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_request_get(kiln_store *s, const char *id,
+						  struct kiln_request_rec *out, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_request_list(kiln_store *s, struct kiln_request_rec **out,
+						   size_t *n, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_approval_list(kiln_store *s, const char *id,
+						    struct kiln_approval_rec **out, size_t *n,
+						    kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_identity_list(kiln_store *s,
+						    struct kiln_identity_rec **out, size_t *n,
+						    kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_identity_by_key(kiln_store *s,
+						      const uint8_t spki_sha256[32],
+						      struct kiln_identity_rec *out, kiln_diag *d);
 
 /* query.c: reads on a pooled reader. */
 KILN_MUST_USE kiln_result kiln_sqlite_meta_get(kiln_store *s, const char *key, char *out,

@@ -74,11 +74,25 @@ csr() {
 	openssl req -new -key "$out.key" -subj "$subj" -out "$out.csr" 2>/dev/null
 }
 
+# officers DIR: the two officer identities of a deployment, DIR/kt-officer-a and -b
+# (.crt, .key), made once per deployment during the bootstrap (docs/roles.md).
+officers() {
+	local dir=$1 o
+	for o in kt-officer-a kt-officer-b; do
+		[ -f "$dir/$o.key" ] && continue
+		kiln --dir "$dir" identity add --name "$o" --role officer --out "$dir/$o" >/dev/null || return 1
+	done
+}
+
 # A product policy made active in DIR: policy_add DIR FILE.yaml
-# Every test that needs a policy in effect goes through here, so that how a policy
-# version becomes active (approvals, once they exist) is written in one place.
+# Every test that needs a policy in effect goes through here: policy add makes a pending
+# version and a policy-activate request, which two officers approve (docs/roles.md).
 policy_add() {
-	kiln --dir "$1" policy add "$2" >/dev/null
+	local dir=$1 file=$2 id
+	officers "$dir" || return 1
+	id=$(kiln --dir "$dir" --json policy add "$file" | python3 -c 'import json,sys; print(json.load(sys.stdin)["request"])') || return 1
+	kiln --dir "$dir" approve "$id" --key "$dir/kt-officer-a.key" >/dev/null &&
+		kiln --dir "$dir" approve "$id" --key "$dir/kt-officer-b.key" >/dev/null
 }
 
 # A fresh deployment with both example policies: deploy DIR [ALG]

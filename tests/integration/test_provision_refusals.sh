@@ -14,7 +14,7 @@ check "lot" kiln --dir "$D" batch open --product widget --lot LOT-R --quantity 1
 check "lot of one" kiln --dir "$D" batch open --product widget --lot LOT-ONE --quantity 1
 check "lot to close" kiln --dir "$D" batch open --product widget --lot LOT-SHUT --quantity 10
 check "close it" kiln --dir "$D" batch close LOT-SHUT
-check "serve" serve_start "$D" --nonce-ttl 3
+check "serve" serve_start "$D" --nonce-ttl 10
 
 devs0=$(rows "$D" devices); certs0=$(rows "$D" certificates)
 unchanged() { test "$(rows "$D" devices)" -eq "$devs0" -a "$(rows "$D" certificates)" -eq "$certs0"; }
@@ -60,7 +60,7 @@ check "replayed nonce: audit event" recorded nonce-replayed
 check "replayed nonce: nothing written" unchanged
 nonce=$(begin st-1 LOT-R)
 request d2 "$nonce"
-sleep 4
+sleep 11
 st=$(finish_as st-1 d2)
 check "expired nonce: 403" problem_is 403 nonce-expired "$st"
 check "expired nonce: nothing written" unchanged

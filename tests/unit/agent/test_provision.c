@@ -122,7 +122,7 @@ static void srv_default(void)
 /* Writes a station's (or anyone's) certificate and key, issued by the deployment. */
 static void identity(const char *name, const char *role, kiln_env env, char **cert, char **key)
 {
-	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test" };
+	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test", NULL, NULL };
 	struct kiln_identity_result res;
 	char file[96];
 	kiln_diag d;

@@ -24,7 +24,7 @@ static int teardown(void **state)
 static kiln_result add(const char *name, const char *role, kiln_slice csr,
 		       struct kiln_identity_result *res, kiln_diag *d)
 {
-	struct kiln_identity_req req = { name, role, KILN_ENV_NONE, csr, "test" };
+	struct kiln_identity_req req = { name, role, KILN_ENV_NONE, csr, "test", NULL, NULL };
 
 	kiln_diag_clear(d);
 	kiln_identity_result_init(res);

@@ -28,12 +28,22 @@ static void test_add_and_list(void **state)
 	(void)state;
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "policy", "add",
 				KILN_SOURCE_DIR "/examples/policies/widget.yaml", NULL), 0);
-	assert_non_null(strstr(kiln_buf_cstr(&out), "policy widget v2 (production) added, active"));
+	assert_non_null(strstr(kiln_buf_cstr(&out), "policy widget v2 (production) added, pending"));
+	assert_non_null(strstr(kiln_buf_cstr(&out), "activation waits for 2 officer approvals"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "policy", "list",
 				NULL), 0);
 	assert_int_equal(kt_lines(&out), 4);
+	assert_non_null(strstr(kiln_buf_cstr(&out), "pending"));
+	assert_null(strstr(kiln_buf_cstr(&out), "superseded"));
+	kiln_buf_cleanup(&out);
+	kiln_buf_cleanup(&err);
+	/* v3, approved by two officers, takes effect (v2 stays as it was asked: pending -> superseded). */
+	kt_cli_policy_add(dir, KILN_SOURCE_DIR "/examples/policies/widget.yaml");
+	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", dir, "policy", "list",
+				NULL), 0);
+	assert_int_equal(kt_lines(&out), 5);
 	assert_non_null(strstr(kiln_buf_cstr(&out), "superseded"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);

@@ -106,6 +106,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.identity_validity_days, 825);
 	assert_string_equal(c.public_url, "http://127.0.0.1:8443");
 	assert_string_equal(c.listen, "127.0.0.1:8443");
+	assert_int_equal(c.approvals.quorum, 2);
+	assert_int_equal(c.approvals.request_ttl_s, 86400);
+	assert_int_equal(c.approvals.policy_activate, 0);
 }
 
 static void round_trip(const kiln_config *c)
@@ -167,6 +170,13 @@ static void test_format_round_trip(void **state)
 	c.checkpoint_entries = 1;
 	c.crl_validity_hours = 8760;
 	c.ocsp_validity_hours = 1;
+	c.approvals.quorum = 16;
+	c.approvals.request_ttl_s = 1;
+	c.approvals.policy_activate = 3;
+	c.approvals.identity_add = 0;
+	c.approvals.revoke_bulk = 16;
+	c.approvals.ca_rotate = 1;
+	c.approvals.backup_restore = 2;
 	round_trip(&c);
 }
 
@@ -316,7 +326,7 @@ static void test_schema_errors(void **state)
 		    "kiln.yaml:9: unknown key 'port' in 'server' (allowed: listen)");
 	expect_edit("version: 1", "version: 1\nlog: debug",
 		    "kiln.yaml:2: unknown key 'log' (allowed: version, database, hsm, ca, public_url, server, "
-		    "ledger, revocation)");
+		    "ledger, revocation, approvals)");
 	/* Syntax errors and oversized files have their own codes' lines too. */
 	expect_yaml("version: 1\n  database: x\n", CONFIG,
 		    "kiln.yaml:2: YAML syntax error: mapping values are not allowed in this context");

@@ -82,6 +82,11 @@ static void test_route_table(void **state)
 		{ "POST", "/.well-known/est/{label}/simpleenroll", 0 },
 		{ "POST", "/.well-known/est/simplereenroll", 0 },
 		{ "POST", "/.well-known/est/{label}/simplereenroll", 0 },
+		{ "GET", "/v1/requests",
+		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "GET", "/v1/requests/{id}",
+		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
+		{ "POST", "/v1/requests/{id}/approvals", KILN_ROLE_OFFICER },
 	};
 	size_t n;
 	const struct kiln_route *routes = kiln_app_routes(&n);
@@ -155,7 +160,7 @@ static void test_roles_match_protocol_doc(void **state)
 				 pattern, r->roles, roles);
 		rows++;
 	}
-	assert_int_equal(rows, 21);
+	assert_int_equal(rows, 24);
 	free(text);
 	kiln_buf_cleanup(&doc);
 }
@@ -164,7 +169,7 @@ static void test_roles_match_protocol_doc(void **state)
 
 static X509 *identity(const char *name, const char *role, kiln_env env, char serial[KILN_SERIAL_HEX])
 {
-	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test" };
+	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test", NULL, NULL };
 	struct kiln_identity_result res;
 	kiln_diag d;
 	X509 *x;

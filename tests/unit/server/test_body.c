@@ -237,6 +237,39 @@ static void test_begin(void **state)
 	assert_string_equal(b.lot, "");
 }
 
+/* ------------------------------------------------------------ approval */
+
+static kiln_result appr(const char *json, struct body_approval *a, kiln_diag *d)
+{
+	kiln_diag_clear(d);
+	return body_approval_parse(kiln_slice_str(json), a, d);
+}
+
+static void test_approval(void **state)
+{
+	char big[1024];
+	struct body_approval a;
+	kiln_diag d;
+
+	(void)state;
+	KT_OK(appr("{\"signature\": \"AAEC\"}", &a, &d));
+	assert_int_equal(a.sig_len, 3);
+	assert_int_equal(a.signature[2], 2);
+	refused(appr("{}", &a, &d), &d, KILN_ERR_MALFORMED, "lacks the member \"signature\"");
+	refused(appr("{\"signature\": \"AA==\", \"by\": \"x\"}", &a, &d), &d, KILN_ERR_MALFORMED,
+		"unknown member \"by\"");
+	refused(appr("{\"signature\": 7}", &a, &d), &d, KILN_ERR_MALFORMED, "must be a string");
+	refused(appr("{\"signature\": \"!!\"}", &a, &d), &d, KILN_ERR_MALFORMED, "not valid base64");
+	refused(appr("{\"signature\": \"\"}", &a, &d), &d, KILN_ERR_MALFORMED, "\"signature\"");
+	/* 516 bytes of signature: over the cap. */
+	memset(big, 0, sizeof(big));
+	(void)snprintf(big, sizeof(big), "{\"signature\": \"");
+	memset(big + strlen(big), 'A', 688);
+	(void)snprintf(big + strlen(big), 8, "\"}");
+	refused(appr(big, &a, &d), &d, KILN_ERR_TOO_BIG, "\"signature\"");
+	assert_int_equal(a.sig_len, 0);
+}
+
 /* ------------------------------------------------------------ finish */
 
 static kiln_result fin(const char *json, struct body_finish *f, kiln_diag *d)
@@ -461,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_finish_components_canonical),
 		cmocka_unit_test(test_finish_malformed),
 		cmocka_unit_test(test_finish_cleanup_wipes),
+		cmocka_unit_test(test_approval),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,6 +111,9 @@ static void test_fresh_file_gets_latest(void **state)
 		"trigger:crls_number_grows",
 		"table:reprovisions", "index:devices_live", "index:devices_replaces",
 		"index:devices_serial", "index:devices_lot", "trigger:devices_replaced_final",
+		"table:requests", "table:approvals", "trigger:requests_fixed",
+		"trigger:requests_no_delete", "trigger:approvals_no_update",
+		"trigger:approvals_no_delete", "trigger:identities_revoked_final",
 	};
 	char sql[256];
 
