@@ -195,9 +195,28 @@ static const char *const schema_v2[] = {
 	NULL,
 };
 
+/*
+ * Version 3: TPM 2.0 credential activation (issue 4). For a nonce of a tpm2
+ * product kiln wraps a random secret to the device's EK for its AK's name
+ * (provision/activate); the secret itself is never stored, only the SHA-256
+ * binding of secret, AK name and EK certificate that finish checks. One
+ * activation per nonce, never changed.
+ */
+static const char *const schema_v3[] = {
+	"CREATE TABLE activations (\n"
+	"  nonce_sha256   BLOB PRIMARY KEY NOT NULL REFERENCES nonces(nonce_sha256),\n"
+	"  binding_sha256 BLOB NOT NULL CHECK (length(binding_sha256) = 32),\n"
+	"  created        INTEGER NOT NULL\n"
+	") STRICT, WITHOUT ROWID",
+	"CREATE TRIGGER activations_fixed BEFORE UPDATE ON activations\n"
+	"  BEGIN SELECT RAISE(ABORT, 'an activation never changes'); END",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1 },
 	{ 2, "batches, nonces, identities by certificate", schema_v2 },
+	{ 3, "TPM 2.0 credential activations", schema_v3 },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

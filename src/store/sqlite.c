@@ -512,6 +512,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.batch_consume = kiln_sqlite_batch_consume,
 	.nonce_add = kiln_sqlite_nonce_add,
 	.nonce_use = kiln_sqlite_nonce_use,
+	.activation_add = kiln_sqlite_activation_add,
 	.meta_get = kiln_sqlite_meta_get,
 	.ca_get = kiln_sqlite_ca_get,
 	.ca_list = kiln_sqlite_ca_list,
@@ -525,6 +526,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.batch_get = kiln_sqlite_batch_get,
 	.batch_list = kiln_sqlite_batch_list,
 	.nonce_get = kiln_sqlite_nonce_get,
+	.activation_get = kiln_sqlite_activation_get,
 	.event_list = kiln_sqlite_event_list,
 	.count = kiln_sqlite_count,
 };
