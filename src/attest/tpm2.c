@@ -451,8 +451,9 @@ kiln_result kiln_tpm2_activation_make(const kiln_policy *p, const struct kiln_tp
 		return kiln_diag_set(d, KILN_ERR_ARG,
 				     "policy %s uses %s attestation; credential activation is for tpm2",
 				     p->product, kiln_attest_type_name(p->attestation.type));
-	KILN_TRY(r, check_ek(p, req->ek_cert, req->ek_intermediate, now, &ek, d));
+	/* Bytes first (pure, cheap), then the chain. */
 	KILN_TRY(r, kiln_tpm2_public_parse(req->ak_public, "ak_public", &ak, name, d));
+	KILN_TRY(r, check_ek(p, req->ek_cert, req->ek_intermediate, now, &ek, d));
 	KILN_TRY(r, check_ak(&ak, &akey, d));
 	KILN_TRY(r, kiln_random(seed, sizeof(seed)));
 	KILN_TRY(r, kiln_random(secret, sizeof(secret)));

@@ -115,4 +115,53 @@ check "each certificate's key is its TPM identity key (tpm2_print)" test "$same"
 check "tpm2_checkquote accepts each quote kiln accepted" test "$quotes" -eq "$N"
 check "$N device rows, attested by tpm2" test "$(rows "$D" events "type = 'issuance' AND detail LIKE '%\"attestation\":\"tpm2\"%'")" -eq "$N"
 check "$N activations recorded" test "$(rows "$D" activations)" -eq "$N" -a "$(rows "$D" events "type = 'activation'")" -eq "$N"
+
+# ------------------------------------------------------------ refusals
+devs0=$(rows "$D" devices); certs0=$(rows "$D" certificates)
+unchanged() { test "$(rows "$D" devices)" -eq "$devs0" -a "$(rows "$D" certificates)" -eq "$certs0"; }
+recorded() { test "$(rows "$D" events "type IN ('rejection','anomaly') AND detail LIKE '%\"reason\":\"$1\"%'")" -ge 1; }
+# case_ NAME SLUG DETAIL DEVICE [provision options]: the device (its certificate put aside)
+# is refused with the problem SLUG, whose detail contains DETAIL; an event; nothing issued.
+case_() {
+	local name=$1 slug=$2 want=$3 i=$4; shift 4
+	[ -f "$T/dev/$i/cert.pem" ] && mv "$T/dev/$i/cert.pem" "$T/dev/$i/cert.pem.first"
+	refuse "$name" "$want" prov "$i" "$@"
+	check "$name: audit event $slug" recorded "$slug"
+	check "$name: nothing issued" unchanged
+}
+case_ "replayed quote (over another nonce)" evidence-nonce "another nonce" 1 --fault quote-other-nonce
+SPARE=$(tpm_start "$T/tpm/spare")
+KILN_TPM_OTHER_TCTI=$SPARE case_ "AK from another TPM than the EK" credential-activation "not in the EK's TPM" 2 --fault ak-other-tpm
+case_ "identity key without fixedTPM" key-not-resident "lacks fixedTPM fixedParent" 3 --fault key-not-fixedtpm
+case_ "CSR for another key than the certified one" evidence-key-mismatch "not the key the TPM certified" 4 --fault csr-other-key
+for m in quote quote_signature key_public; do
+	case_ "truncated $m" evidence-malformed "\"$m\" is not a well-formed" 5 --fault "truncate:$m"
+	case_ "oversized $m" evidence-malformed "\"$m\" is larger than" 5 --fault "oversize:$m"
+done
+echo "$SPARE" >"$T/tpm/spare/tcti"
+check "tampered boot stage: device init" dev spare init --state "$T/dev/spare" --rot tpm --serial GW-TAMPER \
+	--ek-intermediate "$INTER" --tamper bootloader
+case_ "tampered boot stage (PCR 4 differs)" pcr-mismatch "PCR 4 is" spare
+echo "$(tpm_start "$T/tpm/rogue")" >"$T/tpm/rogue/tcti"
+check "untrusted manufacturer: device init" dev rogue init --state "$T/dev/rogue" --rot tpm --serial GW-ROGUE
+case_ "EK certificate from an untrusted manufacturer" ek-untrusted "does not chain to a TPM manufacturer root" rogue
+
+# The same refusals as RFC 9457 problems on the wire (activate, straight with curl).
+begin() { echo '{"lot": "LOT-T"}' >"$T/begin.json"; api "$T/st-1" POST /v1/provision/begin "$T/begin.json" >/dev/null; json "$T/api.body" 'j["nonce"]'; }
+activate_with() { # AK_PUBLIC_BYTES_FILE
+	python3 - "$(begin)" "$1" "$T/act.json" <<'PY'
+import base64, sys
+nonce, ak, out = sys.argv[1:]
+b = lambda p: base64.b64encode(open(p, "rb").read()).decode()
+open(out, "w").write('{"nonce": "%s", "ek_cert": "%s", "ak_public": "%s"}' % (nonce, base64.b64encode(b"x" * 64).decode(), b(ak)))
+PY
+	api "$T/st-1" POST /v1/provision/activate "$T/act.json"
+}
+printf '\x00\x58\x00\x23\x00\x0b' >"$T/ak-short.bin"
+check "activate: truncated TPM2B_PUBLIC is a 400 problem" problem_is 400 evidence-malformed "$(activate_with "$T/ak-short.bin")"
+check "activate: the detail names the member" grep -q 'ak_public' "$T/api.body"
+head -c 700 /dev/zero >"$T/ak-big.bin"
+check "activate: oversized TPM2B_PUBLIC is a 413 problem" problem_is 413 too-big "$(activate_with "$T/ak-big.bin")"
+check "activate refusals are audit events" recorded evidence-malformed
+check "graceful stop (SIGTERM)" serve_stop
 finish

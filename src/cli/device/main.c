@@ -434,6 +434,11 @@ int main(int argc, char **argv)
 			 { "show", cmd_show },
 			 { "request", cmd_request } };
 
+	/*
+	 * tss2 logs TPM error codes to stderr on its own; kiln-device reports
+	 * failures in one line of its own. TSS2_LOG set by the user wins.
+	 */
+	(void)setenv("TSS2_LOG", "all+NONE", 0);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
