@@ -381,8 +381,10 @@ static void test_finish_malformed(void **state)
 	/* The evidence, parsed by the attestation module. */
 	refused(fin_parts(NONCE32, "MIIB", DEV, "[]", &f, &d), &d, KILN_ERR_ATTEST_MALFORMED,
 		"evidence must be a JSON object");
-	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"tpm2\"}", &f, &d), &d,
+	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"se\"}", &f, &d), &d,
 		KILN_ERR_ATTEST_MALFORMED, "not supported");
+	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"tpm2\"}", &f, &d), &d,
+		KILN_ERR_ATTEST_MALFORMED, "\"ek_cert\" is missing");
 	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"dice\", \"alias_cert\": \"AQID\", "
 			  "\"signature\": \"BAUG\", \"extra\": 1}", &f, &d), &d,
 		KILN_ERR_ATTEST_MALFORMED, "unknown member \"extra\"");

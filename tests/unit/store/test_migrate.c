@@ -102,10 +102,11 @@ static void test_fresh_file_gets_latest(void **state)
 		"table:batches", "table:nonces", "index:batches_product", "index:identities_cert",
 		"trigger:batches_closed_final", "trigger:batches_issued_grows",
 		"trigger:nonces_used_once", "trigger:nonces_binding_fixed",
+		"table:activations", "trigger:activations_fixed",
 	};
 	char sql[256];
 
-	assert_int_equal(kiln_store_schema_version(), 2);
+	assert_int_equal(kiln_store_schema_version(), 3);
 	create_store(f->path);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), kiln_store_schema_version());
 	assert_int_equal(raw_int(f->path, "PRAGMA application_id"), KILN_SQLITE_APP_ID);
@@ -120,7 +121,7 @@ static void test_fresh_file_gets_latest(void **state)
 	}
 	/* Opening again migrates nothing. */
 	create_store(f->path);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 static void test_future_version_refused(void **state)
@@ -131,14 +132,14 @@ static void test_future_version_refused(void **state)
 	kiln_diag d;
 
 	create_store(f->path);
-	raw_exec(f->path, "PRAGMA user_version = 3");
+	raw_exec(f->path, "PRAGMA user_version = 4");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 	assert_null(s);
 	(void)snprintf(want, sizeof(want),
-		       "inventory %s has schema version 3 but this kiln knows only up to 2; "
+		       "inventory %s has schema version 4 but this kiln knows only up to 3; "
 		       "upgrade kiln", f->path);
 	assert_string_equal(d.text, want);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3); /* untouched */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4); /* untouched */
 	raw_exec(f->path, "PRAGMA user_version = -1");
 	KT_ERR(open_at(f->path, false, &s, &d), KILN_ERR_STORE_SCHEMA);
 }
@@ -397,9 +398,10 @@ static void test_v1_statements_unchanged(void **state)
 
 	(void)state;
 	all = kiln_sqlite_migrations(&n);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 	assert_int_equal(all[0].version, 1);
 	assert_int_equal(all[1].version, 2);
+	assert_int_equal(all[2].version, 3);
 	assert_int_equal(all[n - 1].version, kiln_store_schema_version());
 	assert_non_null(ctx);
 	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
@@ -507,7 +509,7 @@ static void test_v1_file_upgrades(void **state)
 	KT_OK(kiln_store_batch_get(s, "LOT-B", &b, &d));
 	assert_int_equal(b.issued, 1);
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 
 	/* The upgraded file's schema is a fresh file's, object for object, byte for byte. */
 	create_store(fresh_path);
@@ -546,7 +548,7 @@ static void test_v1_upgrade_atomic(void **state)
 	raw_exec(f->path, "UPDATE identities SET cert_serial = '' WHERE name = 'alice'");
 	KT_OK(open_at(f->path, false, &s, &d));
 	kiln_store_close(s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 /* ------------------------------------------------------------ v2's own rules */
@@ -600,6 +602,14 @@ static void test_schema_v2_rules(void **state)
 	accepted(db, "UPDATE nonces SET used = 5, request_sha256 = zeroblob(32), cert_serial = 'ab'");
 	refused(db, "UPDATE nonces SET used = 0", "used once");
 	refused(db, "UPDATE nonces SET cert_serial = 'cd'", "used once");
+
+	/* v3: one activation per existing nonce, a 32-byte binding, never changed. */
+	refused(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(31), 1)",
+		"CHECK constraint failed");
+	refused(db, "INSERT INTO activations VALUES (x'01', zeroblob(32), 1)", "FOREIGN KEY");
+	accepted(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(32), 1)");
+	refused(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(32), 2)", "UNIQUE");
+	refused(db, "UPDATE activations SET binding_sha256 = x'00'", "never changes");
 
 	accepted(db, "INSERT INTO identities VALUES ('a', 'admin', '', 'ab', 'active', 1), "
 		     "('b', 'admin', '', '', 'active', 1), ('c', 'admin', '', '', 'active', 1)");
