@@ -363,7 +363,6 @@ static kiln_result ecc_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 
 static kiln_result measure(ESYS_CONTEXT *esys, const char *tamper, kiln_diag *d)
 {
-	bool tampered_one = tamper == NULL;
 
 	for (size_t i = 0; i < N_STAGES; i++) {
 		char image[128];
@@ -373,7 +372,6 @@ static kiln_result measure(ESYS_CONTEXT *esys, const char *tamper, kiln_diag *d)
 				 stages[i].name, bad ? " (tampered)" : "");
 		TSS2_RC rc;
 
-		tampered_one = tampered_one || bad;
 		KILN_ENSURE(n > 0 && (size_t)n < sizeof(image), KILN_ERR_INTERNAL);
 		memset(&v, 0, sizeof(v));
 		v.count = 1;
@@ -386,10 +384,6 @@ static kiln_result measure(ESYS_CONTEXT *esys, const char *tamper, kiln_diag *d)
 		if (rc != TSS2_RC_SUCCESS)
 			return tss_fail(d, "PCR_Extend", rc);
 	}
-	if (!tampered_one)
-		return kiln_diag_set(d, KILN_ERR_ARG,
-				     "no boot stage '%s' (firmware, option-rom, bootloader, secure-boot-policy)",
-				     tamper);
 	return kiln_ok();
 }
 
@@ -463,6 +457,18 @@ kiln_result kiln_rot_tpm_create(const char *state_dir, const struct kiln_tpm_opt
 	if (kiln_is_ok(kiln_rot_meta_read(state_dir, &m, NULL))) {
 		r = kiln_diag_set(d, KILN_ERR_EXISTS, "%s already holds a device", state_dir);
 		goto out;
+	}
+	if (o->tamper_stage != NULL) {
+		bool known = false;
+
+		for (size_t i = 0; i < N_STAGES; i++)
+			known = known || strcmp(o->tamper_stage, stages[i].name) == 0;
+		if (!known) {
+			r = kiln_diag_set(d, KILN_ERR_ARG,
+					  "no boot stage '%s' (firmware, option-rom, bootloader, secure-boot-policy)",
+					  o->tamper_stage);
+			goto out;
+		}
 	}
 	if (o->ek_intermediate != NULL)
 		KILN_TRY(r, cert_file_der(o->ek_intermediate, &inter, d));

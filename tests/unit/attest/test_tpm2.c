@@ -294,12 +294,47 @@ static int teardown(void **state)
 
 /* ------------------------------------------------------------ tests */
 
+/* With KILN_FUZZ_SEEDS_OUT=DIR: the honest evidence, framed as fuzz/fuzz_tpm2.c reads it. */
+static void write_seed(struct fx *f)
+{
+	const char *dir = getenv("KILN_FUZZ_SEEDS_OUT");
+	struct opts o = { 0 };
+	struct kiln_evidence ev;
+	uint8_t name[34];
+	kiln_buf out;
+	char *path;
+
+	if (dir == NULL)
+		return;
+	build(f, &o, &ev, name);
+	kiln_buf_init(&out, 65536);
+	{
+		const kiln_buf *parts[8] = { &ev.tpm2.ak_public, &ev.tpm2.key_public, &ev.tpm2.quote,
+					     &ev.tpm2.certify, &ev.tpm2.quote_signature,
+					     &ev.tpm2.certify_signature, &ev.tpm2.pcr_values,
+					     &ev.tpm2.secret };
+
+		for (size_t i = 0; i < 8; i++) {
+			uint8_t be[2] = { (uint8_t)(parts[i]->len >> 8), (uint8_t)parts[i]->len };
+
+			KT_OK(kiln_buf_append(&out, be, 2));
+			KT_OK(kiln_buf_append_slice(&out, kiln_buf_view(parts[i])));
+		}
+	}
+	path = kt_path(dir, "tpm2-honest.bin");
+	kt_write_file(path, out.ptr, out.len);
+	free(path);
+	kiln_buf_cleanup(&out);
+	kiln_evidence_cleanup(&ev);
+}
+
 static void test_good_evidence(void **state)
 {
 	struct opts o = { 0 };
 	kiln_diag d;
 
 	KT_OK(verify(*state, &o, NULL, true, &d));
+	write_seed(*state);
 }
 
 static void test_each_check_refuses(void **state)
