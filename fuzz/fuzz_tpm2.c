@@ -22,6 +22,16 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* tss2-mu would log every rejected structure to stderr. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	(void)setenv("TSS2_LOG", "all+NONE", 0);
+	return 0;
+}
 
 #define INPUT_MAX 65536
 
