@@ -186,7 +186,7 @@ static kiln_result activate_json(const struct kiln_activate_result *ar, json_t *
 		if (json_array_append_new(pcrs, json_integer((json_int_t)ar->pcrs[i])) != 0)
 			r = kiln_fail(KILN_ERR_NOMEM);
 	if (o == NULL || pcrs == NULL || !kiln_is_ok(r) ||
-	    json_object_set(o, "pcrs", json_pack("{s:O}", "sha256", pcrs)) != 0)
+	    json_object_set_new(o, "pcrs", json_pack("{s:O}", "sha256", pcrs)) != 0)
 		r = kiln_fail(KILN_ERR_NOMEM);
 	if (kiln_is_ok(r))
 		r = b64_member(o, "credential", &ar->act.credential);
