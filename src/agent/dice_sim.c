@@ -271,22 +271,55 @@ static kiln_result public_half(const EVP_PKEY *key, EVP_PKEY **out)
 	return p256_pkey(NULL, point, out);
 }
 
+/* The uncompressed point of a P-256 key: its subjectPublicKey BIT STRING value. */
+static kiln_result p256_point(const EVP_PKEY *key, uint8_t point[P256_POINT_LEN])
+{
+	size_t n = 0;
+
+	KILN_ENSURE(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+						    P256_POINT_LEN, &n) == 1 &&
+			    n == P256_POINT_LEN,
+		    KILN_ERR_CRYPTO);
+	return kiln_ok();
+}
+
 /* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING value. */
 static kiln_result key_id(const EVP_PKEY *key, uint8_t out[KEY_ID_LEN])
 {
-	X509_PUBKEY *xpk = NULL;
-	const unsigned char *bits = NULL;
+	uint8_t point[P256_POINT_LEN];
 	unsigned int n = 0;
-	int len = 0;
-	bool ok;
+	kiln_result r;
 
-	ok = X509_PUBKEY_set(&xpk, (EVP_PKEY *)key) == 1 &&
-	     X509_PUBKEY_get0_param(NULL, &bits, &len, NULL, xpk) == 1 && len > 0 &&
-	     EVP_Digest(bits, (size_t)len, out, &n, EVP_sha1(), NULL) == 1 && n == KEY_ID_LEN;
-	X509_PUBKEY_free(xpk);
-	ERR_clear_error();
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	KILN_TRY(r, p256_point(key, point));
+	KILN_ENSURE(EVP_Digest(point, sizeof(point), out, &n, EVP_sha1(), NULL) == 1 &&
+			    n == KEY_ID_LEN,
+		    KILN_ERR_CRYPTO);
+out:
+	return r;
+}
+
+/*
+ * Puts a P-256 key into a certificate's SubjectPublicKeyInfo field by field.
+ * X509_set_pubkey would run OpenSSL 3.0's provider encoders, which cost more
+ * than the certificate's signature; the DER is the same.
+ */
+static kiln_result set_p256_pubkey(X509 *x, const EVP_PKEY *key)
+{
+	uint8_t point[P256_POINT_LEN];
+	unsigned char *copy;
+	kiln_result r;
+
+	KILN_TRY(r, p256_point(key, point));
+	copy = OPENSSL_memdup(point, sizeof(point));
+	KILN_ENSURE(copy != NULL, KILN_ERR_NOMEM);
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
+				   V_ASN1_OBJECT, OBJ_nid2obj(NID_X9_62_prime256v1), copy,
+				   (int)sizeof(point)) != 1) {
+		OPENSSL_free(copy);
+		r = kiln_fail(KILN_ERR_CRYPTO);
+	}
+out:
+	return r;
 }
 
 static kiln_result fresh_key(EVP_PKEY **out)
@@ -387,11 +420,11 @@ static kiln_result cert_finish(X509 *x, const struct cert_parts *p)
 
 	KILN_TRY(r, name_of(p->subject_cn, &subject));
 	if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_issuer_name(x, p->issuer) != 1 ||
-	    X509_set_subject_name(x, subject) != 1 ||
-	    X509_set_pubkey(x, (EVP_PKEY *)p->subject_key) != 1) {
+	    X509_set_subject_name(x, subject) != 1) {
 		r = kiln_fail(KILN_ERR_CRYPTO);
 		goto out;
 	}
+	KILN_TRY(r, set_p256_pubkey(x, p->subject_key));
 	KILN_TRY(r, set_serial(x, p->serial, p->serial_len));
 	KILN_TRY(r, add_constraints(x, p));
 	KILN_TRY(r, add_key_ids(x, p));
@@ -490,28 +523,50 @@ out:
 	return r;
 }
 
-/* A PKCS#10 request for key, subject CN=<serial>, signed by key. */
+/*
+ * A PKCS#10 request for key, subject CN=<serial>, signed by key, written
+ * directly (RFC 2986): X509_REQ_set_pubkey would run the provider encoders.
+ *   CertificationRequestInfo ::= SEQUENCE { version INTEGER 0, subject Name,
+ *     subjectPKInfo SubjectPublicKeyInfo, attributes [0] IMPLICIT SET OF Attribute }
+ */
 static kiln_result csr_make(const char *serial, EVP_PKEY *key, kiln_buf *out)
 {
-	X509_REQ *req = X509_REQ_new();
+	static const uint8_t version0[] = { 0x02, 0x01, 0x00 }, no_attributes[] = { 0xa0, 0x00 };
 	X509_NAME *subject = NULL;
-	unsigned char *der = NULL;
+	unsigned char *name = NULL, sig[80];
+	EVP_MD_CTX *ctx = NULL;
+	kiln_buf body, cri;
+	size_t sig_len = sizeof(sig);
 	kiln_result r;
 	int n;
 
-	KILN_ENSURE(req != NULL, KILN_ERR_NOMEM);
+	kiln_buf_init(&body, KILN_CSR_MAX_BYTES);
+	kiln_buf_init(&cri, KILN_CSR_MAX_BYTES);
 	KILN_TRY(r, name_of(serial, &subject));
-	if (X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 ||
-	    X509_REQ_set_subject_name(req, subject) != 1 || X509_REQ_set_pubkey(req, key) != 1 ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 || (n = i2d_X509_REQ(req, &der)) <= 0) {
+	n = i2d_X509_NAME(subject, &name);
+	if (n <= 0) {
 		r = kiln_fail(KILN_ERR_CRYPTO);
 		goto out;
 	}
-	r = kiln_buf_append(out, der, (size_t)n);
+	KILN_TRY(r, kiln_buf_append(&body, version0, sizeof(version0)));
+	KILN_TRY(r, kiln_buf_append(&body, name, (size_t)n));
+	KILN_TRY(r, kiln_key_spki(key, &body));
+	KILN_TRY(r, kiln_buf_append(&body, no_attributes, sizeof(no_attributes)));
+	KILN_TRY(r, kiln_der_write(&cri, 0x30, kiln_buf_view(&body)));
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, sig, &sig_len, cri.ptr, cri.len) != 1) {
+		r = kiln_fail(KILN_ERR_CRYPTO);
+		goto out;
+	}
+	r = kiln_signed_assemble(kiln_buf_view(&cri), KILN_ALG_P256, kiln_slice_of(sig, sig_len),
+				 out);
 out:
-	OPENSSL_free(der);
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(name);
 	X509_NAME_free(subject);
-	X509_REQ_free(req);
+	kiln_buf_cleanup(&cri);
+	kiln_buf_cleanup(&body);
 	ERR_clear_error();
 	return r;
 }

@@ -2,6 +2,7 @@
 #include "crypto.h"
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/obj_mac.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,12 +87,95 @@ kiln_result kiln_key_describe(const EVP_PKEY *pkey, struct kiln_key_desc *out)
 	return kiln_ok();
 }
 
+/*
+ * The SubjectPublicKeyInfo of the common keys, written directly: everything
+ * but the key bits is a constant prefix. OpenSSL 3.0's i2d_PUBKEY runs the
+ * provider encoders, which cost more than a P-256 signature; the bytes are
+ * the same (named curve, the key's own point encoding; unit-tested against
+ * i2d_PUBKEY).
+ */
+static const uint8_t spki_p256[] = { 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+				     0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+				     0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00 };
+static const uint8_t spki_p384[] = { 0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86,
+				     0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+				     0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00 };
+static const uint8_t spki_ed25519[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+					0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+
+static const struct {
+	const char *group;   /* "" for Ed25519 */
+	const uint8_t *prefix;
+	size_t prefix_len;
+	size_t key_len;      /* uncompressed point, or raw Ed25519 key */
+} spki_forms[] = {
+	{ "prime256v1", spki_p256, sizeof(spki_p256), 65 },
+	{ "P-256", spki_p256, sizeof(spki_p256), 65 },
+	{ "secp384r1", spki_p384, sizeof(spki_p384), 97 },
+	{ "P-384", spki_p384, sizeof(spki_p384), 97 },
+	{ "", spki_ed25519, sizeof(spki_ed25519), 32 },
+};
+
+/* true when key's SPKI was appended by the direct path; false: use i2d_PUBKEY. */
+static bool spki_direct(const EVP_PKEY *pkey, kiln_buf *der, kiln_result *r)
+{
+	char group[32] = "";
+	uint8_t key[97];
+	size_t glen = 0, n = 0;
+	int id = EVP_PKEY_get_base_id(pkey);
+
+	if (id == EVP_PKEY_EC) {
+		char form[16] = "";
+		size_t flen = 0;
+
+		/* A key set to compressed points is encoded compressed by i2d_PUBKEY. */
+		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+						   form, sizeof(form), &flen) == 1 &&
+		    strcmp(form, "uncompressed") != 0) {
+			ERR_clear_error();
+			return false;
+		}
+		if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
+						   sizeof(group), &glen) != 1 ||
+		    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, key,
+						    sizeof(key), &n) != 1) {
+			ERR_clear_error();
+			return false;
+		}
+	} else if (id == EVP_PKEY_ED25519) {
+		n = sizeof(key);
+		if (EVP_PKEY_get_raw_public_key(pkey, key, &n) != 1) {
+			ERR_clear_error();
+			return false;
+		}
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(spki_forms) / sizeof(spki_forms[0]); i++) {
+		size_t mark = der->len;
+
+		if (strcmp(spki_forms[i].group, group) != 0 || spki_forms[i].key_len != n)
+			continue;
+		*r = kiln_buf_append(der, spki_forms[i].prefix, spki_forms[i].prefix_len);
+		if (kiln_is_ok(*r))
+			*r = kiln_buf_append(der, key, n);
+		if (!kiln_is_ok(*r))
+			der->len = mark;
+		return true;
+	}
+	return false; /* another curve, or a compressed point */
+}
+
 kiln_result kiln_key_spki(const EVP_PKEY *pkey, kiln_buf *der)
 {
 	unsigned char *p = NULL;
-	int n = i2d_PUBKEY(pkey, &p);
 	kiln_result r;
+	int n;
 
+	KILN_ENSURE(pkey != NULL, KILN_ERR_CRYPTO);
+	if (spki_direct(pkey, der, &r))
+		return r;
+	n = i2d_PUBKEY(pkey, &p);
 	KILN_ENSURE(n > 0, KILN_ERR_CRYPTO);
 	r = kiln_buf_append(der, p, (size_t)n);
 	OPENSSL_free(p);

@@ -3,6 +3,7 @@
 
 #include "crypto/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/objects.h>
 #include <string.h>
 
@@ -186,6 +187,52 @@ static void test_spki(void **state)
 	OPENSSL_free(der);
 }
 
+/* The direct SPKI encodings agree with OpenSSL's encoder, byte for byte. */
+static void test_spki_matches_openssl(void **state)
+{
+	static const char *const types[] = { "p256", "p384", "ed25519", "rsa2048", "p521",
+					     "secp256k1" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		EVP_PKEY *k = gen(types[i]), *pub = public_only(k);
+		unsigned char *der = NULL;
+		int n = i2d_PUBKEY(k, &der);
+		kiln_buf b;
+
+		assert_true(n > 0);
+		kiln_buf_init(&b, 4096);
+		KT_OK(kiln_key_spki(k, &b));
+		assert_int_equal(b.len, (size_t)n);
+		assert_memory_equal(b.ptr, der, (size_t)n);
+		b.len = 0;
+		KT_OK(kiln_key_spki(pub, &b));
+		assert_memory_equal(b.ptr, der, (size_t)n);
+		kiln_buf_cleanup(&b);
+		OPENSSL_free(der);
+		EVP_PKEY_free(pub);
+	}
+	/* a P-256 key set to compressed points: whichever path encodes it, the bytes agree */
+	{
+		EVP_PKEY *k = fresh("p256");
+		unsigned char *der = NULL;
+		kiln_buf b;
+		int n;
+
+		assert_int_equal(EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+								 "compressed"), 1);
+		n = i2d_PUBKEY(k, &der);
+		assert_true(n > 0);
+		kiln_buf_init(&b, 4096);
+		KT_OK(kiln_key_spki(k, &b));
+		assert_int_equal(b.len, (size_t)n);
+		assert_memory_equal(b.ptr, der, (size_t)n);
+		kiln_buf_cleanup(&b);
+		OPENSSL_free(der);
+		EVP_PKEY_free(k);
+	}
+}
+
 static void test_fingerprint_is_sha256_of_spki(void **state)
 {
 	static const char *const types[] = { "p256", "p384", "ed25519", "rsa2048" };
@@ -245,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_type_round_trip),
 		cmocka_unit_test(test_type_parse_errors),
 		cmocka_unit_test(test_spki),
+		cmocka_unit_test(test_spki_matches_openssl),
 		cmocka_unit_test(test_fingerprint_is_sha256_of_spki),
 		cmocka_unit_test(test_fingerprint_differs_per_key),
 		cmocka_unit_test(test_fingerprint_null),
