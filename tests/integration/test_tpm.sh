@@ -84,11 +84,11 @@ prov() { # i [options]
 		--ca "$T/service.pem" --product gateway-test --lot LOT-T "$@"
 }
 # Four fixtures at a time, as a station with four programming sockets.
+pids=()
 for i in $(seq 1 "$N"); do
-	{ prov "$i" >"$T/prov-$i.out" 2>"$T/prov-$i.err"; echo $? >"$T/prov-$i.rc"; } &
-	[ $((i % 4)) -eq 0 ] && wait
+	{ prov "$i" >"$T/prov-$i.out" 2>"$T/prov-$i.err"; echo $? >"$T/prov-$i.rc"; } & pids+=($!)
+	if [ ${#pids[@]} -eq 4 ] || [ "$i" -eq "$N" ]; then wait "${pids[@]}"; pids=(); fi
 done
-wait
 ok=0; for i in $(seq 1 "$N"); do [ "$(cat "$T/prov-$i.rc")" = 0 ] && ok=$((ok + 1)); done
 elapsed=$(python3 -c "import time; print(round(time.time() - $started, 2))")
 echo "     | $N TPM devices provisioned in ${elapsed}s"
