@@ -142,7 +142,7 @@ static void flush(ESYS_CONTEXT *esys, ESYS_TR *h)
 }
 
 /* ECC P-256 templates: the SRK (restricted decrypt), the AK (restricted sign), the identity key. */
-static TPM2B_PUBLIC ecc_template(TPMA_OBJECT attrs, bool restricted_sign, bool storage)
+static TPM2B_PUBLIC ecc_template(TPMA_OBJECT attrs, bool storage)
 {
 	TPM2B_PUBLIC t;
 
@@ -162,7 +162,6 @@ static TPM2B_PUBLIC ecc_template(TPMA_OBJECT attrs, bool restricted_sign, bool s
 		t.publicArea.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
 		t.publicArea.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
 	}
-	(void)restricted_sign;
 	return t;
 }
 
@@ -190,7 +189,7 @@ static kiln_result srk(ESYS_CONTEXT *esys, ESYS_TR *out, kiln_diag *d)
 {
 	TPM2B_PUBLIC t = ecc_template(RESIDENT | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
 					      TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA,
-				      false, true);
+				      true);
 
 	return create_primary(esys, ESYS_TR_RH_OWNER, &t, out, NULL, d);
 }
@@ -199,7 +198,7 @@ static kiln_result srk(ESYS_CONTEXT *esys, ESYS_TR *out, kiln_diag *d)
 static kiln_result create_key(ESYS_CONTEXT *esys, TPMA_OBJECT attrs, kiln_buf *pub_out,
 			      kiln_buf *priv_out, kiln_diag *d)
 {
-	TPM2B_PUBLIC t = ecc_template(attrs, false, false);
+	TPM2B_PUBLIC t = ecc_template(attrs, false);
 	TPM2B_SENSITIVE_CREATE sens;
 	TPM2B_DATA outside;
 	TPML_PCR_SELECTION pcrs;
@@ -519,7 +518,7 @@ static kiln_result boot(struct tpm_sim *s, kiln_rot *rot, kiln_diag *d)
 {
 	TPM2B_PUBLIC ak_t = ecc_template(RESIDENT | TPMA_OBJECT_USERWITHAUTH |
 						 TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT,
-					 true, false);
+					 false);
 	kiln_buf pub, priv;
 	kiln_diag ld;
 	kiln_result r;

@@ -620,6 +620,11 @@ kiln_result kiln_attest_tpm2_verify(const struct kiln_evidence *ev, const struct
 	KILN_ENSURE(ctx != NULL && ctx->policy != NULL && res != NULL && ctx->nonce != NULL &&
 			    ctx->csr_key != NULL,
 		    KILN_ERR_ARG);
+	/* What this verifier does not appraise must not look appraised. */
+	if (ctx->policy->attestation.n_firmware > 0 || ctx->policy->attestation.n_vendor_roots > 0)
+		return kiln_diag_set(d, KILN_ERR_CONFIG,
+				     "policy %s: tpm2 attestation appraises ek_roots and pcrs only; remove firmware and vendor_roots",
+				     ctx->policy->product);
 	if (ev == NULL || ev->type != KILN_ATTEST_TPM2)
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED, "the policy requires TPM 2.0 evidence");
 	t = calloc(1, sizeof(*t));

@@ -383,6 +383,19 @@ static void test_each_check_refuses(void **state)
 	assert_string_equal(d.text, "the CSR's key is not the key the TPM certified");
 }
 
+/* A tpm2 policy naming firmware digests would look appraised but is not: refused. */
+static void test_unappraised_policy_keys(void **state)
+{
+	struct fx *f = *state;
+	struct opts o = { 0 };
+	kiln_diag d;
+
+	f->policy->attestation.n_firmware = 1;
+	KT_ERR(verify(f, &o, NULL, true, &d), KILN_ERR_CONFIG);
+	assert_non_null(strstr(d.text, "remove firmware and vendor_roots"));
+	f->policy->attestation.n_firmware = 0;
+}
+
 static void test_untrusted_ek(void **state)
 {
 	struct fx *f = *state;
@@ -534,6 +547,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_evidence),
 		cmocka_unit_test(test_each_check_refuses),
+		cmocka_unit_test(test_unappraised_policy_keys),
 		cmocka_unit_test(test_untrusted_ek),
 		cmocka_unit_test(test_truncated_and_trailing),
 		cmocka_unit_test(test_make_credential),
