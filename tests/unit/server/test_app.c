@@ -140,7 +140,7 @@ static void test_roles_match_protocol_doc(void **state)
 				 pattern, r->roles, roles);
 		rows++;
 	}
-	assert_int_equal(rows, 7);
+	assert_int_equal(rows, 8);
 	free(text);
 	kiln_buf_cleanup(&doc);
 }
