@@ -206,16 +206,18 @@ static inline void *p11_sign_worker(void *arg)
 }
 
 /*
- * Finds the production issuing CA key in a deployment kiln has opened (the
- * module is initialised and the token logged in: login is per application).
+ * Finds an issuing CA key ("production-issuing" in token "kiln-prod", say) in
+ * a deployment kiln has opened (the module is initialised and the token
+ * logged in: login is per application).
  */
-static inline int p11_setup(struct deployment *dep, struct p11_shared *s)
+static inline int p11_setup(struct deployment *dep, struct p11_shared *s, const char *token,
+			    const char *label)
 {
 	CK_RV (*get)(CK_FUNCTION_LIST_PTR_PTR);
 	CK_SLOT_ID slots[16];
 	CK_ULONG n = 16;
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-	const char *label = "production-issuing";
+	char padded[33];
 	CK_ATTRIBUTE tmpl[] = { { CKA_CLASS, &cls, sizeof(cls) },
 				{ CKA_LABEL, (void *)label, strlen(label) } };
 	CK_ULONG found = 0;
@@ -229,11 +231,13 @@ static inline int p11_setup(struct deployment *dep, struct p11_shared *s)
 		return -1;
 	if (s->f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
 		return -1;
+	/* Token labels are 32 bytes, blank-padded. */
+	(void)snprintf(padded, sizeof(padded), "%-32s", token);
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
 
 		if (s->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, "kiln-prod ", 10) == 0) {
+		    memcmp(ti.label, padded, 32) == 0) {
 			s->slot = slots[i];
 			break;
 		}

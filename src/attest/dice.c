@@ -28,11 +28,57 @@
 #define KEY_ID_LEN 20 /* RFC 5280 4.2.1.2 method (1): SHA-1 */
 #define APPROVED_TEXT_MAX 200
 
+/*
+ * The Alias certificate, walked rather than decoded (kiln_cert_view): on the
+ * provisioning path OpenSSL 3.0's d2i_X509 costs more than the signature
+ * checks. Only its signature, its key and two extensions are used.
+ */
+static kiln_result parse_alias(const kiln_buf *der, struct kiln_cert_view *out, kiln_diag *d)
+{
+	if (!kiln_is_ok(kiln_cert_view_parse(kiln_buf_view(der), out)))
+		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
+				     "evidence member \"alias_cert\" is not a DER X.509 certificate");
+	return kiln_ok();
+}
+
+/* A certificate judged as a whole (chain building): decoded by OpenSSL. */
 static kiln_result parse_cert(const kiln_buf *der, const char *member, X509 **out, kiln_diag *d)
 {
 	if (!kiln_is_ok(kiln_cert_parse(kiln_buf_view(der), out, NULL)))
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
 				     "evidence member \"%s\" is not a DER X.509 certificate", member);
+	return kiln_ok();
+}
+
+/* id-ce-authorityKeyIdentifier (2.5.29.35) and tcg-dice-TcbInfo (2.23.133.5.4.1), OID contents. */
+static const uint8_t oid_aki[] = { 0x55, 0x1d, 0x23 };
+static const uint8_t oid_tcb_info[] = { 0x67, 0x81, 0x05, 0x05, 0x04, 0x01 };
+
+/*
+ * The keyIdentifier of an AuthorityKeyIdentifier extension value:
+ * SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, ... }.
+ * An empty slice when the certificate has none.
+ */
+static kiln_result alias_aki(const struct kiln_cert_view *v, kiln_slice *out)
+{
+	kiln_slice val, seq, kid;
+	kiln_cursor c, s;
+	uint8_t tag;
+	kiln_result r = kiln_cert_view_ext(v, kiln_slice_of(oid_aki, sizeof(oid_aki)), &val);
+
+	*out = kiln_slice_of(NULL, 0);
+	if (r.code == KILN_ERR_NOT_FOUND)
+		return kiln_ok();
+	KILN_GUARD(r);
+	kiln_cursor_init(&c, val);
+	KILN_GUARD(kiln_der_read(&c, &tag, &seq));
+	KILN_ENSURE(tag == KILN_DER_SEQUENCE, KILN_ERR_MALFORMED);
+	kiln_cursor_init(&s, seq);
+	if (kiln_cursor_remaining(&s) == 0)
+		return kiln_ok();
+	KILN_GUARD(kiln_der_read(&s, &tag, &kid));
+	if (tag == 0x80)
+		*out = kid;
 	return kiln_ok();
 }
 
@@ -60,25 +106,25 @@ static kiln_result key_id_of(const EVP_PKEY *pkey, uint8_t out[KEY_ID_LEN])
  * naming another key, the CSR is for a key other than DeviceID (KEY); naming
  * the CSR's key (or absent), the certificate was signed by someone else (CHAIN).
  */
-static kiln_result check_issuer(X509 *alias, const EVP_PKEY *csr_key, kiln_diag *d)
+static kiln_result check_issuer(const struct kiln_cert_view *alias, const EVP_PKEY *csr_key,
+				kiln_diag *d)
 {
-	const ASN1_OCTET_STRING *aki;
+	kiln_slice aki;
 	uint8_t kid[KEY_ID_LEN];
 	char want[2 * KEY_ID_LEN + 1], got[2 * KEY_ID_LEN + 1];
-	int ok = X509_verify(alias, (EVP_PKEY *)csr_key);
 
-	ERR_clear_error();
-	if (ok == 1)
+	if (kiln_is_ok(kiln_signature_verify(alias->sig_alg, alias->tbs, alias->sig, csr_key)))
 		return kiln_ok();
-	aki = X509_get0_authority_key_id(alias);
-	if (aki != NULL) {
+	if (!kiln_is_ok(alias_aki(alias, &aki)))
+		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
+				     "the Alias certificate's authority key identifier is malformed");
+	if (aki.len > 0) {
 		KILN_GUARD(key_id_of(csr_key, kid));
-		if (ASN1_STRING_length(aki) != KEY_ID_LEN ||
-		    memcmp(ASN1_STRING_get0_data(aki), kid, KEY_ID_LEN) != 0) {
+		if (aki.len != KEY_ID_LEN || memcmp(aki.ptr, kid, KEY_ID_LEN) != 0) {
 			kiln_hex_encode(kid, KEY_ID_LEN, want);
 			kiln_strtrunc(got, "of another form", sizeof(got));
-			if (ASN1_STRING_length(aki) == KEY_ID_LEN)
-				kiln_hex_encode(ASN1_STRING_get0_data(aki), KEY_ID_LEN, got);
+			if (aki.len == KEY_ID_LEN)
+				kiln_hex_encode(aki.ptr, KEY_ID_LEN, got);
 			return kiln_diag_set(d, KILN_ERR_ATTEST_KEY,
 					     "the CSR's key (key id %s) is not the DeviceID key that issued the Alias certificate (key id %s)",
 					     want, got);
@@ -89,21 +135,21 @@ static kiln_result check_issuer(X509 *alias, const EVP_PKEY *csr_key, kiln_diag 
 }
 
 /* Step 2: the Alias key signed the binding of this request's nonce, CSR and serial. */
-static kiln_result check_binding(X509 *alias, const struct kiln_evidence *ev,
-				 const struct kiln_attest_ctx *ctx, kiln_diag *d)
+static kiln_result check_binding(const struct kiln_cert_view *alias,
+				 const struct kiln_evidence *ev, const struct kiln_attest_ctx *ctx,
+				 kiln_diag *d)
 {
 	uint8_t msg[KILN_DICE_BINDING_LEN];
-	EVP_PKEY *pk = X509_get0_pubkey(alias);
+	EVP_PKEY *pk = NULL;
 	const EVP_MD *md;
 	EVP_MD_CTX *mctx;
+	bool canonical;
 	int ok;
 
 	KILN_GUARD(kiln_dice_binding(ctx->nonce, ctx->csr_der, ctx->device_serial, msg));
-	if (pk == NULL) {
-		ERR_clear_error();
+	if (!kiln_is_ok(kiln_spki_key(alias->spki, &pk, &canonical)))
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
 				     "the Alias certificate's public key cannot be read");
-	}
 	switch (EVP_PKEY_get_base_id(pk)) {
 	case EVP_PKEY_EC:
 		md = EVP_sha256(); /* the protocol's choice for every curve */
@@ -112,15 +158,16 @@ static kiln_result check_binding(X509 *alias, const struct kiln_evidence *ev,
 		md = NULL;
 		break;
 	default:
+		EVP_PKEY_free(pk);
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
 				     "the Alias key is neither ECDSA nor Ed25519");
 	}
 	mctx = EVP_MD_CTX_new();
-	KILN_ENSURE(mctx != NULL, KILN_ERR_NOMEM);
-	ok = EVP_DigestVerifyInit(mctx, NULL, md, NULL, pk) == 1 &&
+	ok = mctx != NULL && EVP_DigestVerifyInit(mctx, NULL, md, NULL, pk) == 1 &&
 	     EVP_DigestVerify(mctx, ev->dice.signature.ptr, ev->dice.signature.len, msg,
 			      sizeof(msg)) == 1;
 	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pk);
 	ERR_clear_error();
 	if (!ok)
 		return kiln_diag_set(d, KILN_ERR_ATTEST_SIGNATURE,
@@ -225,20 +272,25 @@ static void approved_list(const kiln_policy *p, char *out, size_t cap)
 }
 
 /* Step 4: one SHA-256 FWID, and the policy approves it. */
-static kiln_result appraise(X509 *alias, const kiln_policy *p, struct kiln_attest_result *res,
-			    kiln_diag *d)
+static kiln_result appraise(const struct kiln_cert_view *alias, const kiln_policy *p,
+			    struct kiln_attest_result *res, kiln_diag *d)
 {
 	struct kiln_dice_tcb_info tcb;
 	const struct kiln_dice_fwid *fwid = NULL;
 	char hex[65], approved[APPROVED_TEXT_MAX];
+	kiln_slice val;
 	kiln_diag ld;
 	kiln_result r;
 
 	kiln_diag_clear(&ld);
-	r = kiln_dice_tcb_info_of(alias, &tcb, &ld);
+	r = kiln_cert_view_ext(alias, kiln_slice_of(oid_tcb_info, sizeof(oid_tcb_info)), &val);
 	if (r.code == KILN_ERR_NOT_FOUND)
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
 				     "the Alias certificate carries no DiceTcbInfo extension");
+	if (!kiln_is_ok(r))
+		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
+				     "the Alias certificate carries more than one DiceTcbInfo extension, or a malformed extension list");
+	r = kiln_dice_tcb_info_parse(val, &tcb, &ld);
 	if (!kiln_is_ok(r))
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED, "the Alias certificate's %s",
 				     kiln_diag_message(&ld, r));
@@ -278,8 +330,7 @@ kiln_result kiln_attest_dice_verify(const struct kiln_evidence *ev,
 				    struct kiln_attest_result *res, kiln_diag *d)
 {
 	struct kiln_attest_result out;
-	X509 *alias = NULL;
-	kiln_result r;
+	struct kiln_cert_view alias;
 
 	KILN_ENSURE(ctx != NULL && ctx->policy != NULL && res != NULL, KILN_ERR_ARG);
 	KILN_ENSURE(ctx->nonce != NULL && ctx->csr_key != NULL && ctx->device_serial != NULL &&
@@ -291,14 +342,12 @@ kiln_result kiln_attest_dice_verify(const struct kiln_evidence *ev,
 		return kiln_diag_set(d, KILN_ERR_ATTEST_MALFORMED,
 				     "evidence member \"signature\" is missing");
 	memset(&out, 0, sizeof(out));
-	KILN_GUARD(parse_cert(&ev->dice.alias_cert, "alias_cert", &alias, d));
-	KILN_TRY(r, check_issuer(alias, ctx->csr_key, d));
-	KILN_TRY(r, check_binding(alias, ev, ctx, d));
+	KILN_GUARD(parse_alias(&ev->dice.alias_cert, &alias, d));
+	KILN_GUARD(check_issuer(&alias, ctx->csr_key, d));
+	KILN_GUARD(check_binding(&alias, ev, ctx, d));
 	if (ctx->policy->attestation.n_vendor_roots > 0)
-		KILN_TRY(r, check_vendor(ev, ctx, d));
-	KILN_TRY(r, appraise(alias, ctx->policy, &out, d));
+		KILN_GUARD(check_vendor(ev, ctx, d));
+	KILN_GUARD(appraise(&alias, ctx->policy, &out, d));
 	*res = out;
-out:
-	X509_free(alias);
-	return r;
+	return kiln_ok();
 }

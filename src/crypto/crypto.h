@@ -216,6 +216,61 @@ void kiln_cert_serial_hex(const X509 *cert, char *out, size_t cap);
 /* Appends the PEM of a DER certificate. */
 KILN_MUST_USE kiln_result kiln_cert_pem(const X509 *cert, kiln_buf *out);
 
+/* ---------------------------------------------------- walked certificates */
+
+/* Largest RSA modulus kiln reads in a key; verification cost grows with its cube. */
+#define KILN_SPKI_RSA_MAX_BITS 16384
+
+/*
+ * A DER certificate walked, not decoded: views into the caller's bytes, which
+ * must outlive it. kiln_cert_view_parse checks the DER (bounded depth, no
+ * trailing bytes), the Certificate and TBSCertificate shapes of RFC 5280 and
+ * that the inner and outer signature algorithms agree; names, times and
+ * extension contents are not interpreted. For hot paths that need a
+ * certificate's key, signature and a few extensions (a device's Alias
+ * certificate); anything that judges a certificate as a whole uses X509.
+ */
+struct kiln_cert_view {
+	kiln_slice tbs;        /* the TBSCertificate TLV: what the signature covers */
+	kiln_slice sig_alg;    /* signatureAlgorithm TLV */
+	kiln_slice sig;        /* the signature value (BIT STRING bytes) */
+	kiln_slice spki;       /* subjectPublicKeyInfo TLV */
+	kiln_slice extensions; /* content of the Extensions SEQUENCE; empty when none */
+};
+
+/* KILN_ERR_MALFORMED (or the DER reader's error) when der is not a certificate. */
+KILN_MUST_USE kiln_result kiln_cert_view_parse(kiln_slice der, struct kiln_cert_view *out);
+/*
+ * The extnValue (OCTET STRING content) of the extension whose OID content
+ * bytes are oid. KILN_ERR_NOT_FOUND when absent; an extension present twice,
+ * or a malformed Extensions list, is KILN_ERR_MALFORMED.
+ */
+KILN_MUST_USE kiln_result kiln_cert_view_ext(const struct kiln_cert_view *v, kiln_slice oid,
+					     kiln_slice *value);
+/*
+ * The public key of a DER SubjectPublicKeyInfo. EC keys on named curves
+ * (uncompressed points), RSA (up to KILN_SPKI_RSA_MAX_BITS) and Ed25519 are
+ * built from their parts, without OpenSSL 3.0's decoders; anything else goes
+ * through d2i_PUBKEY and *canonical is false (its DER may not be the key's
+ * canonical encoding). Caller frees *out.
+ */
+KILN_MUST_USE kiln_result kiln_spki_key(kiln_slice spki, EVP_PKEY **out, bool *canonical);
+/*
+ * Checks sig over data with key, as the DER AlgorithmIdentifier sig_alg says:
+ * ECDSA, RSA PKCS#1 v1.5 with a digest kiln_digest_strong accepts, or Ed25519.
+ * RSA-PSS and anything unknown fail. KILN_ERR_CRYPTO when it does not verify.
+ */
+KILN_MUST_USE kiln_result kiln_signature_verify(kiln_slice sig_alg, kiln_slice data, kiln_slice sig,
+						const EVP_PKEY *key);
+/* SHA-224 and up, SHA-3: the digests kiln accepts under a signature. */
+bool kiln_digest_strong(int md_nid);
+/*
+ * The digest NID a signature AlgorithmIdentifier implies, and in *pk the key
+ * type NID (NID_undef: unknown; Ed25519/Ed448 return their own NID; RSA-PSS
+ * returns the digest its parameters name, SHA-1 when absent).
+ */
+int kiln_sigalg_digest(const X509_ALGOR *alg, int *pk);
+
 /* -------------------------------------------------------------------- DICE */
 
 /*

@@ -19,7 +19,7 @@
 #include <string.h>
 
 /* Largest RSA modulus a CSR may carry; verification cost grows with its cube. */
-#define CSR_MAX_RSA_BITS 16384
+#define CSR_MAX_RSA_BITS KILN_SPKI_RSA_MAX_BITS
 
 static bool is_space(uint8_t c)
 {
@@ -90,73 +90,12 @@ out:
 	return r;
 }
 
-/*
- * Digests a CSR may be signed with. An allow-list, so that signature
- * algorithms kiln does not know (and RSA-PSS with its SHA-1 default) are
- * refused rather than waved through.
- */
-static bool strong_digest(int md)
-{
-	switch (md) {
-	case NID_sha224:
-	case NID_sha256:
-	case NID_sha384:
-	case NID_sha512:
-	case NID_sha512_224:
-	case NID_sha512_256:
-	case NID_sha3_224:
-	case NID_sha3_256:
-	case NID_sha3_384:
-	case NID_sha3_512:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* The digest RSASSA-PSS parameters name; absent parameters mean SHA-1 (RFC 4055). */
-static int pss_digest(const X509_ALGOR *alg)
-{
-	const ASN1_OBJECT *obj = NULL;
-	const void *pval = NULL;
-	int ptype = V_ASN1_UNDEF, md = NID_undef;
-	RSA_PSS_PARAMS *pss;
-
-	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
-	if (ptype != V_ASN1_SEQUENCE || pval == NULL)
-		return NID_sha1;
-	pss = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(RSA_PSS_PARAMS), alg->parameter);
-	if (pss == NULL)
-		return NID_undef;
-	md = pss->hashAlgorithm == NULL ? NID_sha1 : OBJ_obj2nid(pss->hashAlgorithm->algorithm);
-	RSA_PSS_PARAMS_free(pss);
-	return md;
-}
-
-/* The digest a signature AlgorithmIdentifier implies (NID_undef: unknown, NID_ED25519: none). */
-static int sig_digest(const X509_ALGOR *alg, int *pk)
-{
-	int sig = OBJ_obj2nid(alg->algorithm), md = NID_undef;
-
-	*pk = NID_undef;
-	if (sig == NID_ED25519 || sig == NID_ED448) {
-		*pk = sig;
-		return sig;
-	}
-	if (sig == NID_rsassaPss) {
-		*pk = NID_rsassaPss;
-		return pss_digest(alg);
-	}
-	if (OBJ_find_sigid_algs(sig, &md, pk) != 1)
-		return NID_undef;
-	return md;
-}
-
+/* Digests a CSR may be signed with: kiln_digest_strong's allow-list. */
 static kiln_result check_digest(const X509_ALGOR *alg, kiln_diag *d)
 {
-	int pk, md = sig_digest(alg, &pk);
+	int pk, md = kiln_sigalg_digest(alg, &pk);
 
-	if (md == NID_ED25519 || md == NID_ED448 || strong_digest(md))
+	if (md == NID_ED25519 || md == NID_ED448 || kiln_digest_strong(md))
 		return kiln_ok();
 	if (md != NID_undef)
 		return kiln_diag_set(d, KILN_ERR_CSR_SIGNATURE,
@@ -235,127 +174,10 @@ static kiln_result walk(kiln_slice der, struct csr_parts *p, kiln_diag *d)
 	return walk_info(info, p, d);
 }
 
-/* An EC key on a named curve, from its uncompressed point. */
-static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
-{
-	const ASN1_OBJECT *curve = NULL;
-	const void *pval = NULL;
-	int ptype = V_ASN1_UNDEF;
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *pk = NULL;
-	const char *name;
-
-	X509_ALGOR_get0(NULL, &ptype, &pval, alg);
-	if (ptype != V_ASN1_OBJECT || (curve = pval) == NULL || OBJ_obj2nid(curve) == NID_undef)
-		return NULL;
-	/* Uncompressed only (RFC 5480 makes it mandatory): one canonical form per key. */
-	if (point.len < 3 || point.ptr[0] != 0x04)
-		return NULL;
-	name = OBJ_nid2sn(OBJ_obj2nid(curve));
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-						      (void *)point.ptr, point.len);
-	params[2] = OSSL_PARAM_construct_end();
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pk = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	return pk;
-}
-
-/* A positive, minimally encoded INTEGER's magnitude. */
-static kiln_result der_uint(kiln_cursor *c, kiln_slice *out)
-{
-	uint8_t tag;
-
-	KILN_GUARD(kiln_der_read(c, &tag, out));
-	KILN_ENSURE(tag == KILN_DER_INTEGER && out->len > 0 && !(out->ptr[0] & 0x80), KILN_ERR_MALFORMED);
-	KILN_ENSURE(!(out->len > 1 && out->ptr[0] == 0 && !(out->ptr[1] & 0x80)), KILN_ERR_MALFORMED);
-	if (out->len > 1 && out->ptr[0] == 0)
-		*out = kiln_slice_of(out->ptr + 1, out->len - 1);
-	return kiln_ok();
-}
-
-/* An RSA key from RSAPublicKey ::= SEQUENCE { modulus, publicExponent } (RFC 8017). */
-static EVP_PKEY *rsa_key(const X509_ALGOR *alg, kiln_slice key)
-{
-	kiln_slice seq, n, e;
-	kiln_cursor c, s;
-	uint8_t tag;
-	int ptype = V_ASN1_UNDEF;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	BIGNUM *bn = NULL, *be = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pk = NULL;
-
-	X509_ALGOR_get0(NULL, &ptype, NULL, alg);
-	kiln_cursor_init(&c, key);
-	if (ptype != V_ASN1_NULL || !kiln_is_ok(kiln_der_read(&c, &tag, &seq)) ||
-	    tag != KILN_DER_SEQUENCE || kiln_cursor_remaining(&c) != 0)
-		return NULL;
-	kiln_cursor_init(&s, seq);
-	if (!kiln_is_ok(der_uint(&s, &n)) || !kiln_is_ok(der_uint(&s, &e)) ||
-	    kiln_cursor_remaining(&s) != 0 || n.len > CSR_MAX_RSA_BITS / 8 || e.len > 8)
-		return NULL;
-	bn = BN_bin2bn(n.ptr, (int)n.len, NULL);
-	be = BN_bin2bn(e.ptr, (int)e.len, NULL);
-	bld = OSSL_PARAM_BLD_new();
-	if (bn == NULL || be == NULL || bld == NULL ||
-	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) != 1 ||
-	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) != 1 ||
-	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)
-		goto out;
-	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-	if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pk = NULL;
-out:
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	BN_free(bn);
-	BN_free(be);
-	return pk;
-}
-
-/*
- * The subject key. P-256/384/521 and other named curves, Ed25519 and RSA are
- * built from their parts (OpenSSL 3.0's generic decoder costs more than the
- * signature check); anything else goes through the decoder, and its
- * fingerprint through OpenSSL's canonical re-encoding.
- */
+/* The subject key, built from its parts where kiln can (see kiln_spki_key). */
 static kiln_result make_key(const struct csr_parts *p, kiln_csr *csr, bool *canonical)
 {
-	const unsigned char *q = p->key_alg.ptr;
-	X509_ALGOR *alg = d2i_X509_ALGOR(NULL, &q, (long)p->key_alg.len);
-	int nid = alg != NULL ? OBJ_obj2nid(alg->algorithm) : NID_undef;
-
-	*canonical = true;
-	if (alg == NULL || q != p->key_alg.ptr + p->key_alg.len) {
-		X509_ALGOR_free(alg);
-		return kiln_fail(KILN_ERR_MALFORMED);
-	}
-	if (nid == NID_X9_62_id_ecPublicKey)
-		csr->pkey = ec_key(alg, p->key);
-	else if (nid == NID_rsaEncryption)
-		csr->pkey = rsa_key(alg, p->key);
-	else if (nid == NID_ED25519 && alg->parameter == NULL && p->key.len == 32)
-		csr->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, p->key.ptr, 32);
-	X509_ALGOR_free(alg);
-	if (csr->pkey == NULL) {
-		q = p->spki.ptr;
-		*canonical = false;
-		csr->pkey = d2i_PUBKEY(NULL, &q, (long)p->spki.len);
-		if (csr->pkey != NULL && q != p->spki.ptr + p->spki.len) {
-			EVP_PKEY_free(csr->pkey);
-			csr->pkey = NULL;
-		}
-	}
-	KILN_ENSURE(csr->pkey != NULL, KILN_ERR_MALFORMED);
-	return kiln_ok();
+	return kiln_spki_key(p->spki, &csr->pkey, canonical);
 }
 
 static kiln_result decode(kiln_slice der, kiln_csr *csr, struct csr_parts *p, kiln_diag *d)
@@ -390,7 +212,7 @@ static kiln_result decode(kiln_slice der, kiln_csr *csr, struct csr_parts *p, ki
 /* The signature over CertificationRequestInfo, with the key the request carries. */
 static bool signature_ok(const struct csr_parts *p, const kiln_csr *csr, const X509_ALGOR *alg)
 {
-	int pk, md = sig_digest(alg, &pk);
+	int pk, md = kiln_sigalg_digest(alg, &pk);
 	const EVP_MD *evp_md = NULL;
 	EVP_MD_CTX *ctx;
 	X509_REQ *req;
