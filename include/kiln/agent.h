@@ -52,6 +52,23 @@ KILN_MUST_USE kiln_result kiln_rot_dice_create(const char *state_dir,
 KILN_MUST_USE kiln_result kiln_rot_dice_install(const char *state_dir, kiln_slice firmware,
 						const char *version, kiln_diag *d);
 
+struct kiln_tpm_opts {
+	const char *serial;          /* NULL: "TPM-" + 12 hex digits of SHA-256(EK certificate) */
+	const char *ek_intermediate; /* PEM or DER file: the CA that issued the EK certificate */
+	const char *tamper_stage;    /* measure this boot stage tampered (tests): firmware,
+					option-rom, bootloader or secure-boot-policy */
+};
+
+/*
+ * Creates a TPM 2.0 device in state_dir on the TPM named by KILN_TPM_TCTI (or
+ * TPM2TOOLS_TCTI, TSS2_TCTI): reads the EK certificate (NV 0x01c00002),
+ * simulates a measured boot (PCRs 0, 2, 4 and 7 extended with the SHA-256 of
+ * each boot stage), creates the identity key inside the TPM and keeps its
+ * public and TPM-wrapped private parts in state_dir.
+ */
+KILN_MUST_USE kiln_result kiln_rot_tpm_create(const char *state_dir, const struct kiln_tpm_opts *o,
+					      kiln_diag *d);
+
 /* Boots the device in state_dir (whatever its root of trust). Caller frees. */
 KILN_MUST_USE kiln_result kiln_rot_open(const char *state_dir, kiln_rot **out, kiln_diag *d);
 void kiln_rot_free(kiln_rot *rot);
@@ -71,11 +88,30 @@ KILN_MUST_USE kiln_result kiln_rot_evidence(kiln_rot *rot, const uint8_t nonce[3
 					    kiln_diag *d);
 
 /*
+ * Credential activation (tpm): whether the root of trust needs it, the
+ * members of the provision/activate request (EK certificate, AK public
+ * area), and the answer handled inside the TPM (ActivateCredential).
+ */
+bool kiln_rot_needs_activation(const kiln_rot *rot);
+KILN_MUST_USE kiln_result kiln_rot_activation_request(kiln_rot *rot, struct json_t **out,
+						      kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_rot_activate(kiln_rot *rot, const struct json_t *resp,
+					    kiln_diag *d);
+
+/*
  * Faults a simulator can inject, for the tests of what kiln refuses:
  *   "alias-wrong-signer"  the Alias certificate is signed by a key other than DeviceID
  *   "binding-wrong-key"   the binding is signed by a key other than the Alias key
  *   "csr-other-key"       the CSR is for a key other than DeviceID
  *   "binding-other-nonce" the binding covers another nonce
+ * and the TPM device:
+ *   "quote-other-nonce"   the quote is made over another nonce (a replay)
+ *   "ak-other-tpm"        the EK certificate presented is that of the TPM at
+ *                         KILN_TPM_OTHER_TCTI, the AK is in this one: activation
+ *                         fails and the device guesses the secret
+ *   "key-not-fixedtpm"    the identity key is a duplicable one (no fixedTPM)
+ *   "csr-other-key"       the CSR is for a software key, not the certified one
+ *   "truncate:MEMBER", "oversize:MEMBER"  damage one evidence member's bytes
  * KILN_ERR_ARG for an unknown fault or a root of trust that cannot inject it.
  */
 KILN_MUST_USE kiln_result kiln_rot_inject(kiln_rot *rot, const char *fault);

@@ -27,6 +27,9 @@ struct kiln_rot_ops {
 				kiln_slice csr_der, struct json_t **out, kiln_diag *d);
 	kiln_result (*inject)(kiln_rot *rot, const char *fault);
 	void (*destroy)(void *impl);
+	/* Optional (NULL: the root of trust needs no activation round trip). */
+	kiln_result (*activation_request)(kiln_rot *rot, struct json_t **out, kiln_diag *d);
+	kiln_result (*activate)(kiln_rot *rot, const struct json_t *resp, kiln_diag *d);
 };
 
 /* rot.json: {"type", "serial", "firmware_version", "components": {"soc", "pcb", "se"}}. */
@@ -62,5 +65,9 @@ KILN_MUST_USE kiln_result kiln_rot_meta_write(const char *state_dir, const struc
 /* Boots the simulated DICE device in state_dir, described by m (dice_sim.c). Caller frees. */
 KILN_MUST_USE kiln_result kiln_dice_sim_open(const char *state_dir, const struct kiln_rot_meta *m,
 					     kiln_rot **out, kiln_diag *d);
+
+/* Boots the TPM device in state_dir (tpm.c): connects, loads its keys. Caller frees. */
+KILN_MUST_USE kiln_result kiln_tpm_open(const char *state_dir, const struct kiln_rot_meta *m,
+					kiln_rot **out, kiln_diag *d);
 
 #endif /* KILN_AGENT_IMPL_H */

@@ -184,6 +184,35 @@ static kiln_result load_pending(const char *path, json_t **out, kiln_diag *d)
 	return r;
 }
 
+/* TPM credential activation: POST provision/activate, then ActivateCredential inside the TPM. */
+static kiln_result activate(kiln_client *c, kiln_rot *rot, const kiln_buf *nonce,
+			    struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	json_t *body = NULL, *resp = NULL;
+	kiln_buf b64;
+	kiln_result r;
+
+	kiln_buf_init(&b64, 64);
+	KILN_TRY(r, kiln_rot_activation_request(rot, &body, d));
+	KILN_TRY(r, kiln_base64_encode(kiln_buf_view(nonce), &b64));
+	if (json_object_set_new(body, "nonce", json_string(kiln_buf_cstr(&b64))) != 0) {
+		r = kiln_fail(KILN_ERR_NOMEM);
+		goto out;
+	}
+	KILN_TRY(r, kiln_client_call(c, "POST", "/v1/provision/activate", body, &out->status, &resp,
+				     d));
+	if (out->status != 200) {
+		r = problem(out->status, resp, "provision/activate", d);
+		goto out;
+	}
+	r = kiln_rot_activate(rot, resp, d);
+out:
+	json_decref(body);
+	json_decref(resp);
+	kiln_buf_cleanup(&b64);
+	return r;
+}
+
 static kiln_result fresh(kiln_client *c, kiln_rot *rot, const char *dir, const char *product,
 			 const char *lot, struct kiln_provision_outcome *out, kiln_diag *d)
 {
@@ -196,6 +225,8 @@ static kiln_result fresh(kiln_client *c, kiln_rot *rot, const char *dir, const c
 	kiln_buf_init(&nonce, 64);
 	KILN_TRY(r, state_path(dir, "pending.json", pending, sizeof(pending)));
 	KILN_TRY(r, begin(c, product, lot, &nonce, &info, out, d));
+	if (kiln_rot_needs_activation(rot))
+		KILN_TRY(r, activate(c, rot, &nonce, out, d));
 	KILN_TRY(r, finish_body(rot, &nonce, json_string_value(json_object_get(info, "attestation")),
 				&body, d));
 	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);

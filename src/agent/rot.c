@@ -163,6 +163,8 @@ kiln_result kiln_rot_open(const char *state_dir, kiln_rot **out, kiln_diag *d)
 	KILN_GUARD(kiln_rot_meta_read(state_dir, &m, d));
 	if (strcmp(m.type, "dice") == 0)
 		return kiln_dice_sim_open(state_dir, &m, out, d);
+	if (strcmp(m.type, "tpm") == 0)
+		return kiln_tpm_open(state_dir, &m, out, d);
 	return kiln_diag_set(d, KILN_ERR_CONFIG,
 			     "%s: root of trust type '%s' is not supported by this build", state_dir,
 			     m.type);
@@ -224,4 +226,23 @@ kiln_result kiln_rot_inject(kiln_rot *rot, const char *fault)
 {
 	KILN_ENSURE(rot != NULL && fault != NULL && rot->ops->inject != NULL, KILN_ERR_ARG);
 	return rot->ops->inject(rot, fault);
+}
+
+bool kiln_rot_needs_activation(const kiln_rot *rot)
+{
+	return rot != NULL && rot->ops->activation_request != NULL;
+}
+
+kiln_result kiln_rot_activation_request(kiln_rot *rot, json_t **out, kiln_diag *d)
+{
+	KILN_ENSURE(out != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	KILN_ENSURE(kiln_rot_needs_activation(rot), KILN_ERR_ARG);
+	return rot->ops->activation_request(rot, out, d);
+}
+
+kiln_result kiln_rot_activate(kiln_rot *rot, const json_t *resp, kiln_diag *d)
+{
+	KILN_ENSURE(kiln_rot_needs_activation(rot) && resp != NULL, KILN_ERR_ARG);
+	return rot->ops->activate(rot, resp, d);
 }

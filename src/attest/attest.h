@@ -38,9 +38,34 @@ struct kiln_dice_evidence {
 	kiln_buf signature;
 };
 
+/* Caps on the TPM 2.0 structures inside evidence (marshaled, TCG Part 2). */
+#define KILN_TPM2_PUBLIC_MAX 640     /* TPM2B_PUBLIC */
+#define KILN_TPM2_ATTEST_MAX 1024    /* TPMS_ATTEST */
+#define KILN_TPM2_SIG_MAX 520        /* TPMT_SIGNATURE */
+#define KILN_TPM2_PCRS_MAX (24 * 32) /* PCR values, 32 bytes each */
+#define KILN_TPM2_SECRET_LEN 32      /* the credential's secret */
+#define KILN_TPM2_BLOB_MAX 1024      /* TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET */
+
+/*
+ * TPM 2.0 evidence (docs/protocol.md), every member base64:
+ *   ek_cert, ek_intermediate (optional): DER certificates of the EK and its issuer
+ *   ak_public:   TPM2B_PUBLIC of the attestation key (restricted signing, ECC P-256)
+ *   quote, quote_signature:     TPMS_ATTEST (quote of the policy's PCRs over the nonce)
+ *                               and the AK's TPMT_SIGNATURE over it
+ *   pcr_values:  the quoted PCR values, 32 bytes each in ascending PCR order
+ *   key_public:  TPM2B_PUBLIC of the identity key (the CSR's key)
+ *   certify, certify_signature: TPMS_ATTEST of TPM2_Certify(identity key, AK, nonce)
+ *   secret:      the secret recovered by TPM2_ActivateCredential
+ */
+struct kiln_tpm2_evidence {
+	kiln_buf ek_cert, ek_intermediate, ak_public, quote, quote_signature, pcr_values;
+	kiln_buf key_public, certify, certify_signature, secret;
+};
+
 struct kiln_evidence {
 	kiln_attest_type type; /* KILN_ATTEST_NONE when the request carried none */
 	struct kiln_dice_evidence dice;
+	struct kiln_tpm2_evidence tpm2;
 	/*
 	 * The evidence's identity, for the inventory: SHA-256 over the decoded
 	 * members, each with a 4-byte big-endian length prefix (an absent
@@ -73,6 +98,8 @@ struct kiln_attest_ctx {
 	const EVP_PKEY *csr_key;    /* its key, already parsed */
 	const char *device_serial;  /* the serial the device claims */
 	int64_t now;                /* validity time of vendor certificates; 0: the current time */
+	/* tpm2: the activation binding stored for this nonce (NULL: none was made) */
+	const uint8_t *activation_sha256;
 };
 
 struct kiln_attest_result {
@@ -96,5 +123,46 @@ struct kiln_attest_result {
 KILN_MUST_USE kiln_result kiln_attest_verify(const struct kiln_evidence *ev,
 					     const struct kiln_attest_ctx *ctx,
 					     struct kiln_attest_result *res, kiln_diag *d);
+
+/* ------------------------------------------------ TPM 2.0 credential activation */
+
+struct kiln_tpm2_activation_req {
+	kiln_slice ek_cert;         /* DER */
+	kiln_slice ek_intermediate; /* DER, may be empty */
+	kiln_slice ak_public;       /* TPM2B_PUBLIC */
+};
+
+struct kiln_tpm2_activation {
+	kiln_buf credential;        /* TPM2B_ID_OBJECT, marshaled */
+	kiln_buf encrypted_secret;  /* TPM2B_ENCRYPTED_SECRET, marshaled */
+	/*
+	 * What the store keeps for the nonce (the secret itself is never stored):
+	 * SHA-256("KILN-TPM2-ACTIVATION-V1" 0x00 || secret || be16(|AK name|) ||
+	 * AK name || SHA-256(EK certificate DER)).
+	 */
+	uint8_t binding_sha256[32];
+};
+
+void kiln_tpm2_activation_init(struct kiln_tpm2_activation *a);
+void kiln_tpm2_activation_cleanup(struct kiln_tpm2_activation *a);
+
+/*
+ * The server's half of TPM2_MakeCredential: checks that the EK certificate
+ * chains to one of the policy's ek_roots (at now; 0: the current time) and
+ * that the AK is a restricted signing key fixed to its TPM, draws a random
+ * secret and wraps it to the EK for the AK's name (TCG Part 1, 24: seed
+ * RSA-OAEP encrypted to the EK, KDFa, AES-128-CFB, HMAC-SHA256). Only the
+ * TPM holding both keys can recover the secret with TPM2_ActivateCredential.
+ */
+KILN_MUST_USE kiln_result kiln_tpm2_activation_make(const kiln_policy *p,
+						    const struct kiln_tpm2_activation_req *req,
+						    int64_t now, struct kiln_tpm2_activation *out,
+						    kiln_diag *d);
+
+/* The same, with the seed and secret given (for tests against known answers). */
+KILN_MUST_USE kiln_result kiln_tpm2_make_credential(const EVP_PKEY *ek, kiln_slice ak_name,
+						    const uint8_t seed[32],
+						    const uint8_t secret[KILN_TPM2_SECRET_LEN],
+						    kiln_buf *credential, kiln_buf *encrypted_secret);
 
 #endif /* KILN_ATTEST_H */

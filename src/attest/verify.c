@@ -29,6 +29,8 @@ kiln_result kiln_attest_verify(const struct kiln_evidence *ev, const struct kiln
 		KILN_GUARD(kiln_attest_dice_verify(ev, ctx, &out, d));
 		break;
 	case KILN_ATTEST_TPM2:
+		KILN_GUARD(kiln_attest_tpm2_verify(ev, ctx, &out, d));
+		break;
 	case KILN_ATTEST_SE:
 		return kiln_diag_set(d, KILN_ERR_CONFIG,
 				     "policy %s requires %s attestation, which this kiln cannot verify yet",

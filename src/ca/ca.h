@@ -281,6 +281,35 @@ KILN_MUST_USE kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kil
 						   struct kiln_issue_result *res, bool *repeated,
 						   kiln_diag *d);
 
+struct kiln_activate_req {
+	const struct kiln_station *station;
+	const uint8_t *nonce;            /* KILN_NONCE_LEN bytes, from begin */
+	kiln_slice ek_cert;              /* DER */
+	kiln_slice ek_intermediate;      /* DER, may be empty */
+	kiln_slice ak_public;            /* TPM2B_PUBLIC */
+};
+
+struct kiln_activate_result {
+	struct kiln_tpm2_activation act; /* credential and encrypted secret for the device */
+	unsigned pcrs[KILN_POLICY_MAX_PCRS]; /* the SHA-256 PCRs the quote must select, ascending */
+	size_t n_pcrs;
+};
+
+void kiln_activate_result_init(struct kiln_activate_result *r);
+void kiln_activate_result_cleanup(struct kiln_activate_result *r);
+
+/*
+ * TPM 2.0 credential activation, between begin and finish (docs/protocol.md):
+ * the nonce (unused, unexpired, this station's) and its lot's product policy
+ * (type tpm2), the EK certificate chained to the policy's ek_roots, the AK a
+ * restricted signing key; then a random secret is wrapped to the EK for the
+ * AK's name, and its binding and an "activation" event are committed
+ * together. Once per nonce. Every refusal is a "rejection" event.
+ */
+KILN_MUST_USE kiln_result kiln_ca_provision_activate(kiln_ca *ca, const struct kiln_activate_req *req,
+						     struct kiln_activate_result *res,
+						     kiln_diag *d);
+
 /* ------------------------------------------------------------ identities */
 
 /* admin, officer, engineer, operator, station, auditor */

@@ -202,7 +202,9 @@ kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
 	const X509_NAME *name = w->csr->subject;
 	int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
 	struct kiln_attest_ctx ctx;
+	uint8_t activation[32];
 	char claimed[65], cn[65];
+	kiln_result r;
 
 	/* A CSR that names a device names this one. */
 	if (idx >= 0) {
@@ -218,8 +220,17 @@ kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
 		}
 	}
 	ctx = (struct kiln_attest_ctx){ w->policy, req->nonce, w->prov->csr, w->csr->pkey,
-					w->device_serial, kiln_now() };
-	KILN_GUARD(kiln_attest_verify(req->evidence, &ctx, &w->att, d));
+					w->device_serial, kiln_now(), NULL };
+	if (w->policy->attestation.type == KILN_ATTEST_TPM2) {
+		r = kiln_store_activation_get(w->ca->store, w->nonce_sha256, activation, NULL);
+		if (kiln_is_ok(r))
+			ctx.activation_sha256 = activation;
+		else if (r.code != KILN_ERR_NOT_FOUND)
+			return kiln_diag_set(d, r.code, "reading the nonce's credential activation");
+	}
+	r = kiln_attest_verify(req->evidence, &ctx, &w->att, d);
+	kiln_wipe(activation, sizeof(activation));
+	KILN_GUARD(r);
 	if (w->att.has_firmware && req->firmware_version != NULL && req->firmware_version[0] != '\0' &&
 	    strcmp(req->firmware_version, w->att.firmware_version) != 0) {
 		ca_sanitize(req->firmware_version, strlen(req->firmware_version), claimed,
@@ -313,6 +324,114 @@ kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_re
 		kiln_buf_reset(&res->cert_der);
 		kiln_buf_reset(&res->chain_pem);
 		issue_record_refusal(w, "provision", req->csr, r, &local);
+		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+	}
+	issue_work_cleanup(w);
+	free(w);
+	return r;
+}
+
+/* ------------------------------------------------------------ TPM activation */
+
+void kiln_activate_result_init(struct kiln_activate_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	kiln_tpm2_activation_init(&r->act);
+}
+
+void kiln_activate_result_cleanup(struct kiln_activate_result *r)
+{
+	if (r != NULL)
+		kiln_tpm2_activation_cleanup(&r->act);
+}
+
+struct activate_tx {
+	const uint8_t *nonce_sha256;
+	const uint8_t *binding;
+	struct kiln_event_rec ev;
+};
+
+static kiln_result activate_tx_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct activate_tx *a = ctx;
+
+	KILN_GUARD(kiln_store_tx_activation_add(tx, a->nonce_sha256, a->binding, d));
+	return kiln_store_tx_event_add(tx, &a->ev, d);
+}
+
+/* The policy's PCR indexes, ascending: what the device's quote must select. */
+static void policy_pcrs(const kiln_policy *p, struct kiln_activate_result *res)
+{
+	res->n_pcrs = 0;
+	for (unsigned idx = 0; idx < 24; idx++)
+		for (size_t i = 0; i < p->attestation.n_pcrs; i++)
+			if (p->attestation.pcrs[i].index == idx && res->n_pcrs < KILN_POLICY_MAX_PCRS)
+				res->pcrs[res->n_pcrs++] = idx;
+}
+
+static kiln_result activate(struct issue_work *w, const struct kiln_activate_req *req,
+			    struct kiln_activate_result *res, kiln_diag *d)
+{
+	struct kiln_nonce_rec n = { 0 };
+	struct activate_tx a = { 0 };
+	struct kiln_tpm2_activation_req areq = { req->ek_cert, req->ek_intermediate, req->ak_public };
+	bool repeat = false;
+	kiln_result r;
+
+	KILN_GUARD(sha256(kiln_slice_of(req->nonce, KILN_NONCE_LEN), w->nonce_sha256));
+	memset(w->request_sha256, 0xff, sizeof(w->request_sha256)); /* matches no finish */
+	KILN_GUARD(check_nonce(w, &n, &repeat, d));
+	if (repeat || n.used != 0)
+		return kiln_diag_set(d, KILN_ERR_NONCE_REPLAY, "the nonce was already used");
+	KILN_GUARD(resolve_lot(w->ca, n.lot, req->station, &w->batch, &w->policy, &w->policy_version,
+			       d));
+	w->product = w->policy->product;
+	if (w->policy->attestation.type != KILN_ATTEST_TPM2)
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "product %s uses %s attestation; provision/activate is for tpm2 products",
+				     w->product, kiln_attest_type_name(w->policy->attestation.type));
+	KILN_GUARD(kiln_tpm2_activation_make(w->policy, &areq, kiln_now(), &res->act, d));
+	policy_pcrs(w->policy, res);
+	a.nonce_sha256 = w->nonce_sha256;
+	a.binding = res->act.binding_sha256;
+	a.ev.time = kiln_now();
+	kiln_strtrunc(a.ev.type, "activation", sizeof(a.ev.type));
+	kiln_strtrunc(a.ev.actor, req->station->name, sizeof(a.ev.actor));
+	kiln_strtrunc(a.ev.subject, w->product, sizeof(a.ev.subject));
+	a.ev.detail_json = ca_event_json("{s:s,s:s}", "lot", w->batch.lot, "operation",
+					 "provision-activate");
+	KILN_ENSURE(a.ev.detail_json != NULL, KILN_ERR_NOMEM);
+	r = kiln_store_write(w->ca->store, activate_tx_fn, &a, d);
+	free(a.ev.detail_json);
+	return r;
+}
+
+kiln_result kiln_ca_provision_activate(kiln_ca *ca, const struct kiln_activate_req *req,
+				       struct kiln_activate_result *res, kiln_diag *d)
+{
+	struct kiln_provision_req pr = { 0 };
+	struct issue_work *w;
+	kiln_diag local;
+	kiln_result r;
+
+	if (req == NULL || req->station == NULL || req->station->name == NULL || req->nonce == NULL ||
+	    res == NULL)
+		return kiln_diag_set(d, KILN_ERR_ARG, "an activation request needs a station and a nonce");
+	w = calloc(1, sizeof(*w));
+	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
+	pr.station = req->station;
+	pr.nonce = req->nonce;
+	w->ca = ca;
+	w->prov = &pr;
+	w->actor = req->station->name;
+	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
+	kiln_diag_clear(&local);
+	r = activate(w, req, res, &local);
+	if (!kiln_is_ok(r)) {
+		kiln_tpm2_activation_cleanup(&res->act);
+		kiln_tpm2_activation_init(&res->act);
+		issue_record_refusal(w, "provision-activate", req->ak_public, r, &local);
 		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
 	issue_work_cleanup(w);

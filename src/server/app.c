@@ -20,6 +20,7 @@ static const struct kiln_route routes[] = {
 	{ "POST", "/v1/batches/{lot}/close", PLANNERS, route_batch_close, false },
 	{ "GET", "/v1/batches/{lot}", READERS | FACTORY, route_batch_get, false },
 	{ "POST", "/v1/provision/begin", FACTORY, route_provision_begin, false },
+	{ "POST", "/v1/provision/activate", FACTORY, route_provision_activate, false },
 	{ "POST", "/v1/provision/finish", FACTORY, route_provision_finish, false },
 	{ "GET", "/v1/devices/{id}", READERS, route_device_get, false },
 	{ "GET", "/v1/log/checkpoint", KILN_ROLE_ALL, route_log_checkpoint, false },

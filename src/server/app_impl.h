@@ -33,6 +33,8 @@ kiln_result route_batch_get(void *app, const struct kiln_request *req, struct ki
 			    kiln_diag *d);
 kiln_result route_provision_begin(void *app, const struct kiln_request *req,
 				  struct kiln_response *res, kiln_diag *d);
+kiln_result route_provision_activate(void *app, const struct kiln_request *req,
+				     struct kiln_response *res, kiln_diag *d);
 kiln_result route_provision_finish(void *app, const struct kiln_request *req,
 				   struct kiln_response *res, kiln_diag *d);
 kiln_result route_revoke(void *app, const struct kiln_request *req, struct kiln_response *res,

@@ -282,3 +282,41 @@ out:
 	json_decref(j);
 	return r;
 }
+
+void body_activate_init(struct body_activate *a)
+{
+	memset(a->nonce, 0, sizeof(a->nonce));
+	kiln_buf_init(&a->ek_cert, KILN_EVIDENCE_CERT_MAX);
+	kiln_buf_init(&a->ek_intermediate, KILN_EVIDENCE_CERT_MAX);
+	kiln_buf_init(&a->ak_public, KILN_TPM2_PUBLIC_MAX);
+}
+
+void body_activate_cleanup(struct body_activate *a)
+{
+	if (a == NULL)
+		return;
+	kiln_buf_cleanup(&a->ek_cert);
+	kiln_buf_cleanup(&a->ek_intermediate);
+	kiln_buf_cleanup(&a->ak_public);
+}
+
+kiln_result body_activate_parse(kiln_slice in, struct body_activate *out, kiln_diag *d)
+{
+	static const struct member m[] = {
+		{ "nonce", true }, { "ek_cert", true }, { "ek_intermediate", false }, { "ak_public", true }
+	};
+	json_t *j = NULL;
+	kiln_result r;
+
+	KILN_GUARD(parse(in, &j, d));
+	KILN_TRY(r, check_members(j, "the request", m, 4, d));
+	KILN_TRY(r, parse_nonce(j, out->nonce, d));
+	KILN_TRY(r, get_b64(j, "ek_cert", (KILN_EVIDENCE_CERT_MAX + 2) / 3 * 4, &out->ek_cert, d));
+	if (json_object_get(j, "ek_intermediate") != NULL)
+		KILN_TRY(r, get_b64(j, "ek_intermediate", (KILN_EVIDENCE_CERT_MAX + 2) / 3 * 4,
+				    &out->ek_intermediate, d));
+	r = get_b64(j, "ak_public", (KILN_TPM2_PUBLIC_MAX + 2) / 3 * 4, &out->ak_public, d);
+out:
+	json_decref(j);
+	return r;
+}

@@ -52,6 +52,18 @@ struct body_approval {
 	uint8_t signature[KILN_BODY_SIG_MAX];
 	size_t sig_len;                /* 1 .. KILN_BODY_SIG_MAX */
 };
+/* POST /v1/provision/activate: {"nonce", "ek_cert", "ek_intermediate"?, "ak_public"}, base64. */
+struct body_activate {
+	uint8_t nonce[KILN_NONCE_LEN];
+	kiln_buf ek_cert;          /* DER, at most KILN_EVIDENCE_CERT_MAX */
+	kiln_buf ek_intermediate;  /* DER, empty when absent */
+	kiln_buf ak_public;        /* TPM2B_PUBLIC, at most KILN_TPM2_PUBLIC_MAX */
+};
+
+void body_activate_init(struct body_activate *a);
+void body_activate_cleanup(struct body_activate *a);
+KILN_MUST_USE kiln_result body_activate_parse(kiln_slice in, struct body_activate *out,
+					      kiln_diag *d);
 
 KILN_MUST_USE kiln_result body_batch_parse(kiln_slice in, struct body_batch *out, kiln_diag *d);
 KILN_MUST_USE kiln_result body_begin_parse(kiln_slice in, struct body_begin *out, kiln_diag *d);

@@ -161,3 +161,74 @@ out:
 	body_finish_cleanup(&b);
 	return r;
 }
+
+static kiln_result b64_member(json_t *obj, const char *key, const kiln_buf *bytes)
+{
+	kiln_buf b64;
+	kiln_result r;
+
+	kiln_buf_init(&b64, 4 * KILN_TPM2_BLOB_MAX);
+	r = kiln_base64_encode(kiln_buf_view(bytes), &b64);
+	if (kiln_is_ok(r) && json_object_set_new(obj, key, json_string(kiln_buf_cstr(&b64))) != 0)
+		r = kiln_fail(KILN_ERR_NOMEM);
+	kiln_buf_cleanup(&b64);
+	return r;
+}
+
+/* The credential and the PCR selection the quote must cover. */
+static kiln_result activate_json(const struct kiln_activate_result *ar, json_t **out)
+{
+	json_t *o = json_object(), *pcrs = json_array();
+	kiln_result r = kiln_ok();
+
+	*out = NULL;
+	for (size_t i = 0; o != NULL && pcrs != NULL && i < ar->n_pcrs; i++)
+		if (json_array_append_new(pcrs, json_integer((json_int_t)ar->pcrs[i])) != 0)
+			r = kiln_fail(KILN_ERR_NOMEM);
+	if (o == NULL || pcrs == NULL || !kiln_is_ok(r) ||
+	    json_object_set_new(o, "pcrs", json_pack("{s:O}", "sha256", pcrs)) != 0)
+		r = kiln_fail(KILN_ERR_NOMEM);
+	if (kiln_is_ok(r))
+		r = b64_member(o, "credential", &ar->act.credential);
+	if (kiln_is_ok(r))
+		r = b64_member(o, "encrypted_secret", &ar->act.encrypted_secret);
+	json_decref(pcrs);
+	if (kiln_is_ok(r))
+		*out = o;
+	else
+		json_decref(o);
+	return r;
+}
+
+kiln_result route_provision_activate(void *ctx, const struct kiln_request *req,
+				     struct kiln_response *res, kiln_diag *d)
+{
+	kiln_app *app = ctx;
+	struct kiln_station st = station_of(req);
+	struct kiln_activate_result ar;
+	struct kiln_activate_req q;
+	struct body_activate b;
+	json_t *out = NULL;
+	kiln_diag local;
+	kiln_result r;
+
+	kiln_diag_clear(&local);
+	body_activate_init(&b);
+	kiln_activate_result_init(&ar);
+	r = body_activate_parse(req->body, &b, &local);
+	if (!kiln_is_ok(r)) {
+		app_refuse(app, req, "rejection", r, &local);
+		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
+		goto out;
+	}
+	q = (struct kiln_activate_req){ &st, b.nonce, kiln_buf_view(&b.ek_cert),
+					kiln_buf_view(&b.ek_intermediate), kiln_buf_view(&b.ak_public) };
+	KILN_TRY(r, kiln_ca_provision_activate(app->ca, &q, &ar, d));
+	KILN_TRY(r, activate_json(&ar, &out));
+	r = app_json(res, 200, out);
+out:
+	kiln_activate_result_cleanup(&ar);
+	body_activate_cleanup(&b);
+	kiln_wipe(b.nonce, sizeof(b.nonce));
+	return r;
+}

@@ -385,6 +385,24 @@ static const char *const schema_v6[] = {
 	NULL,
 };
 
+/*
+ * Version 7: TPM 2.0 credential activation (issue 4). For a nonce of a tpm2
+ * product kiln wraps a random secret to the device's EK for its AK's name
+ * (provision/activate); the secret itself is never stored, only the SHA-256
+ * binding of secret, AK name and EK certificate that finish checks. One
+ * activation per nonce, never changed.
+ */
+static const char *const schema_v7[] = {
+	"CREATE TABLE activations (\n"
+	"  nonce_sha256   BLOB PRIMARY KEY NOT NULL REFERENCES nonces(nonce_sha256),\n"
+	"  binding_sha256 BLOB NOT NULL CHECK (length(binding_sha256) = 32),\n"
+	"  created        INTEGER NOT NULL\n"
+	") STRICT, WITHOUT ROWID",
+	"CREATE TRIGGER activations_fixed BEFORE UPDATE ON activations\n"
+	"  BEGIN SELECT RAISE(ABORT, 'an activation never changes'); END",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1, false },
 	{ 2, "batches, nonces, identities by certificate", schema_v2, false },
@@ -392,6 +410,7 @@ static const struct kiln_sqlite_migration migrations[] = {
 	{ 4, "revocations and CRLs", schema_v4, false },
 	{ 5, "re-provisioning: devices.replaces, devices.live, reprovisions", schema_v5, true },
 	{ 6, "governance: approval requests and approvals", schema_v6, false },
+	{ 7, "TPM 2.0 credential activations", schema_v7, false },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -735,6 +735,38 @@ out:
 	return r;
 }
 
+static const char sql_activation_get[] =
+	"SELECT binding_sha256 FROM activations WHERE nonce_sha256 = ?1";
+
+kiln_result kiln_sqlite_activation_get(kiln_store *s, const uint8_t nonce_sha256[32],
+				       uint8_t binding_sha256[32], kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	sqlite3_stmt *st = NULL;
+	kiln_result r;
+	int rc;
+
+	KILN_TRY(r, kiln_sqlite_stmt(c, sql_activation_get, &st, d));
+	rc = kiln_sqlite_bind_blob(st, 1, nonce_sha256, 32);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		memcpy(binding_sha256, sqlite3_column_blob(st, 0), 32);
+		r = kiln_ok();
+	} else if (rc == SQLITE_ROW) {
+		r = kiln_diag_set(d, KILN_ERR_STORE, "an activation's binding is not 32 bytes");
+	} else if (rc == SQLITE_DONE) {
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no credential was made for this nonce");
+	} else {
+		r = kiln_sqlite_fail(c->db, rc, "reading an activation", d);
+	}
+out:
+	kiln_sqlite_done(st);
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
 /* ------------------------------------------------------------ events */
 
 static const char sql_event_list[] =

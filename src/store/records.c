@@ -881,6 +881,36 @@ kiln_result kiln_sqlite_nonce_add(kiln_store_tx *tx, struct kiln_nonce_rec *n, k
 	return r;
 }
 
+static const char sql_activation_add[] =
+	"INSERT INTO activations (nonce_sha256, binding_sha256, created) VALUES (?1, ?2, ?3)";
+
+kiln_result kiln_sqlite_activation_add(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+				       const uint8_t binding_sha256[32], int64_t now, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc = SQLITE_OK;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_activation_add, &st, d));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 1, nonce_sha256, 32));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 2, binding_sha256, 32));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 3, now));
+	if (rc == SQLITE_OK)
+		rc = step_all(st, NULL);
+	if (rc == SQLITE_OK)
+		r = kiln_ok();
+	else if (is_unique(rc))
+		r = kiln_diag_set(d, KILN_ERR_DUPLICATE,
+				  "a credential was already made for this nonce; call provision/begin again");
+	else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+		r = kiln_diag_set(d, KILN_ERR_NONCE_UNKNOWN, "unknown nonce");
+	else
+		r = kiln_sqlite_fail(c->db, rc, "recording an activation", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
 static const char sql_nonce_state[] =
 	"SELECT " KILN_SQLITE_NONCE_COLS " FROM nonces WHERE nonce_sha256 = ?1";
 

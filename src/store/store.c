@@ -693,6 +693,14 @@ kiln_result kiln_store_tx_nonce_use(kiln_store_tx *tx, const uint8_t nonce_sha25
 				     request_sha256, cert_serial, out, d);
 }
 
+kiln_result kiln_store_tx_activation_add(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+					  const uint8_t binding_sha256[32], kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(nonce_sha256 != NULL && binding_sha256 != NULL, KILN_ERR_ARG);
+	return tx->s->ops->activation_add(tx, nonce_sha256, binding_sha256, kiln_now(), d);
+}
+
 static kiln_result event_add_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	return kiln_store_tx_event_add(tx, ctx, d);
@@ -895,6 +903,13 @@ kiln_result kiln_store_batch_list(kiln_store *s, const char *product, struct kil
 	if (product != NULL && !product_id_ok(product, PRODUCT_CAP))
 		return bad(d, "product id");
 	return s->ops->batch_list(s, product, KILN_STORE_LIST_MAX, out, n, d);
+}
+
+kiln_result kiln_store_activation_get(kiln_store *s, const uint8_t nonce_sha256[32],
+				      uint8_t binding_sha256[32], kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && nonce_sha256 != NULL && binding_sha256 != NULL, KILN_ERR_ARG);
+	return s->ops->activation_get(s, nonce_sha256, binding_sha256, d);
 }
 
 kiln_result kiln_store_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],

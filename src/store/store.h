@@ -399,6 +399,15 @@ KILN_MUST_USE kiln_result kiln_store_reprovision_open_get(kiln_store *s, const c
 							  const char *serial,
 							  struct kiln_reprovision_rec *out,
 							  kiln_diag *d);
+/*
+ * Records the TPM credential activation made for a nonce: the SHA-256
+ * binding of its secret (attest.h), never the secret. Once per nonce
+ * (KILN_ERR_DUPLICATE); the nonce must exist (KILN_ERR_NONCE_UNKNOWN).
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_activation_add(kiln_store_tx *tx,
+						       const uint8_t nonce_sha256[32],
+						       const uint8_t binding_sha256[32],
+						       kiln_diag *d);
 
 /* Convenience: one event in its own transaction (rejections, failures). */
 KILN_MUST_USE kiln_result kiln_store_event_add(kiln_store *s, struct kiln_event_rec *ev,
@@ -468,6 +477,9 @@ KILN_MUST_USE kiln_result kiln_store_batch_get(kiln_store *s, const char *lot,
 KILN_MUST_USE kiln_result kiln_store_batch_list(kiln_store *s, const char *product,
 						struct kiln_batch_rec **out, size_t *n,
 						kiln_diag *d);
+/* The activation binding for a nonce; KILN_ERR_NOT_FOUND when none was made. */
+KILN_MUST_USE kiln_result kiln_store_activation_get(kiln_store *s, const uint8_t nonce_sha256[32],
+						    uint8_t binding_sha256[32], kiln_diag *d);
 /* KILN_ERR_NONCE_UNKNOWN "unknown nonce" when there is none. */
 KILN_MUST_USE kiln_result kiln_store_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
 					       struct kiln_nonce_rec *out, kiln_diag *d);

@@ -118,6 +118,9 @@ struct kiln_store_ops {
 					       const uint8_t *request_sha256,
 					       const char *cert_serial, struct kiln_nonce_rec *out,
 					       kiln_diag *d);
+	KILN_MUST_USE kiln_result (*activation_add)(kiln_store_tx *tx, const uint8_t nonce_sha256[32],
+						    const uint8_t binding_sha256[32], int64_t now,
+						    kiln_diag *d);
 
 	/* reason checked, when > 0. */
 	KILN_MUST_USE kiln_result (*cert_revoke)(kiln_store_tx *tx, const char *serial,
@@ -178,6 +181,8 @@ struct kiln_store_ops {
 						kiln_diag *d);
 	KILN_MUST_USE kiln_result (*nonce_get)(kiln_store *s, const uint8_t nonce_sha256[32],
 					       struct kiln_nonce_rec *out, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*activation_get)(kiln_store *s, const uint8_t nonce_sha256[32],
+						    uint8_t binding_sha256[32], kiln_diag *d);
 	KILN_MUST_USE kiln_result (*event_list)(kiln_store *s, int64_t from, size_t limit,
 						bool strict, struct kiln_event_rec **out, size_t *n,
 						kiln_diag *d);
@@ -501,6 +506,12 @@ KILN_MUST_USE kiln_result kiln_sqlite_batch_get(kiln_store *s, const char *lot,
 KILN_MUST_USE kiln_result kiln_sqlite_batch_list(kiln_store *s, const char *product,
 						 size_t limit, struct kiln_batch_rec **out,
 						 size_t *n, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_activation_add(kiln_store_tx *tx,
+						     const uint8_t nonce_sha256[32],
+						     const uint8_t binding_sha256[32], int64_t now,
+						     kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_activation_get(kiln_store *s, const uint8_t nonce_sha256[32],
+						     uint8_t binding_sha256[32], kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_nonce_get(kiln_store *s, const uint8_t nonce_sha256[32],
 						struct kiln_nonce_rec *out, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_event_list(kiln_store *s, int64_t from, size_t limit,

@@ -24,6 +24,9 @@ static const char usage[] =
 	"\n"
 	"  init --state DIR --rot dice [--serial S] [--firmware FILE --firmware-version V]\n"
 	"       [--vendor-ca CERT --vendor-key KEY]\n"
+	"  init --state DIR --rot tpm [--serial S] [--ek-intermediate CERT] [--tamper STAGE]\n"
+	"       (the TPM is named by KILN_TPM_TCTI, e.g. swtpm:host=127.0.0.1,port=2321;\n"
+	"       STAGE: firmware, option-rom, bootloader, secure-boot-policy)\n"
 	"  install --state DIR --firmware FILE --firmware-version V\n"
 	"  provision --state DIR --server URL --cert C --key K --ca CA --product ID --lot LOT\n"
 	"            [--count N [--parallel P] [--serial-prefix PREFIX]] [--fault F] [--json]\n"
@@ -49,12 +52,13 @@ static kiln_result read_opt_file(const char *path, kiln_buf *out, kiln_diag *d)
 static int cmd_init(int argc, char **argv)
 {
 	const char *state = NULL, *rot = NULL, *serial = NULL, *fw = NULL, *ver = NULL;
-	const char *vca = NULL, *vkey = NULL;
+	const char *vca = NULL, *vkey = NULL, *ek_inter = NULL, *tamper = NULL;
 	const struct cli_opt opts[] = {
 		{ "state", true, &state, NULL },     { "rot", true, &rot, NULL },
 		{ "serial", true, &serial, NULL },   { "firmware", true, &fw, NULL },
 		{ "firmware-version", true, &ver, NULL }, { "vendor-ca", true, &vca, NULL },
-		{ "vendor-key", true, &vkey, NULL }, { NULL, false, NULL, NULL },
+		{ "vendor-key", true, &vkey, NULL }, { "ek-intermediate", true, &ek_inter, NULL },
+		{ "tamper", true, &tamper, NULL },   { NULL, false, NULL, NULL },
 	};
 	struct kiln_dice_sim_opts o = { 0 };
 	struct cli_common c;
@@ -71,8 +75,23 @@ static int cmd_init(int argc, char **argv)
 	}
 	if (state == NULL || rot == NULL)
 		return cli_usage_error("init: --state and --rot are required");
+	if (strcmp(rot, "tpm") == 0) {
+		struct kiln_tpm_opts to = { serial, ek_inter, tamper };
+
+		if (fw != NULL || ver != NULL || vca != NULL || vkey != NULL)
+			return cli_usage_error("init: --rot tpm takes --serial, --ek-intermediate and --tamper only");
+		kiln_diag_clear(&d);
+		r = kiln_rot_tpm_create(state, &to, &d);
+		if (!kiln_is_ok(r))
+			return cli_fail(r, &d);
+		if (!c.json)
+			printf("TPM device created in %s\n", state);
+		return CLI_OK;
+	}
 	if (strcmp(rot, "dice") != 0)
-		return cli_usage_error("init: --rot %s is not available (dice)", rot);
+		return cli_usage_error("init: --rot %s is not available (dice, tpm)", rot);
+	if (ek_inter != NULL || tamper != NULL)
+		return cli_usage_error("init: --ek-intermediate and --tamper are for --rot tpm");
 	if ((vca == NULL) != (vkey == NULL))
 		return cli_usage_error("init: --vendor-ca and --vendor-key go together");
 	kiln_diag_clear(&d);
@@ -415,6 +434,11 @@ int main(int argc, char **argv)
 			 { "show", cmd_show },
 			 { "request", cmd_request } };
 
+	/*
+	 * tss2 logs TPM error codes to stderr on its own; kiln-device reports
+	 * failures in one line of its own. TSS2_LOG set by the user wins.
+	 */
+	(void)setenv("TSS2_LOG", "all+NONE", 0);
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;

@@ -189,10 +189,19 @@ static void test_open_dispatch(void **state)
 	assert_non_null(strstr(d.text, "holds no device"));
 	KT_ERR(kiln_rot_open("/nonexistent/kiln/state", &rot, NULL), KILN_ERR_NOT_FOUND);
 	/* A type this build does not know. */
-	write_meta_text(dir, "{\"type\":\"tpm\",\"serial\":\"A\",\"firmware_version\":\"1\"," GOOD_COMPONENTS "}");
+	write_meta_text(dir, "{\"type\":\"pkcs11\",\"serial\":\"A\",\"firmware_version\":\"1\"," GOOD_COMPONENTS "}");
 	kiln_diag_clear(&d);
 	KT_ERR(kiln_rot_open(dir, &rot, &d), KILN_ERR_CONFIG);
-	assert_non_null(strstr(d.text, "root of trust type 'tpm' is not supported by this build"));
+	assert_non_null(strstr(d.text, "root of trust type 'pkcs11' is not supported by this build"));
+	/* A tpm type: reaches the TPM root of trust, which needs a TPM named. */
+	write_meta_text(dir, "{\"type\":\"tpm\",\"serial\":\"A\",\"firmware_version\":\"1\"," GOOD_COMPONENTS "}");
+	unsetenv("KILN_TPM_TCTI");
+	unsetenv("TPM2TOOLS_TCTI");
+	unsetenv("TSS2_TCTI");
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_rot_open(dir, &rot, &d), KILN_ERR_CONFIG);
+	assert_non_null(strstr(d.text, "set KILN_TPM_TCTI"));
+	assert_null(rot);
 	/* A dice type: reaches the simulator, which needs its files. */
 	write_meta_text(dir, "{\"type\":\"dice\",\"serial\":\"A\",\"firmware_version\":\"1\"," GOOD_COMPONENTS "}");
 	KT_ERR(kiln_rot_open(dir, &rot, NULL), KILN_ERR_NOT_FOUND);

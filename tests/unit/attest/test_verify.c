@@ -137,9 +137,9 @@ static void test_unsupported_types(void **state)
 	p = parse_policy(att);
 	ctx = ctx_for(p);
 	kiln_diag_clear(&d);
-	KT_ERR(kiln_attest_verify(NULL, &ctx, &res, &d), KILN_ERR_CONFIG);
-	assert_string_equal(d.text,
-			    "policy widget-test requires tpm2 attestation, which this kiln cannot verify yet");
+	/* tpm2 is verified now: without evidence it is malformed, not unsupported. */
+	KT_ERR(kiln_attest_verify(NULL, &ctx, &res, &d), KILN_ERR_ATTEST_MALFORMED);
+	assert_string_equal(d.text, "the policy requires TPM 2.0 evidence");
 	kiln_policy_free(p);
 	(void)snprintf(att, sizeof(att), "  type: secure-element\n  vendor_roots: [%s]\n", pem);
 	p = parse_policy(att);

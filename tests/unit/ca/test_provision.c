@@ -949,6 +949,46 @@ static void test_same_request_concurrently(void **state)
 	}
 }
 
+/*
+ * Credential activation (TPM 2.0) refuses, with a rejection event and nothing
+ * recorded, a nonce kiln never issued and a lot whose product is not tpm2.
+ * The TPM path itself, over swtpm, is tests/unit/agent/test_tpm.c and
+ * tests/integration/test_tpm.sh.
+ */
+static void test_activate_refusals(void **state)
+{
+	struct kiln_begin_result b;
+	struct kiln_activate_result res;
+	struct kiln_activate_req req;
+	uint8_t nonce[KILN_NONCE_LEN], ak[4] = { 0 }, ek[4] = { 0 };
+	int64_t rejections;
+	kiln_diag d;
+
+	(void)state;
+	open_lot("widget", "LOT-ACT", 10, NULL);
+	KT_OK(kiln_random(nonce, sizeof(nonce)));
+	req = (struct kiln_activate_req){ &st1, nonce, kiln_slice_of(ek, 4), kiln_slice_of(NULL, 0),
+					  kiln_slice_of(ak, 4) };
+	kiln_activate_result_init(&res);
+	rejections = kt_count_events(&k, "rejection");
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_ca_provision_activate(k.ca, &req, &res, &d), KILN_ERR_NONCE_UNKNOWN);
+	assert_int_equal(kt_count_events(&k, "rejection"), rejections + 1);
+	begin_ok("LOT-ACT", &st1, 60, &b);
+	req.nonce = b.nonce;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_ca_provision_activate(k.ca, &req, &res, &d), KILN_ERR_ARG);
+	assert_non_null(strstr(d.text, "provision/activate is for tpm2 products"));
+	assert_int_equal(kt_count_events(&k, "rejection"), rejections + 2);
+	assert_int_equal(kt_count_events(&k, "activation"), 0);
+	/* Another station's nonce. */
+	req.station = &st2;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_ca_provision_activate(k.ca, &req, &res, &d), KILN_ERR_NONCE_STATION);
+	KT_ERR(kiln_ca_provision_activate(k.ca, NULL, &res, &d), KILN_ERR_ARG);
+	kiln_activate_result_cleanup(&res);
+}
+
 static void test_finish_arguments(void **state)
 {
 	struct kiln_issue_result res;
@@ -973,6 +1013,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_begin),
+		cmocka_unit_test(test_activate_refusals),
 		cmocka_unit_test(test_begin_refusals),
 		cmocka_unit_test(test_begin_arguments),
 		cmocka_unit_test(test_happy_path_and_lineage),

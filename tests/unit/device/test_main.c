@@ -198,7 +198,9 @@ static void test_init_usage_and_failures(void **state)
 	(void)state;
 	failed(run("init --rot dice"), 2, "init: --state and --rot are required");
 	failed(run("init --state '%s'", d), 2, "init: --state and --rot are required");
-	failed(run("init --state '%s' --rot tpm", d), 2, "init: --rot tpm is not available (dice)");
+	failed(run("init --state '%s' --rot pkcs11", d), 2, "init: --rot pkcs11 is not available (dice, tpm)");
+	failed(run("init --state '%s' --rot tpm --firmware x", d), 2, "--rot tpm takes --serial");
+	failed(run("init --state '%s' --rot dice --tamper bootloader", d), 2, "are for --rot tpm");
 	failed(run("init --state '%s' --rot dice --vendor-ca ca.pem", d), 2,
 	       "--vendor-ca and --vendor-key go together");
 	failed(run("init --state '%s' --rot dice --vendor-key k.pem", d), 2,

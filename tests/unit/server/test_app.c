@@ -63,6 +63,7 @@ static void test_route_table(void **state)
 		{ "POST", "/v1/batches/{lot}/close", KILN_ROLE_ADMIN | KILN_ROLE_ENGINEER },
 		{ "GET", "/v1/batches/{lot}", KILN_ROLE_ALL },
 		{ "POST", "/v1/provision/begin", KILN_ROLE_OPERATOR | KILN_ROLE_STATION },
+		{ "POST", "/v1/provision/activate", KILN_ROLE_OPERATOR | KILN_ROLE_STATION },
 		{ "POST", "/v1/provision/finish", KILN_ROLE_OPERATOR | KILN_ROLE_STATION },
 		{ "GET", "/v1/devices/{id}",
 		  KILN_ROLE_ADMIN | KILN_ROLE_OFFICER | KILN_ROLE_ENGINEER | KILN_ROLE_AUDITOR },
@@ -160,7 +161,7 @@ static void test_roles_match_protocol_doc(void **state)
 				 pattern, r->roles, roles);
 		rows++;
 	}
-	assert_int_equal(rows, 24);
+	assert_int_equal(rows, 25);
 	free(text);
 	kiln_buf_cleanup(&doc);
 }

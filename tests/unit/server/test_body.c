@@ -452,8 +452,10 @@ static void test_finish_malformed(void **state)
 	/* The evidence, parsed by the attestation module. */
 	refused(fin_parts(NONCE32, "MIIB", DEV, "[]", &f, &d), &d, KILN_ERR_ATTEST_MALFORMED,
 		"evidence must be a JSON object");
-	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"tpm2\"}", &f, &d), &d,
+	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"se\"}", &f, &d), &d,
 		KILN_ERR_ATTEST_MALFORMED, "not supported");
+	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"tpm2\"}", &f, &d), &d,
+		KILN_ERR_ATTEST_MALFORMED, "\"ek_cert\" is missing");
 	refused(fin_parts(NONCE32, "MIIB", DEV, "{\"type\": \"dice\", \"alias_cert\": \"AQID\", "
 			  "\"signature\": \"BAUG\", \"extra\": 1}", &f, &d), &d,
 		KILN_ERR_ATTEST_MALFORMED, "unknown member \"extra\"");
@@ -482,6 +484,50 @@ static void test_finish_cleanup_wipes(void **state)
 	body_finish_cleanup(&f);
 }
 
+/* ------------------------------------------------------------ activate */
+
+static kiln_result act(const char *json, struct body_activate *a, kiln_diag *d)
+{
+	body_activate_cleanup(a);
+	body_activate_init(a);
+	kiln_diag_clear(d);
+	return body_activate_parse(kiln_slice_str(json), a, d);
+}
+
+static void test_activate(void **state)
+{
+	struct body_activate a;
+	char big[2048];
+	kiln_diag d;
+
+	(void)state;
+	body_activate_init(&a);
+	KT_OK(act("{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\", \"ak_public\": \"BAUG\"}", &a, &d));
+	assert_int_equal(a.nonce[31], 31);
+	assert_int_equal(a.ek_cert.len, 3);
+	assert_int_equal(a.ek_intermediate.len, 0);
+	assert_int_equal(a.ak_public.len, 3);
+	KT_OK(act("{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\", \"ek_intermediate\": \"AQ==\", "
+		  "\"ak_public\": \"BAUG\"}", &a, &d));
+	assert_int_equal(a.ek_intermediate.len, 1);
+	refused(act("{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\"}", &a, &d), &d,
+		KILN_ERR_MALFORMED, "ak_public");
+	refused(act("{\"nonce\": \"" NONCE31 "\", \"ek_cert\": \"AQID\", \"ak_public\": \"BAUG\"}", &a, &d),
+		&d, KILN_ERR_MALFORMED, "nonce");
+	refused(act("{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\", \"ak_public\": \"BAU\"}", &a, &d),
+		&d, KILN_ERR_MALFORMED, "\"ak_public\" is not valid base64");
+	refused(act("{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\", \"ak_public\": \"BAUG\", "
+		    "\"x\": 1}", &a, &d), &d, KILN_ERR_MALFORMED, "\"x\"");
+	/* An AK public area over its cap (640 bytes) is too big. */
+	memset(big, 'A', sizeof(big));
+	(void)snprintf(big, sizeof(big), "{\"nonce\": \"" NONCE32 "\", \"ek_cert\": \"AQID\", "
+		       "\"ak_public\": \"%01000d\"}", 0);
+	for (char *p = strstr(big, "\"ak_public\": \"") + 14; *p == '0'; p++)
+		*p = 'A';
+	refused(act(big, &a, &d), &d, KILN_ERR_TOO_BIG, "ak_public");
+	body_activate_cleanup(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_finish_good),
 		cmocka_unit_test(test_finish_components_canonical),
 		cmocka_unit_test(test_finish_malformed),
+		cmocka_unit_test(test_activate),
 		cmocka_unit_test(test_finish_cleanup_wipes),
 		cmocka_unit_test(test_approval),
 	};

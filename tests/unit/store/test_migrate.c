@@ -114,6 +114,7 @@ static void test_fresh_file_gets_latest(void **state)
 		"table:requests", "table:approvals", "trigger:requests_fixed",
 		"trigger:requests_no_delete", "trigger:approvals_no_update",
 		"trigger:approvals_no_delete", "trigger:identities_revoked_final",
+		"table:activations", "trigger:activations_fixed",
 	};
 	char sql[256];
 
@@ -622,6 +623,14 @@ static void test_schema_v2_rules(void **state)
 	accepted(db, "UPDATE nonces SET used = 5, request_sha256 = zeroblob(32), cert_serial = 'ab'");
 	refused(db, "UPDATE nonces SET used = 0", "used once");
 	refused(db, "UPDATE nonces SET cert_serial = 'cd'", "used once");
+
+	/* v3: one activation per existing nonce, a 32-byte binding, never changed. */
+	refused(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(31), 1)",
+		"CHECK constraint failed");
+	refused(db, "INSERT INTO activations VALUES (x'01', zeroblob(32), 1)", "FOREIGN KEY");
+	accepted(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(32), 1)");
+	refused(db, "INSERT INTO activations VALUES (zeroblob(32), zeroblob(32), 2)", "UNIQUE");
+	refused(db, "UPDATE activations SET binding_sha256 = x'00'", "never changes");
 
 	accepted(db, "INSERT INTO identities VALUES ('a', 'admin', '', 'ab', 'active', 1), "
 		     "('b', 'admin', '', '', 'active', 1), ('c', 'admin', '', '', 'active', 1)");

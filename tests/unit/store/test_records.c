@@ -1236,6 +1236,48 @@ static void test_consume_undone_with_fn(void **state)
 
 /* ------------------------------------------------------------ nonces */
 
+struct act_op {
+	const uint8_t *nonce_sha256, *binding;
+};
+
+static kiln_result act_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	const struct act_op *a = ctx;
+
+	return kiln_store_tx_activation_add(tx, a->nonce_sha256, a->binding, d);
+}
+
+/* TPM credential activations: one per existing nonce, read back as written. */
+static void test_activation(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_nonce_rec n;
+	uint8_t sha[32], bind[32], got[32], other[32];
+	struct act_op a = { sha, bind };
+	kiln_diag d;
+
+	(void)base(f->s);
+	open_batch(f->s, "L1", "widget", 10);
+	n = nonce_rec(0x21, "station-1", "L1", 0, kiln_now() + 600);
+	KT_OK(nonce_add(f->s, &n, &d));
+	memset(sha, 0x21, sizeof(sha));
+	memset(bind, 0xab, sizeof(bind));
+	KT_ERR(kiln_store_activation_get(f->s, sha, got, &d), KILN_ERR_NOT_FOUND);
+	KT_OK(kiln_store_write(f->s, act_fn, &a, &d));
+	KT_OK(kiln_store_activation_get(f->s, sha, got, &d));
+	assert_memory_equal(got, bind, 32);
+	memset(bind, 0xcd, sizeof(bind));
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, act_fn, &a, &d), KILN_ERR_DUPLICATE);
+	assert_non_null(strstr(d.text, "already made for this nonce"));
+	KT_OK(kiln_store_activation_get(f->s, sha, got, &d));
+	assert_int_equal(got[0], 0xab);
+	memset(other, 0x77, sizeof(other));
+	a.nonce_sha256 = other;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, act_fn, &a, &d), KILN_ERR_NONCE_UNKNOWN);
+}
+
 static void test_nonce_add(void **state)
 {
 	struct fx *f = *state;
@@ -1861,6 +1903,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_consume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consume_why_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_consume_undone_with_fn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_activation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_why_order, setup, teardown),
