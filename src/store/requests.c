@@ -260,7 +260,15 @@ static kiln_result revoke(struct kiln_sqlite_conn *c, const char *name, int64_t 
 	KILN_GUARD(kiln_sqlite_stmt(c, sql_identity_cert_revoke, &st, d));
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, serial, false));
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, now));
-	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3, reason, false));
+	/*
+	 * The certificate's reason is an RFC 5280 reason code (it goes into CRLs and
+	 * OCSP): the operator's free text stays in the identity's event; a client
+	 * certificate withdrawn from its holder is privilegeWithdrawn.
+	 */
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 3,
+					       kiln_store_reason_ok(reason, NULL) ? reason
+										  : "privilegeWithdrawn",
+					       false));
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	r = rc == SQLITE_DONE ? kiln_ok()
