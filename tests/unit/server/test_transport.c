@@ -222,6 +222,7 @@ static struct {
 	bool last_had_who;
 	char last_path[256];
 	atomic_int slow_started, slow_done, handled;
+	atomic_int slow_hold; /* h_slow waits while set */
 	pthread_t loop_thread;
 } app = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -330,6 +331,9 @@ static kiln_result h_slow(void *a, const struct kiln_request *req, struct kiln_r
 	(void)d;
 	atomic_fetch_add(&app.slow_started, 1);
 	usleep(500 * 1000);
+	/* Held (test_graceful_stop) until the test has seen the listener go, 30 s at most. */
+	for (int i = 0; i < 30000 && atomic_load(&app.slow_hold); i++)
+		usleep(1000);
 	atomic_fetch_add(&app.slow_done, 1);
 	return kiln_buf_append_str(&res->body, "{\"slow\":true}");
 }
@@ -1265,11 +1269,15 @@ static void test_graceful_stop(void **state)
 	(void)state;
 	srv_start(&v, &o);
 	a.port = v.port;
+	atomic_store(&app.slow_hold, 1);
 	assert_int_equal(pthread_create(&t, NULL, slow_client, &a), 0);
 	wait_for(&app.slow_started, started + 1);
 	kiln_server_stop(v.s);
-	/* The listener goes away at once; the slow request is still running. */
-	for (int i = 0; i < 300 && !refused_now; i++) {
+	/*
+	 * The listener goes away (at once, but a loaded machine may take a while to
+	 * schedule the loop); the slow request, held, is still running meanwhile.
+	 */
+	for (int i = 0; i < 2000 && !refused_now; i++) {
 		int fd = tcp_connect(v.port);
 
 		refused_now = fd < 0 && errno == ECONNREFUSED;
@@ -1281,6 +1289,7 @@ static void test_graceful_stop(void **state)
 	}
 	assert_true(refused_now);
 	assert_int_equal(atomic_load(&app.slow_done), done);
+	atomic_store(&app.slow_hold, 0);
 	pthread_join(t, NULL);
 	/* Its response arrived whole. */
 	assert_int_equal(a.r.status, 200);
