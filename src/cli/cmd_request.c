@@ -1,6 +1,8 @@
 /* kiln approve REQUEST-ID --key KEY | kiln request list | kiln request show ID */
 #include "cli.h"
 
+#include "govern/govern.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,29 +22,6 @@ static const char request_usage[] =
 	"\n"
 	"Approval requests (docs/roles.md): the operation, its canonical parameters,\n"
 	"the digest officers sign, requester, expiry, status and approvals.\n";
-
-static const char *state_of(const struct kiln_request_rec *q, int64_t now)
-{
-	if (strcmp(q->status, "executed") == 0)
-		return "executed";
-	if (now >= q->expires)
-		return "expired";
-	return q->approvals >= q->quorum ? "approved" : "pending";
-}
-
-static json_t *request_json(const struct kiln_request_rec *q, int64_t now)
-{
-	char digest[65], created[KILN_TIME_STR], expires[KILN_TIME_STR];
-
-	kiln_hex_encode(q->digest, 32, digest);
-	kiln_time_format(q->created, created);
-	kiln_time_format(q->expires, expires);
-	return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", q->id, "operation",
-			 q->operation, "params", json_loads(q->params_json, 0, NULL), "digest",
-			 digest, "requester", q->requester, "created", created, "expires", expires,
-			 "status", state_of(q, now), "approvals", (json_int_t)q->approvals,
-			 "quorum", (json_int_t)q->quorum);
-}
 
 static int approve(const struct cli_common *c, const char *id, const char *key_file)
 {
@@ -130,10 +109,10 @@ static int request_list(const struct cli_common *c)
 		(void)snprintf(count, sizeof(count), "%lld/%lld", (long long)list[i].approvals,
 			       (long long)list[i].quorum);
 		if (c->json)
-			(void)json_array_append_new(arr, request_json(&list[i], now));
+			(void)json_array_append_new(arr, kiln_govern_request_json(&list[i], now));
 		else
 			printf("%-28s %-16s %-9s %-9s %-20s %s\n", list[i].id, list[i].operation,
-			       state_of(&list[i], now), count, list[i].requester,
+			       kiln_govern_request_state(&list[i], now), count, list[i].requester,
 			       list[i].params_json);
 	}
 	free(list);
@@ -162,7 +141,7 @@ static int request_show(const struct cli_common *c, const char *id)
 	deploy_close(&dep);
 	if (!kiln_is_ok(r))
 		return cli_fail(r, &d);
-	j = request_json(&q, kiln_now());
+	j = kiln_govern_request_json(&q, kiln_now());
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char when[KILN_TIME_STR];

@@ -163,6 +163,18 @@ KILN_MUST_USE kiln_result kiln_govern_approve(kiln_store *s, const char *id, con
 KILN_MUST_USE kiln_result kiln_govern_signer(kiln_store *s, const EVP_PKEY *key,
 					     struct kiln_identity_rec *out, kiln_diag *d);
 
+/* ------------------------------------------------------------ presentation */
+
+struct json_t;
+/* "executed", "expired" (at now), "approved" (quorum reached) or "pending". */
+const char *kiln_govern_request_state(const struct kiln_request_rec *q, int64_t now);
+/*
+ * A request as JSON, as `kiln request` and GET /v1/requests show it: id,
+ * operation, params, digest (hex), requester, created, expires, status,
+ * approvals, quorum. NULL when out of memory. Caller json_decref.
+ */
+struct json_t *kiln_govern_request_json(const struct kiln_request_rec *q, int64_t now);
+
 /* ------------------------------------------------------------ bootstrap */
 
 /*

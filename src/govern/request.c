@@ -290,3 +290,28 @@ kiln_result kiln_govern_tx_bootstrap(kiln_store_tx *tx, const struct kiln_govern
 		return kiln_store_tx_meta_set(tx, KILN_GOVERN_BOOTSTRAP_KEY, "closed", d);
 	return kiln_ok();
 }
+
+/* ------------------------------------------------------------ presentation */
+
+const char *kiln_govern_request_state(const struct kiln_request_rec *q, int64_t now)
+{
+	if (strcmp(q->status, "executed") == 0)
+		return "executed";
+	if (now >= q->expires)
+		return "expired";
+	return q->approvals >= q->quorum ? "approved" : "pending";
+}
+
+json_t *kiln_govern_request_json(const struct kiln_request_rec *q, int64_t now)
+{
+	char digest[65], created[KILN_TIME_STR], expires[KILN_TIME_STR];
+
+	kiln_hex_encode(q->digest, 32, digest);
+	kiln_time_format(q->created, created);
+	kiln_time_format(q->expires, expires);
+	return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", q->id, "operation",
+			 q->operation, "params", json_loads(q->params_json, 0, NULL), "digest",
+			 digest, "requester", q->requester, "created", created, "expires", expires,
+			 "status", kiln_govern_request_state(q, now), "approvals",
+			 (json_int_t)q->approvals, "quorum", (json_int_t)q->quorum);
+}

@@ -7,29 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *state_of(const struct kiln_request_rec *q, int64_t now)
-{
-	if (strcmp(q->status, "executed") == 0)
-		return "executed";
-	if (now >= q->expires)
-		return "expired";
-	return q->approvals >= q->quorum ? "approved" : "pending";
-}
-
-static json_t *request_json(const struct kiln_request_rec *q, int64_t now)
-{
-	char digest[65], created[KILN_TIME_STR], expires[KILN_TIME_STR];
-
-	kiln_hex_encode(q->digest, 32, digest);
-	kiln_time_format(q->created, created);
-	kiln_time_format(q->expires, expires);
-	return json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", q->id, "operation",
-			 q->operation, "params", json_loads(q->params_json, 0, NULL), "digest",
-			 digest, "requester", q->requester, "created", created, "expires", expires,
-			 "status", state_of(q, now), "approvals", (json_int_t)q->approvals,
-			 "quorum", (json_int_t)q->quorum);
-}
-
 kiln_result route_request_list(void *ctx, const struct kiln_request *req,
 			       struct kiln_response *res, kiln_diag *d)
 {
@@ -43,7 +20,7 @@ kiln_result route_request_list(void *ctx, const struct kiln_request *req,
 	KILN_GUARD(kiln_store_request_list(app->store, &list, &n, d));
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < n; i++)
-		(void)json_array_append_new(arr, request_json(&list[i], now));
+		(void)json_array_append_new(arr, kiln_govern_request_json(&list[i], now));
 	free(list);
 	return app_json(res, 200, json_pack("{s:o*}", "requests", arr));
 }
@@ -68,7 +45,7 @@ kiln_result route_request_get(void *ctx, const struct kiln_request *req, struct 
 		app_refuse(app, req, "rejection", r, &local);
 		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
-	j = request_json(&q, kiln_now());
+	j = kiln_govern_request_json(&q, kiln_now());
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < n; i++) {
 		char when[KILN_TIME_STR];

@@ -185,10 +185,46 @@ static void test_bootstrap_closed(void **state)
 	assert_non_null(strstr(d.text, "the deployment has 2 officers"));
 }
 
+/* How a request is shown (kiln request, GET /v1/requests): its state at a time, its JSON. */
+static void test_presentation(void **state)
+{
+	struct kiln_request_rec q;
+	json_t *j;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	(void)snprintf(q.id, sizeof(q.id), "%s", "req-1");
+	(void)snprintf(q.operation, sizeof(q.operation), "%s", "policy-activate");
+	(void)snprintf(q.params_json, sizeof(q.params_json), "%s", "{\"product\":\"widget\"}");
+	(void)snprintf(q.requester, sizeof(q.requester), "%s", "cli:root");
+	(void)snprintf(q.status, sizeof(q.status), "%s", "pending");
+	memset(q.digest, 0xab, sizeof(q.digest));
+	q.quorum = 2;
+	q.created = 1000;
+	q.expires = 2000;
+	q.approvals = 1;
+	assert_string_equal(kiln_govern_request_state(&q, 1500), "pending");
+	assert_string_equal(kiln_govern_request_state(&q, 2000), "expired");
+	q.approvals = 2;
+	assert_string_equal(kiln_govern_request_state(&q, 1500), "approved");
+	(void)snprintf(q.status, sizeof(q.status), "%s", "executed");
+	assert_string_equal(kiln_govern_request_state(&q, 5000), "executed");
+	j = kiln_govern_request_json(&q, 1500);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "id")), "req-1");
+	assert_string_equal(json_string_value(json_object_get(j, "status")), "executed");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "params"), "product")),
+			    "widget");
+	assert_int_equal(strlen(json_string_value(json_object_get(j, "digest"))), 64);
+	assert_int_equal(json_integer_value(json_object_get(j, "quorum")), 2);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_op_names),
+		cmocka_unit_test(test_presentation),
 		cmocka_unit_test(test_canonical_and_digest),
 		cmocka_unit_test(test_create_and_check),
 		cmocka_unit_test(test_bootstrap),
