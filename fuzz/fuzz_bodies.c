@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the JSON request bodies of the /v1 API (batch, begin,
- * finish with its evidence, approval). The first byte picks the parser; the rest is the
+ * finish with its evidence, revocation, approval). The first byte picks the parser; the rest is the
  * body. Invariants: a parse either fails with a one-line diag or yields
  * values within their caps; nothing leaks.
  */
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = kiln_slice_of(data + 1, size - 1);
 	kiln_diag_clear(&d);
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0: {
 		struct body_batch b;
 
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_diag(r, &d);
 		break;
 	}
-	case 3: {
+	case 4: {
 		struct body_approval a;
 
 		r = body_approval_parse(body, &a, &d);
