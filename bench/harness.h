@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define MAX_THREADS 64
 
@@ -30,6 +31,19 @@ struct worker {
 	uint64_t *lat;   /* per-operation latency, ns (optional) */
 };
 
+/* The last run_threads: process CPU seconds over wall seconds (2.0 = both cores busy). */
+static double run_cpu_util;
+
+static inline double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Runs fn on t threads, each doing its share of total; returns operations/second. */
 static inline double run_threads(unsigned t, unsigned total, worker_fn fn, void *shared,
 				 uint64_t *lat, unsigned *ok)
@@ -38,12 +52,14 @@ static inline double run_threads(unsigned t, unsigned total, worker_fn fn, void 
 	struct worker w[MAX_THREADS];
 	uint64_t start, ns;
 	unsigned off = 0, done = 0;
+	double cpu0;
 
 	for (unsigned i = 0; i < t; i++) {
 		w[i] = (struct worker){ i, total / t + (i < total % t ? 1 : 0), shared, 0,
 					lat != NULL ? lat + off : NULL };
 		off += w[i].n;
 	}
+	cpu0 = cpu_seconds();
 	start = kiln_mono_ns();
 	for (unsigned i = 0; i < t; i++)
 		if (pthread_create(&th[i], NULL, fn, &w[i]) != 0)
@@ -53,6 +69,7 @@ static inline double run_threads(unsigned t, unsigned total, worker_fn fn, void 
 		done += w[i].done;
 	}
 	ns = kiln_mono_ns() - start;
+	run_cpu_util = (cpu_seconds() - cpu0) * 1e9 / (double)ns;
 	if (ok != NULL)
 		*ok = done;
 	return (double)done * 1e9 / (double)ns;
