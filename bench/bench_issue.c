@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	struct p11_shared p11 = { 0 };
 	struct ossl_shared os = { 0 };
 	double r_ossl[99], r_hsm[99], r_ver[99], r_kiln[99], r_util[99];
+	struct kiln_store_stats st0, st1;
 	uint64_t *lat;
 	X509_REQ **reqs;
 	kiln_buf *csrs;
@@ -233,14 +234,19 @@ int main(int argc, char **argv)
 		} else {
 			r_ossl[r] = r_hsm[r] = r_ver[r] = 1;
 		}
+		kiln_store_stats(dep.store, &st0);
 		r_kiln[r] = run_threads(o.issuers, o.count, issue_worker, &is, r == o.rounds - 1 ? lat : NULL, &ok);
 		r_util[r] = run_cpu_util;
+		kiln_store_stats(dep.store, &st1);
 		issued += ok;
 		attempted += o.count;
 		printf("  round %u: openssl %.0f/s  softhsm %.0f/s  verify %.0f/s  kiln %.0f/s "
-		       "(cores busy %.2f, %.0f us CPU per certificate)\n",
+		       "(cores busy %.2f, %.0f us CPU per certificate, %.1f per commit)\n",
 		       r + 1, r_ossl[r], r_hsm[r], r_ver[r], r_kiln[r], r_util[r],
-		       r_kiln[r] > 0 ? r_util[r] * 1e6 / r_kiln[r] : 0);
+		       r_kiln[r] > 0 ? r_util[r] * 1e6 / r_kiln[r] : 0,
+		       st1.commits > st0.commits
+			       ? (double)(st1.jobs - st0.jobs) / (double)(st1.commits - st0.commits)
+			       : 0);
 	}
 	{
 		double ossl = median(r_ossl, o.rounds), hsm = median(r_hsm, o.rounds);

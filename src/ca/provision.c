@@ -72,7 +72,8 @@ static kiln_result begin(kiln_ca *ca, const char *lot, const struct kiln_station
 	kiln_strtrunc(n.lot, batch.lot, sizeof(n.lot));
 	n.issued = now;
 	n.expires = now + ttl_s;
-	KILN_TRY(r, kiln_store_write(ca->store, begin_tx, &n, d));
+	/* Lazy: a nonce lost in a crash costs the device a new begin; its use commits durably. */
+	KILN_TRY(r, kiln_store_write_lazy(ca->store, begin_tx, &n, d));
 	out->expires = n.expires;
 	kiln_strtrunc(out->product, batch.product, sizeof(out->product));
 	out->attestation = kiln_attest_type_name(policy->attestation.type);

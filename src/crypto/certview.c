@@ -5,8 +5,8 @@
  * through its provider decoders, which cost more than verifying a P-256
  * signature. On the provisioning path kiln reads a device's Alias
  * certificate and CSR per request; here they are walked with the bounded
- * DER reader, and keys are built from their parts (EVP_PKEY_fromdata, raw
- * Ed25519). Pure functions, no I/O; fuzzed through the CSR and evidence
+ * DER reader, and keys are built from their parts (a copy of cached curve
+ * parameters plus the point, EVP_PKEY_fromdata, raw Ed25519). Pure functions, no I/O; fuzzed through the CSR and evidence
  * targets.
  */
 #include "crypto.h"
@@ -17,6 +17,7 @@
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/param_build.h>
+#include <pthread.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ signature algorithms */
@@ -86,6 +87,55 @@ int kiln_sigalg_digest(const X509_ALGOR *alg, int *pk)
 
 /* ------------------------------------------------------------ keys */
 
+/*
+ * Parameter-only keys for the common curves, made once per process. Building
+ * a key by name makes its EC_GROUP from scratch (Montgomery constants and
+ * all), which costs a third of a P-256 verification; copying the parameters
+ * of a ready key does not. Never freed: they live as long as the process.
+ */
+static const char *const common_curves[] = { "prime256v1", "secp384r1", "secp521r1" };
+static EVP_PKEY *curve_params[sizeof(common_curves) / sizeof(common_curves[0])];
+static pthread_once_t curve_once = PTHREAD_ONCE_INIT;
+
+static void curve_init(void)
+{
+	for (size_t i = 0; i < sizeof(common_curves) / sizeof(common_curves[0]); i++) {
+		OSSL_PARAM params[2];
+		EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+		params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+							     (char *)common_curves[i], 0);
+		params[1] = OSSL_PARAM_construct_end();
+		if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+		    EVP_PKEY_fromdata(ctx, &curve_params[i], EVP_PKEY_KEY_PARAMETERS, params) != 1)
+			curve_params[i] = NULL; /* the slow path serves this curve */
+		EVP_PKEY_CTX_free(ctx);
+	}
+	ERR_clear_error();
+}
+
+/* A key on one of the common curves from a copy of its parameters, or NULL. */
+static EVP_PKEY *ec_key_fast(const char *name, kiln_slice point)
+{
+	EVP_PKEY *pk;
+
+	if (pthread_once(&curve_once, curve_init) != 0)
+		return NULL;
+	for (size_t i = 0; i < sizeof(common_curves) / sizeof(common_curves[0]); i++) {
+		if (curve_params[i] == NULL || strcmp(name, common_curves[i]) != 0)
+			continue;
+		/* EC_POINT_oct2point underneath refuses a point that is not on the curve. */
+		pk = EVP_PKEY_new();
+		if (pk == NULL || EVP_PKEY_copy_parameters(pk, curve_params[i]) != 1 ||
+		    EVP_PKEY_set1_encoded_public_key(pk, point.ptr, point.len) != 1) {
+			EVP_PKEY_free(pk);
+			return NULL;
+		}
+		return pk;
+	}
+	return NULL;
+}
+
 /* An EC key on a named curve, from its uncompressed point. */
 static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
 {
@@ -104,6 +154,8 @@ static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
 	if (point.len < 3 || point.ptr[0] != 0x04)
 		return NULL;
 	name = OBJ_nid2sn(OBJ_obj2nid(curve));
+	if ((pk = ec_key_fast(name, point)) != NULL)
+		return pk;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
 						      (void *)point.ptr, point.len);

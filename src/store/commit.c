@@ -25,6 +25,7 @@ struct kiln_store_job {
 	void *ctx;
 	kiln_diag diag; /* written only by fn and the committer until done */
 	kiln_result result;
+	bool durable; /* false for kiln_store_write_lazy */
 	bool done;
 	pthread_cond_t done_cv;
 	struct kiln_store_job *next;
@@ -170,15 +171,15 @@ static void note_writer(kiln_store *s, bool held)
 	(void)pthread_mutex_unlock(&s->q_mu);
 }
 
-static kiln_result write_direct(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln_diag *d,
-				bool *committed)
+static kiln_result write_direct(kiln_store *s, kiln_store_tx_fn fn, void *ctx, bool durable,
+				kiln_diag *d, bool *committed)
 {
 	kiln_store_tx tx = { s, NULL };
 	kiln_result r;
 
 	KILN_GUARD(lock_writer(s, d));
 	note_writer(s, true);
-	KILN_TRY(r, s->ops->tx_begin(s, &tx, d));
+	KILN_TRY(r, s->ops->tx_begin(s, &tx, durable, d));
 	r = fn(&tx, ctx, d);
 	if (!kiln_is_ok(r)) {
 		s->ops->tx_rollback(&tx);
@@ -253,13 +254,16 @@ static bool batch_run(kiln_store *s, struct kiln_store_job **jobs, size_t n, siz
 	kiln_store_tx tx = { s, NULL };
 	kiln_diag bd;
 	kiln_result r;
-	bool intact = true;
+	bool intact = true, durable = false;
 	size_t i;
 
 	kiln_diag_clear(&bd);
 	*ran = n;
+	/* One durable job makes the whole batch durable. */
+	for (i = 0; i < n; i++)
+		durable = durable || jobs[i]->durable;
 	KILN_TRY(r, lock_writer(s, &bd));
-	r = s->ops->tx_begin(s, &tx, &bd);
+	r = s->ops->tx_begin(s, &tx, durable, &bd);
 	if (!kiln_is_ok(r)) {
 		(void)pthread_mutex_unlock(&s->write_mu);
 		goto out;
@@ -347,9 +351,10 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
-static kiln_result write_queued(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln_diag *d)
+static kiln_result write_queued(kiln_store *s, kiln_store_tx_fn fn, void *ctx, bool durable,
+				kiln_diag *d)
 {
-	struct kiln_store_job job = { .fn = fn, .ctx = ctx };
+	struct kiln_store_job job = { .fn = fn, .ctx = ctx, .durable = durable };
 
 	/* Called with q_mu held; returns with it held. */
 	if (pthread_cond_init(&job.done_cv, NULL) != 0)
@@ -375,7 +380,8 @@ static kiln_result write_queued(kiln_store *s, kiln_store_tx_fn fn, void *ctx, k
 
 /* ------------------------------------------------------------ entry point */
 
-kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln_diag *d)
+static kiln_result store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx, bool durable,
+			       kiln_diag *d)
 {
 	kiln_result r;
 	bool committed = false;
@@ -395,10 +401,10 @@ kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln
 	}
 	s->inflight++;
 	if (s->group_commit) {
-		r = write_queued(s, fn, ctx, d);
+		r = write_queued(s, fn, ctx, durable, d);
 	} else {
 		(void)pthread_mutex_unlock(&s->q_mu);
-		r = write_direct(s, fn, ctx, d, &committed);
+		r = write_direct(s, fn, ctx, durable, d, &committed);
 		(void)pthread_mutex_lock(&s->q_mu);
 		stats_note(s, 1, !kiln_is_ok(r), committed);
 	}
@@ -407,4 +413,14 @@ kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln
 		(void)pthread_cond_broadcast(&s->idle_cv);
 	(void)pthread_mutex_unlock(&s->q_mu);
 	return r;
+}
+
+kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln_diag *d)
+{
+	return store_write(s, fn, ctx, true, d);
+}
+
+kiln_result kiln_store_write_lazy(kiln_store *s, kiln_store_tx_fn fn, void *ctx, kiln_diag *d)
+{
+	return store_write(s, fn, ctx, false, d);
 }

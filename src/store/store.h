@@ -219,6 +219,16 @@ void kiln_event_rec_cleanup(struct kiln_event_rec *r);
 typedef kiln_result (*kiln_store_tx_fn)(kiln_store_tx *tx, void *ctx, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_write(kiln_store *s, kiln_store_tx_fn fn, void *ctx,
 					   kiln_diag *d);
+/*
+ * Same, except that the COMMIT need not be on disk when it returns: it is
+ * visible to every reader, and the next durable write (of anyone) carries
+ * it to the disk; a crash before that may lose it. The log is sequential, so
+ * a crash never keeps a later write and loses this one. For state whose
+ * loss is harmless and whose write is frequent: a provisioning nonce (lost,
+ * the device asks for another; its use is recorded by a durable write).
+ */
+KILN_MUST_USE kiln_result kiln_store_write_lazy(kiln_store *s, kiln_store_tx_fn fn, void *ctx,
+						kiln_diag *d);
 
 /* Typed operations inside a transaction. Duplicates give KILN_ERR_DUPLICATE naming the field. */
 KILN_MUST_USE kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca,

@@ -64,7 +64,13 @@ struct kiln_store_ops {
 	const char *name;
 	void (*close)(kiln_store *s);
 
-	KILN_MUST_USE kiln_result (*tx_begin)(kiln_store *s, kiln_store_tx *tx, kiln_diag *d);
+	/*
+	 * durable false: this transaction's COMMIT need not reach the disk before
+	 * it returns (a later durable COMMIT carries it there; a crash in between
+	 * may lose it, and never a later transaction without it).
+	 */
+	KILN_MUST_USE kiln_result (*tx_begin)(kiln_store *s, kiln_store_tx *tx, bool durable,
+					      kiln_diag *d);
 	/* On failure the transaction is rolled back. */
 	KILN_MUST_USE kiln_result (*tx_commit)(kiln_store_tx *tx, kiln_diag *d);
 	void (*tx_rollback)(kiln_store_tx *tx);
@@ -301,6 +307,7 @@ struct kiln_sqlite {
 	char *path;
 	unsigned busy_timeout_ms;
 	struct kiln_sqlite_conn writer; /* guarded by kiln_store.write_mu */
+	bool writer_lazy;               /* the writer runs synchronous=NORMAL (write_mu) */
 	struct kiln_sqlite_conn *readers;
 	unsigned nreaders;
 	pthread_mutex_t pool_mu; /* guards free_readers */

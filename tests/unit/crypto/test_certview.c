@@ -228,6 +228,13 @@ static void test_spki_key(void **state)
 		assert_false(kiln_is_ok(kiln_spki_key(kiln_slice_of(der, (size_t)n - 1), &got,
 						      &canonical)));
 		assert_null(got);
+		/* a point moved off the curve (last byte of y changed): refused on every path */
+		if (strncmp(kinds[i], "p", 1) == 0 || strcmp(kinds[i], "secp256k1") == 0) {
+			der[n - 1] ^= 0x01;
+			assert_false(kiln_is_ok(kiln_spki_key(kiln_slice_of(der, (size_t)n), &got,
+							      &canonical)));
+			assert_null(got);
+		}
 		OPENSSL_free(der);
 	}
 	/* a compressed point is read by the decoder, and flagged not canonical */

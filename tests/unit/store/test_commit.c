@@ -2,7 +2,8 @@
  * src/store/commit.c: the write path. Direct and group-committed writes,
  * a failing job isolated from its batch-mates, a batch the database abandons,
  * a COMMIT that fails, nested writes, close draining the queue, durability
- * seen from an independent connection, and a SIGKILL crash smoke test.
+ * seen from an independent connection, lazy (unsynced) writes, and a SIGKILL
+ * crash smoke test.
  *
  * Batches are made deterministic with a gate: a first job holds the
  * committer inside its fn until the jobs under test are queued behind it.
@@ -236,6 +237,57 @@ static void test_durable_direct(void **state)
 static void test_durable_group(void **state)
 {
 	check_durable(*state);
+}
+
+/* The writer connection's PRAGMA synchronous: 2 FULL, 1 NORMAL. */
+static int writer_sync(struct fx *f)
+{
+	struct kiln_sqlite *b = f->s->backend;
+	sqlite3_stmt *st = NULL;
+	int v;
+
+	assert_int_equal(sqlite3_prepare_v2(b->writer.db, "PRAGMA synchronous", -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * A lazy write commits (an independent connection sees it at once) without
+ * a sync; the next durable write puts the writer back to FULL, and both are
+ * in the file after the store is closed and opened again.
+ */
+static void check_lazy(struct fx *f, bool group)
+{
+	struct issue lazy = issue_of(f->ca, 11, 1), full = issue_of(f->ca, 11, 2);
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	assert_int_equal(writer_sync(f), 2);
+	KT_OK(kiln_store_write_lazy(f->s, issue_fn, &lazy, &d));
+	assert_int_equal(writer_sync(f), 1);
+	assert_int_equal(kt_system("sqlite3 '%s' \"SELECT serial FROM certificates\" | grep -qx %s",
+				   f->path, lazy.cert_serial), 0);
+	KT_OK(kiln_store_write(f->s, issue_fn, &full, &d));
+	assert_int_equal(writer_sync(f), 2);
+	KT_ERR(kiln_store_write_lazy(NULL, issue_fn, NULL, &d), KILN_ERR_ARG);
+	kiln_store_close(f->s);
+	f->s = open_store(f->path, group);
+	assert_int_equal(kt_system("sqlite3 '%s' \"SELECT count(*) FROM certificates WHERE serial "
+				   "IN ('%s', '%s')\" | grep -qx 2",
+				   f->path, lazy.cert_serial, full.cert_serial), 0);
+}
+
+static void test_lazy_direct(void **state)
+{
+	check_lazy(*state, false);
+}
+
+static void test_lazy_group(void **state)
+{
+	check_lazy(*state, true);
 }
 
 /* ------------------------------------------------------------ group commit at scale */
@@ -736,6 +788,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_args, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_direct, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_group, setup_group, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_direct, setup_direct, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_group, setup_group, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup_group, teardown),
 		cmocka_unit_test_setup_teardown(test_group_failure_isolated, setup_group, teardown),
 		cmocka_unit_test_setup_teardown(test_group_abandoned_batch, setup_group, teardown),
