@@ -55,6 +55,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,21 +183,24 @@ static kiln_result hkdf_sha256(const uint8_t cdi[CDI_LEN], const char *info, uin
 /* An EC P-256 EVP_PKEY from its parts; priv NULL gives a public-only key. */
 static kiln_result p256_pkey(const BIGNUM *priv, const uint8_t pub[P256_POINT_LEN], EVP_PKEY **out)
 {
-	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	OSSL_PARAM_BLD *bld;
+	EVP_PKEY_CTX *pctx;
 	OSSL_PARAM *params = NULL;
 	bool ok;
 
 	*out = NULL;
+	if (priv == NULL) /* from cached curve parameters: no group built per key */
+		return kiln_ec_public_key("prime256v1", kiln_slice_of(pub, P256_POINT_LEN), out);
+	bld = OSSL_PARAM_BLD_new();
+	pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 	ok = bld != NULL && pctx != NULL &&
 	     OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
 	     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, P256_POINT_LEN) == 1 &&
-	     (priv == NULL || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1);
+	     OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv) == 1;
 	if (ok)
 		params = OSSL_PARAM_BLD_to_param(bld);
 	ok = ok && params != NULL && EVP_PKEY_fromdata_init(pctx) == 1 &&
-	     EVP_PKEY_fromdata(pctx, out, priv != NULL ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
-			       params) == 1;
+	     EVP_PKEY_fromdata(pctx, out, EVP_PKEY_KEYPAIR, params) == 1;
 	OSSL_PARAM_free(params); /* a secure BIGNUM's copy sits in the cleared secure block */
 	OSSL_PARAM_BLD_free(bld);
 	EVP_PKEY_CTX_free(pctx);
@@ -227,10 +231,19 @@ out:
 	return r;
 }
 
+/* P-256, built once per process and only read after (EC_POINT_mul takes it const). */
+static EC_GROUP *p256_group;
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
+
+static void p256_init(void)
+{
+	p256_group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+}
+
 /* The P-256 key pair of (cdi, info): see the top of this file. */
 static kiln_result derive_key(const uint8_t cdi[CDI_LEN], const char *info, EVP_PKEY **out)
 {
-	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	const EC_GROUP *g = pthread_once(&p256_once, p256_init) == 0 ? p256_group : NULL;
 	BN_CTX *bctx = BN_CTX_secure_new();
 	BIGNUM *k = BN_secure_new();
 	EC_POINT *pub = g != NULL ? EC_POINT_new(g) : NULL;
@@ -252,7 +265,6 @@ out:
 	BN_clear_free(k);
 	BN_CTX_free(bctx);
 	EC_POINT_free(pub);
-	EC_GROUP_free(g);
 	ERR_clear_error();
 	return r;
 }

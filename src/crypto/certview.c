@@ -142,8 +142,6 @@ static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
 	const ASN1_OBJECT *curve = NULL;
 	const void *pval = NULL;
 	int ptype = V_ASN1_UNDEF;
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx;
 	EVP_PKEY *pk = NULL;
 	const char *name;
 
@@ -154,9 +152,20 @@ static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
 	if (point.len < 3 || point.ptr[0] != 0x04)
 		return NULL;
 	name = OBJ_nid2sn(OBJ_obj2nid(curve));
-	if ((pk = ec_key_fast(name, point)) != NULL)
-		return pk;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)name, 0);
+	return kiln_is_ok(kiln_ec_public_key(name, point, &pk)) ? pk : NULL;
+}
+
+kiln_result kiln_ec_public_key(const char *curve, kiln_slice point, EVP_PKEY **out)
+{
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *ctx;
+	EVP_PKEY *pk = NULL;
+
+	*out = NULL;
+	KILN_ENSURE(curve != NULL && point.len >= 3 && point.ptr[0] == 0x04, KILN_ERR_MALFORMED);
+	if ((*out = ec_key_fast(curve, point)) != NULL)
+		return kiln_ok();
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
 						      (void *)point.ptr, point.len);
 	params[2] = OSSL_PARAM_construct_end();
@@ -165,7 +174,10 @@ static EVP_PKEY *ec_key(const X509_ALGOR *alg, kiln_slice point)
 	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
 		pk = NULL;
 	EVP_PKEY_CTX_free(ctx);
-	return pk;
+	ERR_clear_error();
+	KILN_ENSURE(pk != NULL, KILN_ERR_MALFORMED);
+	*out = pk;
+	return kiln_ok();
 }
 
 /* A positive, minimally encoded INTEGER's magnitude. */

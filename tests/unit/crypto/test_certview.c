@@ -260,6 +260,39 @@ static void test_spki_key(void **state)
 	}
 }
 
+/* kiln_ec_public_key: the cached-parameter curves, another named curve, and refusals. */
+static void test_ec_public_key(void **state)
+{
+	static const char *const kinds[][2] = { { "p256", "prime256v1" },
+						{ "p384", "secp384r1" },
+						{ "secp256k1", "secp256k1" } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		EVP_PKEY *k = kt_key(kinds[i][0]), *got = NULL;
+		uint8_t point[133];
+		size_t n = 0;
+
+		assert_int_equal(EVP_PKEY_get_octet_string_param(
+					 k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof(point), &n),
+				 1);
+		KT_OK(kiln_ec_public_key(kinds[i][1], kiln_slice_of(point, n), &got));
+		assert_int_equal(EVP_PKEY_eq(k, got), 1);
+		EVP_PKEY_free(got);
+		point[n - 1] ^= 0x01; /* off the curve */
+		KT_ERR(kiln_ec_public_key(kinds[i][1], kiln_slice_of(point, n), &got),
+		       KILN_ERR_MALFORMED);
+		assert_null(got);
+		point[n - 1] ^= 0x01;
+		point[0] = 0x02; /* not uncompressed */
+		KT_ERR(kiln_ec_public_key(kinds[i][1], kiln_slice_of(point, n), &got),
+		       KILN_ERR_MALFORMED);
+		KT_ERR(kiln_ec_public_key("no-such-curve", kiln_slice_of(point, n), &got),
+		       KILN_ERR_MALFORMED);
+		assert_null(got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_duplicate_extension_and_v1),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_spki_key),
+		cmocka_unit_test(test_ec_public_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
