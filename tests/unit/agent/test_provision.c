@@ -8,210 +8,18 @@
  * retry, and what becomes of pending.json when the transport or the server
  * fails.
  */
-#include "support/ca_fixture.h"
+#include "support/srv_fixture.h"
 
 #include "kiln/agent.h"
-#include "server/server.h"
 
 #include <jansson.h>
-#include <netinet/in.h>
 #include <openssl/pem.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ------------------------------------------------------------ a kiln server in a thread */
-
-static struct kt_deploy k;
-static kiln_app *app;
-static kiln_buf tls_chain, tls_key, svc_root, svc_issuing;
-static char *ca_file;
-
-struct srv {
-	kiln_server *s;
-	pthread_t t;
-	kiln_result rc;
-	char url[64];
-};
-
-static void *srv_thread(void *arg)
-{
-	struct srv *v = arg;
-
-	v->rc = kiln_server_run(v->s, NULL);
-	return NULL;
-}
-
-static void srv_start_with(struct srv *v, const struct kiln_server_opts *o)
-{
-	kiln_diag d;
-
-	memset(v, 0, sizeof(*v));
-	kiln_diag_clear(&d);
-	if (!kiln_is_ok(kiln_server_new(o, &v->s, &d)))
-		fail_msg("server: %s", d.text);
-	(void)snprintf(v->url, sizeof(v->url), "https://127.0.0.1:%d", kiln_server_port(v->s));
-	assert_int_equal(pthread_create(&v->t, NULL, srv_thread, v), 0);
-}
-
-static void srv_stop(struct srv *v)
-{
-	if (v->s == NULL)
-		return;
-	kiln_server_stop(v->s);
-	assert_int_equal(pthread_join(v->t, NULL), 0);
-	kiln_server_free(v->s);
-	v->s = NULL;
-	KT_OK(v->rc);
-}
-
-/*
- * The one server running (libevent lets one event base at a time own the
- * signals): each test asks for the server it needs, which replaces whatever
- * ran before, so a test that fails half-way leaves nothing behind that the
- * next one could trip over.
- */
-static struct srv srv;
-static bool srv_is_default;
-
-static void srv_run(const struct kiln_server_opts *o, bool is_default)
-{
-	srv_stop(&srv);
-	srv_is_default = false;
-	srv_start_with(&srv, o);
-	srv_is_default = is_default;
-}
-
-/* The kiln application's routes and hooks, with a rate limit. */
-static struct kiln_server_opts app_opts(double rate, unsigned burst)
-{
-	struct kiln_server_opts o = { 0 };
-	size_t n;
-
-	o.listen = "127.0.0.1:0";
-	o.tls_chain_pem = kiln_buf_view(&tls_chain);
-	o.tls_key_pem = kiln_buf_view(&tls_key);
-	o.client_ca_pem = kiln_buf_view(&svc_root);
-	o.client_chain_pem = kiln_buf_view(&svc_issuing);
-	o.workers = 2;
-	o.rate_per_s = rate;
-	o.rate_burst = burst;
-	o.routes = kiln_app_routes(&n);
-	o.n_routes = n;
-	o.hooks = kiln_app_hooks();
-	o.app = app;
-	o.log = &k.log;
-	return o;
-}
-
-/* The kiln server with a limit no test reaches. */
-static void srv_default(void)
-{
-	struct kiln_server_opts o;
-
-	if (srv.s != NULL && srv_is_default)
-		return;
-	o = app_opts(1000, 2000);
-	srv_run(&o, true);
-}
-
-/* Writes a station's (or anyone's) certificate and key, issued by the deployment. */
-static void identity(const char *name, const char *role, kiln_env env, char **cert, char **key)
-{
-	struct kiln_identity_req req = { name, role, env, kiln_slice_of(NULL, 0), "test", NULL, NULL };
-	struct kiln_identity_result res;
-	char file[96];
-	kiln_diag d;
-
-	kiln_diag_clear(&d);
-	kiln_identity_result_init(&res);
-	if (!kiln_is_ok(kiln_ca_identity_add(k.ca, &req, &res, &d)))
-		fail_msg("identity %s: %s", name, d.text);
-	(void)snprintf(file, sizeof(file), "%s.crt", name);
-	*cert = kt_path(k.dir, file);
-	(void)snprintf(file, sizeof(file), "%s.key", name);
-	*key = kt_path(k.dir, file);
-	kt_write_file(*cert, res.cert_pem.ptr, res.cert_pem.len);
-	kt_write_file(*key, res.key_pem.ptr, res.key_pem.len);
-	kiln_identity_result_cleanup(&res);
-}
-
-/* The deployment, the application, kiln's TLS certificate, the service anchors. */
-static void fixture_up(const char *name)
-{
-	static const char *const dns[] = { "localhost" };
-	static const char *const ips[] = { "127.0.0.1" };
-	static const char end[] = "-----END CERTIFICATE-----\n";
-	struct kiln_app_opts ao = { 0 };
-	struct kiln_tls_req tr;
-	EVP_PKEY *key = kt_keygen("p256");
-	kiln_buf chain;
-	const char *cut;
-	char *data;
-	long n;
-	BIO *bio;
-
-	kt_deploy_up(&k, name, KILN_ALG_P256, true);
-	ao = (struct kiln_app_opts){ .ca = k.ca, .store = k.store, .nonce_ttl_s = 0, .log = &k.log, .ledger = NULL };
-	KT_OK(kiln_app_new(&ao, &app, NULL));
-	tr = (struct kiln_tls_req){ key, dns, 1, ips, 1, 0, "test" };
-	kiln_buf_init(&tls_chain, KILN_BUF_DEFAULT_MAX);
-	KT_OK(kiln_ca_tls_issue(k.ca, &tr, &tls_chain, NULL));
-	bio = BIO_new(BIO_s_mem());
-	assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
-	n = BIO_get_mem_data(bio, &data);
-	kiln_buf_init(&tls_key, KILN_BUF_DEFAULT_MAX);
-	KT_OK(kiln_buf_append(&tls_key, data, (size_t)n));
-	BIO_free(bio);
-	EVP_PKEY_free(key);
-	/* The service chain: issuing CA first (intermediate), root last (anchor). */
-	kiln_buf_init(&chain, KILN_BUF_DEFAULT_MAX);
-	KT_OK(kiln_ca_chain_pem(k.ca, KILN_ENV_SERVICE, &chain, NULL));
-	cut = strstr(kiln_buf_cstr(&chain), end);
-	assert_non_null(cut);
-	cut += sizeof(end) - 1;
-	kiln_buf_init(&svc_issuing, KILN_BUF_DEFAULT_MAX);
-	kiln_buf_init(&svc_root, KILN_BUF_DEFAULT_MAX);
-	KT_OK(kiln_buf_append(&svc_issuing, chain.ptr, (size_t)((const uint8_t *)cut - chain.ptr)));
-	KT_OK(kiln_buf_append_str(&svc_root, cut));
-	ca_file = kt_path(k.dir, "service-chain.pem");
-	kt_write_file(ca_file, chain.ptr, chain.len);
-	kiln_buf_cleanup(&chain);
-}
-
-static void fixture_down(void)
-{
-	kiln_app_free(app);
-	app = NULL;
-	kiln_buf_cleanup(&tls_chain);
-	kiln_buf_cleanup(&tls_key);
-	kiln_buf_cleanup(&svc_root);
-	kiln_buf_cleanup(&svc_issuing);
-	free(ca_file);
-	ca_file = NULL;
-	kt_deploy_down(&k);
-}
-
-/* A TCP port nothing listens on (bound, then closed). */
-static int dead_port(void)
-{
-	struct sockaddr_in a = { 0 };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	(void)close(fd);
-	return port;
-}
 
 /* ------------------------------------------------------------ devices and files */
 
@@ -228,32 +36,31 @@ static int setup(void **state)
 	struct kiln_batch_rec rec;
 
 	(void)state;
-	fixture_up("agent-provision");
-	identity("st-1", "station", KILN_ENV_NONE, &st_cert, &st_key);
-	identity("st-2", "station", KILN_ENV_NONE, &st2_cert, &st2_key);
+	kt_srv_fixture_up("agent-provision");
+	kt_srv_identity("st-1", "station", KILN_ENV_NONE, &st_cert, &st_key);
+	kt_srv_identity("st-2", "station", KILN_ENV_NONE, &st2_cert, &st2_key);
 	for (size_t i = 0; i < sizeof(br) / sizeof(br[0]); i++)
-		KT_OK(kiln_ca_batch_open(k.ca, &br[i], &rec, NULL));
-	KT_OK(kiln_ca_batch_close(k.ca, "LOT-SHUT", "eng", NULL));
+		KT_OK(kiln_ca_batch_open(kt_srv.k.ca, &br[i], &rec, NULL));
+	KT_OK(kiln_ca_batch_close(kt_srv.k.ca, "LOT-SHUT", "eng", NULL));
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	srv_stop(&srv);
+	kt_srv_stop();
 	free(st_cert);
 	free(st_key);
 	free(st2_cert);
 	free(st2_key);
-	fixture_down();
+	kt_srv_fixture_down();
 	return 0;
 }
 
 /* The URL of the kiln server, started if another server (or none) runs. */
 static const char *default_url(void)
 {
-	srv_default();
-	return srv.url;
+	return kt_srv_default_url();
 }
 
 static kiln_client *client_for(const char *url, const char *cert, const char *key, const char *ca)
@@ -268,11 +75,11 @@ static kiln_client *client_for(const char *url, const char *cert, const char *ke
 	return c;
 }
 
-/* A simulated DICE device in k.dir/<serial>; returns its directory (caller frees). */
+/* A simulated DICE device in kt_srv.k.dir/<serial>; returns its directory (caller frees). */
 static char *device_new(const char *serial, const char *firmware, const char *version)
 {
 	struct kiln_dice_sim_opts o = { 0 };
-	char *dir = kt_path(k.dir, serial);
+	char *dir = kt_path(kt_srv.k.dir, serial);
 	kiln_buf image;
 	kiln_diag d;
 
@@ -381,7 +188,7 @@ static int64_t count_reason(int64_t from, const char *slug)
 	int64_t hits = 0;
 
 	(void)snprintf(needle, sizeof(needle), "\"reason\":\"%s\"", slug);
-	KT_OK(kiln_store_event_list(k.store, from, 0, &ev, &n, NULL));
+	KT_OK(kiln_store_event_list(kt_srv.k.store, from, 0, &ev, &n, NULL));
 	for (size_t i = 0; i < n; i++)
 		hits += strstr(ev[i].detail_json, needle) != NULL;
 	kiln_store_event_list_free(ev, n);
@@ -392,7 +199,7 @@ static int64_t count_reason(int64_t from, const char *slug)
 
 static void test_success_then_already(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file);
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	char *dir = device_new("WGT-AG-0001", NULL, NULL);
 	char *cert = kt_path(dir, "cert.pem");
 	struct kiln_provision_outcome out;
@@ -418,7 +225,7 @@ static void test_success_then_already(void **state)
 	assert_int_equal(st.st_mode & 0777, 0644);
 	assert_false(exists(dir, "pending.json"));
 	/* The inventory has the device, from this station, in this lot. */
-	KT_OK(kiln_store_device_get(k.store, "WGT-AG-0001", &dev, NULL));
+	KT_OK(kiln_store_device_get(kt_srv.k.store, "WGT-AG-0001", &dev, NULL));
 	assert_string_equal(dev.cert_serial, out.cert_serial);
 	assert_string_equal(dev.station, "st-1");
 	assert_string_equal(dev.lot, "LOT-A");
@@ -426,13 +233,13 @@ static void test_success_then_already(void **state)
 	kiln_provision_outcome_cleanup(&out);
 
 	/* Run again: the device holds its certificate; nothing is sent. */
-	events = kt_count(&k, "events");
-	nonces = kt_count(&k, "nonces");
+	events = kt_count(&kt_srv.k, "events");
+	nonces = kt_count(&kt_srv.k, "nonces");
 	KT_OK(provision(c, dir, "widget", "LOT-A", &out, &d));
 	assert_true(out.already);
 	assert_int_equal(out.status, 0);
-	assert_int_equal(kt_count(&k, "events"), events);
-	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	assert_int_equal(kt_count(&kt_srv.k, "events"), events);
+	assert_int_equal(kt_count(&kt_srv.k, "nonces"), nonces);
 	kiln_provision_outcome_cleanup(&out);
 	kiln_provision_outcome_cleanup(NULL);
 	kiln_client_free(c);
@@ -442,7 +249,7 @@ static void test_success_then_already(void **state)
 
 static void test_resend_after_lost_response(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file);
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	char *dir = device_new("WGT-AG-0002", NULL, NULL);
 	struct kiln_provision_outcome out;
 	uint8_t nonce[32];
@@ -462,7 +269,7 @@ static void test_resend_after_lost_response(void **state)
 	KT_OK(kiln_strlcpy(first, json_string_value(json_object_get(resp, "serial")), sizeof(first)));
 	json_decref(resp);
 	json_decref(body);
-	devices = kt_count(&k, "devices");
+	devices = kt_count(&kt_srv.k, "devices");
 	assert_false(exists(dir, "cert.pem"));
 
 	/* The next run resends it and receives the very certificate kiln issued. */
@@ -473,7 +280,7 @@ static void test_resend_after_lost_response(void **state)
 	assert_string_equal(out.cert_serial, first);
 	assert_true(exists(dir, "cert.pem"));
 	assert_false(exists(dir, "pending.json"));
-	assert_int_equal(kt_count(&k, "devices"), devices);
+	assert_int_equal(kt_count(&kt_srv.k, "devices"), devices);
 	kiln_provision_outcome_cleanup(&out);
 	kiln_client_free(c);
 	free(dir);
@@ -481,7 +288,7 @@ static void test_resend_after_lost_response(void **state)
 
 static void test_pending_never_issued_starts_again(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file);
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	char *dir = device_new("WGT-AG-0003", NULL, NULL);
 	struct kiln_provision_outcome out;
 	uint8_t nonce[32];
@@ -504,7 +311,7 @@ static void test_pending_never_issued_starts_again(void **state)
 
 static void test_pending_replayed_is_refused(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file);
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	char *a = device_new("WGT-AG-0004", NULL, NULL), *b = device_new("WGT-AG-0005", NULL, NULL);
 	struct kiln_provision_outcome out;
 	uint8_t nonce[32];
@@ -553,13 +360,13 @@ static void refused(kiln_client *c, const char *dir, const char *product, const 
 
 static void test_refusals(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file);
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	char *fw = kt_path(FW, "widget-fw-1.1.0.bin");
 	char *bad_fw = device_new("WGT-AG-0010", fw, "1.1.0");
 	char *dev = device_new("WGT-AG-0011", NULL, NULL);
 	char *lier = device_new("WGT-AG-0012", NULL, NULL);
 	struct kiln_provision_outcome out;
-	int64_t devices = kt_count(&k, "devices");
+	int64_t devices = kt_count(&kt_srv.k, "devices");
 	kiln_rot *rot;
 	kiln_diag d;
 
@@ -585,7 +392,7 @@ static void test_refusals(void **state)
 	kiln_rot_free(rot);
 	/* The lot's product is not the one the station expects: nothing is finished. */
 	refused(c, dev, "gadget", "LOT-A", KILN_ERR_ARG, "lot LOT-A is for product widget, not gadget");
-	assert_int_equal(kt_count(&k, "devices"), devices);
+	assert_int_equal(kt_count(&kt_srv.k, "devices"), devices);
 	/* And with no product named, any lot's product will do. */
 	KT_OK(provision(c, dev, NULL, "LOT-A", &out, &d));
 	assert_int_equal(out.status, 201);
@@ -599,22 +406,24 @@ static void test_refusals(void **state)
 
 static void test_transport_error_keeps_pending(void **state)
 {
-	kiln_client *c = client_for(default_url(), st_cert, st_key, ca_file), *dead;
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file), *dead;
 	char *dir = device_new("WGT-AG-0020", NULL, NULL), *pending = kt_path(dir, "pending.json");
 	struct kiln_provision_outcome out;
 	kiln_buf before, after;
 	uint8_t nonce[32];
 	char url[64];
 	kiln_diag d;
+	int dead_fd;
 
 	(void)state;
 	begin(c, "LOT-A", nonce);
 	json_decref(write_pending(dir, nonce));
 	kt_read_file(pending, &before);
 	/* The link is down: an error, and the request stays to be sent again. */
-	(void)snprintf(url, sizeof(url), "https://127.0.0.1:%d", dead_port());
-	dead = client_for(url, st_cert, st_key, ca_file);
+	(void)snprintf(url, sizeof(url), "https://127.0.0.1:%d", kt_dead_port(&dead_fd));
+	dead = client_for(url, st_cert, st_key, kt_srv.ca_file);
 	KT_ERR(provision(dead, dir, "widget", "LOT-A", &out, &d), KILN_ERR_IO);
+	(void)close(dead_fd);
 	assert_true(out.resumed);
 	kiln_provision_outcome_cleanup(&out);
 	kt_read_file(pending, &after);
@@ -623,12 +432,12 @@ static void test_transport_error_keeps_pending(void **state)
 	kiln_buf_cleanup(&after);
 	/* A server the device cannot trust is no better. */
 	{
-		char *prod = kt_path(k.dir, "production-chain.pem");
+		char *prod = kt_path(kt_srv.k.dir, "production-chain.pem");
 		kiln_client *untrusted;
 		kiln_buf chain;
 
 		kiln_buf_init(&chain, KILN_BUF_DEFAULT_MAX);
-		KT_OK(kiln_ca_chain_pem(k.ca, KILN_ENV_PRODUCTION, &chain, NULL));
+		KT_OK(kiln_ca_chain_pem(kt_srv.k.ca, KILN_ENV_PRODUCTION, &chain, NULL));
 		kt_write_file(prod, chain.ptr, chain.len);
 		kiln_buf_cleanup(&chain);
 		untrusted = client_for(default_url(), st_cert, st_key, prod);
@@ -702,19 +511,19 @@ static void test_server_failure_keeps_pending(void **state)
 
 	(void)state;
 	o.listen = "127.0.0.1:0";
-	o.tls_chain_pem = kiln_buf_view(&tls_chain);
-	o.tls_key_pem = kiln_buf_view(&tls_key);
-	o.client_ca_pem = kiln_buf_view(&svc_root);
-	o.client_chain_pem = kiln_buf_view(&svc_issuing);
+	o.tls_chain_pem = kiln_buf_view(&kt_srv.tls_chain);
+	o.tls_key_pem = kiln_buf_view(&kt_srv.tls_key);
+	o.client_ca_pem = kiln_buf_view(&kt_srv.svc_root);
+	o.client_chain_pem = kiln_buf_view(&kt_srv.svc_issuing);
 	o.routes = busy_routes;
 	o.n_routes = 2;
 	o.hooks = kiln_app_hooks();
-	o.app = app;
-	o.log = &k.log;
+	o.app = kt_srv.app;
+	o.log = &kt_srv.k.log;
 	o.rate_per_s = 1000;
 	o.rate_burst = 1000;
-	srv_run(&o, false);
-	c = client_for(srv.url, st_cert, st_key, ca_file);
+	kt_srv_run(&o, false);
+	c = client_for(kt_srv.url, st_cert, st_key, kt_srv.ca_file);
 	/* The server could not answer (503): it may have committed; the request is kept. */
 	KT_ERR(provision(c, dir, "widget", "LOT-A", &out, &d), KILN_ERR_STORE_BUSY);
 	assert_int_equal(out.status, 503);
@@ -723,7 +532,7 @@ static void test_server_failure_keeps_pending(void **state)
 	kiln_provision_outcome_cleanup(&out);
 	kiln_client_free(c);
 	/* The real server never issued that nonce: the next run starts again and succeeds. */
-	c = client_for(default_url(), st_cert, st_key, ca_file);
+	c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
 	KT_OK(provision(c, dir, "widget", "LOT-A", &out, &d));
 	assert_true(out.resumed);
 	assert_int_equal(out.status, 201);
@@ -736,16 +545,16 @@ static void test_rate_limited(void **state)
 {
 	struct kiln_provision_outcome out;
 	char *dir = device_new("WGT-AG-0040", NULL, NULL);
-	int64_t from = kt_count(&k, "events");
+	int64_t from = kt_count(&kt_srv.k, "events");
 	struct kiln_server_opts slow;
 	kiln_client *c;
 	kiln_diag d;
 
 	(void)state;
 	/* One request per four seconds: begin passes, finish waits as told and is sent again. */
-	slow = app_opts(0.25, 1);
-	srv_run(&slow, false);
-	c = client_for(srv.url, st_cert, st_key, ca_file);
+	slow = kt_srv_app_opts(0.25, 1);
+	kt_srv_run(&slow, false);
+	c = client_for(kt_srv.url, st_cert, st_key, kt_srv.ca_file);
 	if (!kiln_is_ok(provision(c, dir, "widget", "LOT-A", &out, &d)))
 		fail_msg("provision: %s", d.text);
 	assert_int_equal(out.status, 201);
