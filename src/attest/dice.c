@@ -175,26 +175,6 @@ static kiln_result check_binding(const struct kiln_cert_view *alias,
 	return kiln_ok();
 }
 
-static kiln_result load_roots(const kiln_policy *p, X509_STORE *store, kiln_diag *d)
-{
-	const struct kiln_policy_attestation *a = &p->attestation;
-
-	for (size_t i = 0; i < a->n_vendor_roots && i < KILN_POLICY_MAX_ROOTS; i++) {
-		BIO *bio = a->vendor_roots[i] != NULL ? BIO_new_mem_buf(a->vendor_roots[i], -1) : NULL;
-		X509 *root = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-		int ok = root != NULL && X509_STORE_add_cert(store, root) == 1;
-
-		X509_free(root);
-		BIO_free(bio);
-		ERR_clear_error();
-		if (!ok)
-			return kiln_diag_set(d, KILN_ERR_CONFIG,
-					     "policy %s: vendor_roots[%zu] is not a readable PEM certificate",
-					     p->product, i);
-	}
-	return kiln_ok();
-}
-
 /* Step 3: a vendor root endorses the DeviceID key, and it is the CSR's key. */
 static kiln_result check_vendor(const struct kiln_evidence *ev, const struct kiln_attest_ctx *ctx,
 				kiln_diag *d)
@@ -217,7 +197,8 @@ static kiln_result check_vendor(const struct kiln_evidence *ev, const struct kil
 		r = kiln_fail(KILN_ERR_NOMEM);
 		goto out;
 	}
-	KILN_TRY(r, load_roots(p, store, d));
+	KILN_TRY(r, kiln_attest_load_roots(p, p->attestation.vendor_roots,
+					   p->attestation.n_vendor_roots, "vendor_roots", store, d));
 	if (X509_STORE_CTX_init(sctx, store, devid, NULL) != 1 ||
 	    X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_ANY) != 1) {
 		r = kiln_fail(KILN_ERR_CRYPTO);

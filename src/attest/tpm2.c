@@ -183,26 +183,6 @@ static kiln_result check_ak(const TPM2B_PUBLIC *ak, EVP_PKEY **pkey, kiln_diag *
 
 /* --------------------------------------------------------------- EK chain */
 
-static kiln_result load_ek_roots(const kiln_policy *p, X509_STORE *store, kiln_diag *d)
-{
-	const struct kiln_policy_attestation *a = &p->attestation;
-
-	for (size_t i = 0; i < a->n_ek_roots && i < KILN_POLICY_MAX_ROOTS; i++) {
-		BIO *bio = a->ek_roots[i] != NULL ? BIO_new_mem_buf(a->ek_roots[i], -1) : NULL;
-		X509 *root = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-		int ok = root != NULL && X509_STORE_add_cert(store, root) == 1;
-
-		X509_free(root);
-		BIO_free(bio);
-		ERR_clear_error();
-		if (!ok)
-			return kiln_diag_set(d, KILN_ERR_CONFIG,
-					     "policy %s: ek_roots[%zu] is not a readable PEM certificate",
-					     p->product, i);
-	}
-	return kiln_ok();
-}
-
 /* Step 1: the EK certificate chains to an ek_root; *ek receives its key (caller frees). */
 static kiln_result check_ek(const kiln_policy *p, kiln_slice ek_der, kiln_slice inter_der,
 			    int64_t now, EVP_PKEY **ek, kiln_diag *d)
@@ -232,7 +212,8 @@ static kiln_result check_ek(const kiln_policy *p, kiln_slice ek_der, kiln_slice 
 			goto out;
 		}
 	}
-	KILN_TRY(r, load_ek_roots(p, store, d));
+	KILN_TRY(r, kiln_attest_load_roots(p, p->attestation.ek_roots, p->attestation.n_ek_roots,
+					   "ek_roots", store, d));
 	if (X509_STORE_CTX_init(sctx, store, cert, untrusted) != 1 ||
 	    X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_ANY) != 1) {
 		r = kiln_fail(KILN_ERR_CRYPTO);

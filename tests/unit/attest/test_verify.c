@@ -1,12 +1,15 @@
 /*
  * Unit tests for src/attest/verify.c: the dispatcher. Which verifier each
  * attestation type reaches, what "none" accepts, and what it refuses before
- * any verifier runs. DICE itself is tested in test_dice.c.
+ * any verifier runs, and the trust anchors the verifiers share. DICE itself
+ * is tested in test_dice.c.
  */
 #include "support/support.h"
 
-#include "attest/attest.h"
+#include "attest/attest_impl.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,6 +122,52 @@ static void test_dice_dispatched(void **state)
 	kiln_policy_free(p);
 }
 
+/* The trust anchors both verifiers load: each must be a readable PEM certificate. */
+static void test_load_roots(void **state)
+{
+	kiln_policy *p = parse_policy("  type: none\n");
+	EVP_PKEY *key = kt_keygen("p256");
+	X509 *x = X509_new();
+	X509_STORE *store = X509_STORE_new();
+	char *pems[2] = { NULL, NULL };
+	char *mem = NULL;
+	BIO *bio = BIO_new(BIO_s_mem());
+	kiln_diag d;
+	long n;
+
+	(void)state;
+	/* a self-signed certificate, as PEM text */
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600));
+	assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+						    (const unsigned char *)"root", -1, -1, 0), 1);
+	assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(x)), 1);
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+	n = BIO_get_mem_data(bio, &mem);
+	pems[0] = strndup(mem, (size_t)n);
+	pems[1] = strdup("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+	kiln_diag_clear(&d);
+	KT_OK(kiln_attest_load_roots(p, pems, 1, "ek_roots", store, &d));
+	KT_ERR(kiln_attest_load_roots(p, pems, 2, "ek_roots", store, &d), KILN_ERR_CONFIG);
+	assert_string_equal(d.text,
+			    "policy widget-test: ek_roots[1] is not a readable PEM certificate");
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_attest_load_roots(p, pems + 1, 1, "vendor_roots", store, &d), KILN_ERR_CONFIG);
+	assert_non_null(strstr(d.text, "vendor_roots[0]"));
+	free(pems[0]);
+	free(pems[1]);
+	BIO_free(bio);
+	X509_STORE_free(store);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	kiln_policy_free(p);
+}
+
 static void test_unsupported_types(void **state)
 {
 	static const char pem[] =
@@ -181,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_none_accepts),
 		cmocka_unit_test(test_none_outside_test_refused),
 		cmocka_unit_test(test_dice_dispatched),
+		cmocka_unit_test(test_load_roots),
 		cmocka_unit_test(test_unsupported_types),
 		cmocka_unit_test(test_arguments),
 	};
