@@ -159,6 +159,16 @@ KILN_MUST_USE kiln_result kiln_tpm2_activation_make(const kiln_policy *p,
 						    int64_t now, struct kiln_tpm2_activation *out,
 						    kiln_diag *d);
 
+/*
+ * Adds a policy's PEM trust anchors pems[0..n) to store (each one an anchor:
+ * a policy may pin an intermediate). field names them in the error
+ * ("vendor_roots", "ek_roots", "est.bootstrap_roots"): KILN_ERR_CONFIG for
+ * one that is not a readable PEM certificate.
+ */
+KILN_MUST_USE kiln_result kiln_attest_load_roots(const kiln_policy *p, char *const *pems, size_t n,
+						 const char *field, X509_STORE *store,
+						 kiln_diag *d);
+
 /* The same, with the seed and secret given (for tests against known answers). */
 KILN_MUST_USE kiln_result kiln_tpm2_make_credential(const EVP_PKEY *ek, kiln_slice ak_name,
 						    const uint8_t seed[32],

@@ -16,15 +16,6 @@ KILN_MUST_USE kiln_result kiln_attest_dice_verify(const struct kiln_evidence *ev
 						  struct kiln_attest_result *res, kiln_diag *d);
 
 /*
- * Adds the policy's PEM trust anchors pems[0..n) to store. field names them
- * in the error ("vendor_roots", "ek_roots"): KILN_ERR_CONFIG for one that is
- * not a readable PEM certificate.
- */
-KILN_MUST_USE kiln_result kiln_attest_load_roots(const kiln_policy *p, char *const *pems, size_t n,
-						 const char *field, X509_STORE *store,
-						 kiln_diag *d);
-
-/*
  * TPM 2.0: the evidence's TPM structures, unmarshaled with tss2-mu. Each
  * must be exactly one well-formed structure: trailing bytes are refused.
  */

@@ -486,6 +486,7 @@ static const struct kiln_yaml_name est_enroll_names[] = {
 	{ "none", KILN_EST_ENROLL_NONE },
 	{ "station", KILN_EST_ENROLL_STATION },
 	{ "open", KILN_EST_ENROLL_OPEN },
+	{ "bootstrap", KILN_EST_ENROLL_BOOTSTRAP },
 	{ NULL, 0 },
 };
 
@@ -513,6 +514,8 @@ static const struct kiln_yaml_map renewal_map = { renewal_fields, N(renewal_fiel
 
 static const struct kiln_yaml_field est_fields[] = {
 	{ .key = "enroll", .kind = KILN_Y_ENUM, AT(kiln_policy, est_enroll), .names = est_enroll_names },
+	{ .key = "bootstrap_roots", .kind = KILN_Y_LIST, .flags = KILN_Y_UNIQUE,
+	  LIST_AT(kiln_policy, est_bootstrap_roots, n_est_bootstrap_roots), .elem = &pem_elem },
 };
 
 static const struct kiln_yaml_map est_map = { est_fields, N(est_fields), NULL };
@@ -524,6 +527,13 @@ static kiln_result check_est(struct kiln_yaml_ctx *c, const kiln_policy *p)
 		return kiln_yaml_fail_at(c, "est.enroll",
 					 "EST enrollment of new identities carries no attestation: "
 					 "only policies with attestation type none may allow it");
+	if (p->est_enroll == KILN_EST_ENROLL_BOOTSTRAP && p->n_est_bootstrap_roots == 0)
+		return kiln_yaml_fail_at(c, "est.enroll",
+					 "enroll: bootstrap needs est.bootstrap_roots, the CA certificates "
+					 "that issue the devices' bootstrap certificates");
+	if (p->est_enroll != KILN_EST_ENROLL_BOOTSTRAP && p->n_est_bootstrap_roots > 0)
+		return kiln_yaml_fail_at(c, "est.bootstrap_roots",
+					 "'bootstrap_roots' is used only with enroll: bootstrap");
 	return kiln_ok();
 }
 
@@ -646,6 +656,7 @@ void kiln_policy_free(kiln_policy *p)
 	for (size_t i = 0; i < KILN_POLICY_MAX_ROOTS; i++) {
 		free(p->attestation.vendor_roots[i]);
 		free(p->attestation.ek_roots[i]);
+		free(p->est_bootstrap_roots[i]);
 	}
 	kiln_policy_regex_free(p->priv);
 	free(p);

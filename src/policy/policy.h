@@ -101,6 +101,7 @@ typedef enum kiln_est_enroll {
 	KILN_EST_ENROLL_NONE = 0,  /* nobody: new identities come from /v1/provision (attested) */
 	KILN_EST_ENROLL_STATION,   /* a station or operator identity (mTLS); attestation none only */
 	KILN_EST_ENROLL_OPEN,      /* anyone who can reach kiln; attestation none (test) only */
+	KILN_EST_ENROLL_BOOTSTRAP, /* a device bootstrap certificate from est.bootstrap_roots (mTLS) */
 } kiln_est_enroll;
 
 typedef struct kiln_policy {
@@ -129,6 +130,9 @@ typedef struct kiln_policy {
 	struct kiln_policy_attestation attestation;
 	struct kiln_policy_renewal renewal;
 	unsigned est_enroll;                 /* kiln_est_enroll */
+	/* PEM anchors of device bootstrap certificates (est.enroll bootstrap); owned. */
+	char *est_bootstrap_roots[KILN_POLICY_MAX_ROOTS];
+	size_t n_est_bootstrap_roots;
 	uint8_t sha256[32];                  /* SHA-256 of the exact file bytes */
 	void *priv;                          /* compiled serial regex; owned */
 } kiln_policy;

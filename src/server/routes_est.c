@@ -6,7 +6,9 @@
  *                   label, the product's environment with one)
  *   csrattrs        anyone: the key kinds the product's policy allows
  *   simpleenroll    a new identity without attestation: only where the
- *                   product's policy allows it (est.enroll, attestation none)
+ *                   product's policy allows it (est.enroll, attestation none):
+ *                   a station identity, a device bootstrap certificate, or
+ *                   anyone
  *   simplereenroll  the device itself, by mTLS with its current certificate
  * Request bodies are base64 PKCS#10 (application/pkcs10); certificates come
  * back as base64 certs-only PKCS#7 (application/pkcs7-mime). Every refusal is
@@ -14,7 +16,9 @@
  */
 #include "app_impl.h"
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +215,98 @@ static kiln_result issued_response(struct kiln_response *res, const struct kiln_
 	return r;
 }
 
+/*
+ * The device a bootstrap certificate names: its subject serialNumber, else
+ * its CN (IEEE 802.1AR puts the device serial in serialNumber).
+ */
+static bool bootstrap_serial(const X509 *cert, char *out, size_t cap)
+{
+	const X509_NAME *name = X509_get_subject_name(cert);
+	int idx = X509_NAME_get_index_by_NID(name, NID_serialNumber, -1);
+	const ASN1_STRING *v;
+	int len;
+
+	if (idx < 0)
+		idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (idx < 0)
+		return false;
+	v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
+	len = ASN1_STRING_length(v);
+	if (len <= 0 || (size_t)len >= cap || memchr(ASN1_STRING_get0_data(v), 0, (size_t)len) != NULL)
+		return false;
+	memcpy(out, ASN1_STRING_get0_data(v), (size_t)len);
+	out[len] = '\0';
+	return true;
+}
+
+/*
+ * est.enroll bootstrap: the TLS client certificate (whose key the client
+ * proved in the handshake) chains to one of the policy's bootstrap_roots and
+ * is valid now; the identity is issued for the device it names, and the
+ * CSR's CN, if any, must name the same device.
+ */
+static kiln_result bootstrap_admit(kiln_app *app, const struct kiln_request *req,
+				   const kiln_policy *p, const kiln_csr *csr, char *serial,
+				   size_t cap, kiln_diag *d)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *sctx = NULL;
+	const X509_NAME *subj = csr->subject;
+	kiln_result r = kiln_ok();
+	int idx, err;
+
+	(void)app;
+	if (req->client_cert != NULL)
+		return kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+				     "policy %s enrolls through EST with the device's bootstrap "
+				     "certificate, not a kiln identity", p->product);
+	if (req->foreign_cert == NULL)
+		return kiln_diag_set(d, KILN_ERR_AUTH_REQUIRED,
+				     "policy %s enrolls through EST with the device's bootstrap "
+				     "certificate: present it as the TLS client certificate", p->product);
+	store = X509_STORE_new();
+	sctx = X509_STORE_CTX_new();
+	if (store == NULL || sctx == NULL) {
+		r = kiln_fail(KILN_ERR_NOMEM);
+		goto out;
+	}
+	KILN_TRY(r, kiln_attest_load_roots(p, p->est_bootstrap_roots, p->n_est_bootstrap_roots,
+					   "est.bootstrap_roots", store, d));
+	if (X509_STORE_CTX_init(sctx, store, (X509 *)req->foreign_cert, NULL) != 1) {
+		r = kiln_fail(KILN_ERR_CRYPTO);
+		goto out;
+	}
+	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(sctx), X509_V_FLAG_PARTIAL_CHAIN);
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(sctx), (time_t)kiln_now());
+	if (X509_verify_cert(sctx) != 1) {
+		err = X509_STORE_CTX_get_error(sctx);
+		r = kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+				  "the client certificate is not a bootstrap certificate of policy %s: %s",
+				  p->product, X509_verify_cert_error_string(err));
+		goto out;
+	}
+	if (!bootstrap_serial(req->foreign_cert, serial, cap)) {
+		r = kiln_diag_set(d, KILN_ERR_FORBIDDEN,
+				  "the bootstrap certificate names no device (no serialNumber or CN)");
+		goto out;
+	}
+	idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	if (idx >= 0) {
+		const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+
+		if ((size_t)ASN1_STRING_length(cn) != strlen(serial) ||
+		    memcmp(ASN1_STRING_get0_data(cn), serial, strlen(serial)) != 0)
+			r = kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
+					  "the CSR's CN is not %s, the device the bootstrap certificate "
+					  "names", serial);
+	}
+out:
+	X509_STORE_CTX_free(sctx);
+	X509_STORE_free(store);
+	ERR_clear_error();
+	return r;
+}
+
 /* Who may enroll a new identity for this product, and as whom the event names them. */
 static kiln_result enroll_admit(kiln_app *app, const struct kiln_request *req,
 				const kiln_policy *p, struct kiln_principal *who, char *actor,
@@ -237,6 +333,8 @@ static kiln_result enroll_admit(kiln_app *app, const struct kiln_request *req,
 					     who->env, p->product, kiln_env_name(p->env));
 		kiln_strtrunc(actor, who->name, cap);
 		return kiln_ok();
+	case KILN_EST_ENROLL_BOOTSTRAP: /* after the CSR is read: bootstrap_admit */
+		return kiln_ok();
 	case KILN_EST_ENROLL_NONE:
 	default:
 		return kiln_diag_set(d, KILN_ERR_ENROLL_FORBIDDEN,
@@ -255,7 +353,7 @@ kiln_result route_est_enroll(void *ctx, const struct kiln_request *req, struct k
 	struct kiln_issue_result ir;
 	struct kiln_issue_req ireq;
 	kiln_csr *csr = NULL;
-	char actor[KILN_STORE_NAME_MAX];
+	char actor[KILN_STORE_NAME_MAX], serial[KILN_STORE_NAME_MAX] = "";
 	kiln_env env;
 	kiln_diag local;
 	kiln_result r;
@@ -272,12 +370,17 @@ kiln_result route_est_enroll(void *ctx, const struct kiln_request *req, struct k
 		r = enroll_admit(app, req, policy, &who, actor, sizeof(actor), &local);
 	if (kiln_is_ok(r))
 		r = body_csr(req, &csr, &local);
+	if (kiln_is_ok(r) && policy->est_enroll == KILN_EST_ENROLL_BOOTSTRAP) {
+		r = bootstrap_admit(app, req, policy, csr, serial, sizeof(serial), &local);
+		(void)snprintf(actor, sizeof(actor), "bootstrap:%.100s", serial);
+	}
 	if (!kiln_is_ok(r)) {
 		r = refuse(app, req, r, &local, d);
 		goto out;
 	}
 	ireq = (struct kiln_issue_req){ .product = policy->product,
 					.csr = kiln_buf_view(&csr->der),
+					.device_serial = serial[0] != '\0' ? serial : NULL,
 					.actor = actor,
 					.station = who.name[0] != '\0' ? who.name : NULL };
 	KILN_TRY(r, kiln_ca_issue(app->ca, &ireq, &ir, d));

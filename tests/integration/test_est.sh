@@ -120,6 +120,59 @@ refused "widget-test (attestation none, EST enrollment not allowed)" 403 enroll-
 refused "widget (production: attestation required)" 403 enroll-forbidden "$(est "$T/st-1" POST /widget/simpleenroll "$T/st2.b64")"
 refused "unknown label" 404 unknown-product "$(est - POST /nope/simpleenroll "$T/st2.b64")"
 
+# ---------------------------------------------------------------- bootstrap certificates
+# A manufacturer's bootstrap CA gives each device a certificate naming its serial (subject
+# serialNumber, as IEEE 802.1AR does); a policy that trusts that CA lets the device enroll
+# its identity with it (est.enroll: bootstrap).
+caroot() { # PREFIX CN
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -subj "/CN=$2" \
+		-days 30 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign -out "$1.crt" 2>/dev/null
+}
+bootcert() { # PREFIX SUBJECT CA_PREFIX
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -subj "$2" \
+		-out "$1.req" 2>/dev/null &&
+		openssl x509 -req -in "$1.req" -CA "$3.crt" -CAkey "$3.key" -CAcreateserial -days 30 -out "$1.crt" 2>/dev/null
+}
+caroot "$T/bootca" "Example Bootstrap CA"
+caroot "$T/rogueca" "Rogue Bootstrap CA"
+bootcert "$T/boot1" "/CN=Widget bootstrap/serialNumber=BOOT-0001" "$T/bootca"
+bootcert "$T/boot2" "/CN=BOOT-0002" "$T/bootca"
+bootcert "$T/rogue" "/serialNumber=BOOT-0004" "$T/rogueca"
+bootpolicy() { # FILE ENROLL_LINE [ROOTS_PEM]
+	sed -e "s/^product: widget-test/product: boot-test/" -e '/^attestation:/,$d' "$EXAMPLES/policies/widget-test.yaml"
+	printf 'est:\n  enroll: %s\n' "$2"
+	if [ -n "${3:-}" ]; then printf '  bootstrap_roots:\n    - |\n'; sed 's/^/      /' "$3"; fi
+	printf 'attestation:\n  type: none\n'
+}
+bootpolicy x bootstrap >"$T/boot-noroots.yaml"
+refuse "enroll: bootstrap without bootstrap_roots is refused" "needs est.bootstrap_roots" \
+	kiln --dir "$D" policy add "$T/boot-noroots.yaml"
+bootpolicy x open "$T/bootca.crt" >"$T/boot-open.yaml"
+refuse "bootstrap_roots without enroll: bootstrap is refused" "used only with enroll: bootstrap" \
+	kiln --dir "$D" policy add "$T/boot-open.yaml"
+bootpolicy x bootstrap "$T/bootca.crt" >"$T/boot-test.yaml"
+check "policy boot-test (bootstrap certificates enroll)" policy_add "$D" "$T/boot-test.yaml"
+newkey "$T/b1"; b64csr "$T/b1" /CN=BOOT-0001
+check "a device enrolls with its bootstrap certificate: 200" test "$(est "$T/boot1" POST /boot-test/simpleenroll "$T/b1.b64")" = 200
+check "bootstrap enrollment: the certificate verifies and names the device" sh -c "
+	base64 -d '$T/api.body' | openssl pkcs7 -inform DER -print_certs -out '$T/b1.crt' &&
+	openssl verify -CAfile '$T/estca.pem' -untrusted '$T/estca-1.pem' '$T/b1.crt' &&
+	openssl x509 -in '$T/b1.crt' -noout -subject | grep -q 'CN *= *BOOT-0001' &&
+	[ \"\$(openssl x509 -in '$T/b1.crt' -noout -pubkey)\" = \"\$(openssl pkey -in '$T/b1.key' -pubout)\" ]"
+check "bootstrap enrollment: the device record and its issuance event" test \
+	"$(sqlite3 "$D/kiln.db" "SELECT count(*) FROM devices d JOIN events e ON e.subject = d.cert_serial
+		WHERE d.product = 'boot-test' AND d.serial = 'BOOT-0001' AND e.type = 'issuance'
+		AND e.actor = 'bootstrap:BOOT-0001'")" = 1
+certs0=$(rows "$D" certificates)
+newkey "$T/b1b"; b64csr "$T/b1b" /CN=BOOT-0001
+refused "the same bootstrap certificate a second time" 409 device-duplicate "$(est "$T/boot1" POST /boot-test/simpleenroll "$T/b1b.b64")"
+newkey "$T/b3"; b64csr "$T/b3" /CN=BOOT-0003
+refused "a CSR for another device than the bootstrap certificate names" 400 device-serial "$(est "$T/boot2" POST /boot-test/simpleenroll "$T/b3.b64")"
+newkey "$T/b4"; b64csr "$T/b4" /CN=BOOT-0004
+refused "a bootstrap certificate from a CA the policy does not trust" 403 forbidden "$(est "$T/rogue" POST /boot-test/simpleenroll "$T/b4.b64")"
+refused "bootstrap enrollment without a client certificate" 401 client-certificate-required "$(est - POST /boot-test/simpleenroll "$T/b4.b64")"
+refused "a kiln station identity is not a bootstrap certificate" 403 forbidden "$(est "$T/st-1" POST /boot-test/simpleenroll "$T/b4.b64")"
+
 # ---------------------------------------------------------------- refusals of simplereenroll
 newkey "$T/r"; b64csr "$T/r" /CN=GDG-0001
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/foreign.key" \

@@ -849,6 +849,48 @@ static void test_renewal_and_est(void **state)
 		kiln_policy_free(p);
 		free(yaml);
 	}
+	/* Bootstrap certificates: the roots come with enroll: bootstrap, and only with it. */
+	{
+		static const char *const est[] = {
+			"est:\n  enroll: bootstrap\n  bootstrap_roots: [\"" PEM "\"]\n",
+			"est:\n  enroll: bootstrap\n",
+			"est:\n  enroll: open\n  bootstrap_roots: [\"" PEM "\"]\n",
+		};
+		static const char *const want[] = {
+			NULL,
+			"enroll: bootstrap needs est.bootstrap_roots, the CA certificates that "
+			"issue the devices' bootstrap certificates",
+			"'bootstrap_roots' is used only with enroll: bootstrap",
+		};
+
+		for (size_t i = 0; i < 3; i++) {
+			char *yaml = edit("environment: production\n", "environment: test\n");
+			char *none = strstr(yaml, "type: dice"), *full;
+			size_t n;
+			kiln_diag d;
+
+			assert_non_null(none);
+			memcpy(none, "type: none", 10);
+			none[10] = '\0';
+			n = strlen(yaml) + strlen(est[i]) + 2;
+			full = malloc(n);
+			assert_non_null(full);
+			(void)snprintf(full, n, "%s\n%s", yaml, est[i]);
+			kiln_diag_clear(&d);
+			if (want[i] == NULL) {
+				KT_OK(parse_str(full, &p, &d));
+				assert_int_equal(p->est_enroll, KILN_EST_ENROLL_BOOTSTRAP);
+				assert_int_equal(p->n_est_bootstrap_roots, 1);
+				assert_non_null(strstr(p->est_bootstrap_roots[0], "BEGIN CERTIFICATE"));
+				kiln_policy_free(p);
+			} else {
+				assert_false(kiln_is_ok(parse_str(full, &p, &d)));
+				assert_non_null(strstr(d.text, want[i]));
+			}
+			free(full);
+			free(yaml);
+		}
+	}
 }
 
 static void test_version_cmp(void **state)
