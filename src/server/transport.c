@@ -41,6 +41,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -300,7 +301,50 @@ static void refuse(struct job *j, kiln_result why)
 		(void)kiln_is_ok(kiln_response_header(&j->res, "Retry-After", j->retry_after));
 }
 
-/* Identity, role, rate and media type, in that order: an anonymous client learns only 401. */
+/*
+ * Whom a public route's rate limit counts: the client certificate's serial
+ * when there is one (kiln identity or not: the client proved its key), else
+ * the peer's address without its port.
+ */
+static void public_rate_key(const struct job *j, char *out, size_t cap)
+{
+	const X509 *cert = j->cert != NULL ? j->cert : j->foreign;
+	const char *p = j->peer, *end;
+
+	if (cert != NULL) {
+		const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
+		const unsigned char *b = ASN1_STRING_get0_data(sn);
+		int n = ASN1_STRING_length(sn);
+		size_t at = (size_t)snprintf(out, cap, "cert:");
+
+		for (int i = 0; i < n && i < 32 && at + 3 <= cap; i++, at += 2)
+			(void)snprintf(out + at, cap - at, "%02x", b[i]);
+		return;
+	}
+	if (p[0] == '[') { /* [v6]:port */
+		p++;
+		end = strchr(p, ']');
+	} else {
+		end = strrchr(p, ':');
+	}
+	(void)snprintf(out, cap, "addr:%.*s", end != NULL ? (int)(end - p) : (int)strlen(p), p);
+}
+
+/* A refusal for going over the rate: the client learns when to come back. */
+static kiln_result over_rate(struct job *j, const char *who, unsigned wait_s)
+{
+	(void)snprintf(j->retry_after, sizeof(j->retry_after), "%u", wait_s);
+	return kiln_diag_set(&j->diag, KILN_ERR_RATE_LIMITED,
+			     "%s exceeded %g requests per second; retry in %u s", who, j->s->rate,
+			     wait_s);
+}
+
+/*
+ * Identity, role, rate and media type, in that order: an anonymous client
+ * learns only 401. Public routes that reach a worker are rate-limited too,
+ * per client (public_rate_key): EST enrollment is open to whoever the policy
+ * admits, and must not be a way to flood the CA.
+ */
 static kiln_result admit(struct job *j)
 {
 	const kiln_server *s = j->s;
@@ -329,11 +373,17 @@ static kiln_result admit(struct job *j)
 					     j->who.role[0] != '\0' ? j->who.role : "(none)", j->method,
 					     j->path);
 		if (!kiln_ratelimit_take(s->rl, j->who.name, kiln_mono_ns(), &wait_s)) {
-			(void)snprintf(j->retry_after, sizeof(j->retry_after), "%u", wait_s);
-			return kiln_diag_set(&j->diag, KILN_ERR_RATE_LIMITED,
-					     "identity %s exceeded %g requests per second; retry in %u s",
-					     j->who.name, s->rate, wait_s);
+			char who[sizeof(j->who.name) + 16];
+
+			(void)snprintf(who, sizeof(who), "identity %s", j->who.name);
+			return over_rate(j, who, wait_s);
 		}
+	} else {
+		char key[PEER_MAX + 72];
+
+		public_rate_key(j, key, sizeof(key));
+		if (!kiln_ratelimit_take(s->rl, key, kiln_mono_ns(), &wait_s))
+			return over_rate(j, strchr(key, ':') + 1, wait_s);
 	}
 	if (!j->media_ok)
 		return kiln_diag_set(&j->diag, KILN_ERR_UNSUPPORTED_MEDIA,

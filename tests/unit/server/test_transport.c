@@ -1178,6 +1178,38 @@ static void test_rate_limit(void **state)
 	srv_stop(&v);
 }
 
+/* Public routes that reach a worker are limited per client: address, or certificate. */
+static void test_rate_limit_public(void **state)
+{
+	struct kiln_server_opts o = base_opts();
+	struct srv v;
+	struct resp r;
+	char h[32];
+	int rl = refused_count(KILN_ERR_RATE_LIMITED);
+
+	(void)state;
+	o.rate_per_s = 0.5;
+	o.rate_burst = 3;
+	srv_start(&v, &o);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(request(ANON, v.port, "GET", "/v1/items/7", NULL, NULL, &r), 200);
+		kiln_buf_cleanup(&r.body);
+	}
+	assert_int_equal(request(ANON, v.port, "GET", "/v1/items/7", NULL, NULL, &r), 429);
+	json_decref(problem_of(&r, 429, "rate-limited"));
+	assert_true(head_get(r.head, "Retry-After", h, sizeof(h)));
+	assert_non_null(strstr((const char *)r.body.ptr, "127.0.0.1 exceeded"));
+	kiln_buf_cleanup(&r.body);
+	assert_int_equal(refused_count(KILN_ERR_RATE_LIMITED), rl + 1);
+	/* A client with a certificate is counted apart, by its certificate (a foreign one too). */
+	assert_int_equal(request(STATION, v.port, "GET", "/v1/items/7", NULL, NULL, &r), 200);
+	kiln_buf_cleanup(&r.body);
+	/* Inline routes (health, cached answers) are never held back. */
+	assert_int_equal(request(ANON, v.port, "GET", "/healthz", NULL, NULL, &r), 200);
+	kiln_buf_cleanup(&r.body);
+	srv_stop(&v);
+}
+
 struct worker_arg {
 	int port;
 	enum who who;
@@ -1808,6 +1840,7 @@ int main(void)
 		cmocka_unit_test(test_handler_failure_is_a_problem),
 		cmocka_unit_test(test_size_limits),
 		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_rate_limit_public),
 		cmocka_unit_test(test_concurrent_clients),
 		cmocka_unit_test(test_graceful_stop),
 		cmocka_unit_test(test_disconnect_before_response),
