@@ -192,10 +192,11 @@ static kiln_result revocation_start(struct deployment *dep, const char *listen, 
 					   (int64_t)dep->cfg.crl_validity_hours * 3600, 0, 0, actor,
 					   &dep->log };
 	KILN_GUARD(kiln_publisher_start(&po, &rs->pub, d));
-	pl = (struct kiln_plain_opts){ listen, rs->ocsp, rs->pub, dep->store, &dep->log };
+	pl = (struct kiln_plain_opts){ .listen = listen, .ocsp = rs->ocsp, .pub = rs->pub,
+				       .store = dep->store, .log = &dep->log };
 	KILN_GUARD(kiln_plain_start(&pl, &rs->plain, d));
-	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d)", listen,
-		      kiln_plain_port(rs->plain));
+	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d, %u threads)",
+		      listen, kiln_plain_port(rs->plain), kiln_plain_threads(rs->plain));
 	return kiln_ok();
 }
 
