@@ -32,7 +32,8 @@ static const char serve_usage[] =
 	"responder (POST /ocsp, GET /ocsp/<base64>) and the CRLs (GET /crl/<ca>.crl), and\n"
 	"keeps both current: every revocation recorded in the inventory replaces its OCSP\n"
 	"responses within a poll (200 ms) and the CRLs are issued again (coalesced, and\n"
-	"before half their validity), also written to DIR/crl/.\n"
+	"before half their validity), also written to DIR/crl/. It answers on one thread\n"
+	"per core; refused OCSP requests are recorded as rejection events (docs/revocation.md).\n"
 	"\n"
 	"EST (RFC 7030) is served under /.well-known/est/[PRODUCT/]; --est-product names the\n"
 	"product served without a label (for clients that cannot send one).\n";
