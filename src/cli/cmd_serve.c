@@ -32,7 +32,8 @@ static const char serve_usage[] =
 	"responder (POST /ocsp, GET /ocsp/<base64>) and the CRLs (GET /crl/<ca>.crl), and\n"
 	"keeps both current: every revocation recorded in the inventory replaces its OCSP\n"
 	"responses within a poll (200 ms) and the CRLs are issued again (coalesced, and\n"
-	"before half their validity), also written to DIR/crl/.\n"
+	"before half their validity), also written to DIR/crl/. It answers on one thread\n"
+	"per core; refused OCSP requests are recorded as rejection events (docs/revocation.md).\n"
 	"\n"
 	"EST (RFC 7030) is served under /.well-known/est/[PRODUCT/]; --est-product names the\n"
 	"product served without a label (for clients that cannot send one).\n";
@@ -192,10 +193,11 @@ static kiln_result revocation_start(struct deployment *dep, const char *listen, 
 					   (int64_t)dep->cfg.crl_validity_hours * 3600, 0, 0, actor,
 					   &dep->log };
 	KILN_GUARD(kiln_publisher_start(&po, &rs->pub, d));
-	pl = (struct kiln_plain_opts){ listen, rs->ocsp, rs->pub, dep->store, &dep->log };
+	pl = (struct kiln_plain_opts){ .listen = listen, .ocsp = rs->ocsp, .pub = rs->pub,
+				       .store = dep->store, .log = &dep->log };
 	KILN_GUARD(kiln_plain_start(&pl, &rs->plain, d));
-	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d)", listen,
-		      kiln_plain_port(rs->plain));
+	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d, %u threads)",
+		      listen, kiln_plain_port(rs->plain), kiln_plain_threads(rs->plain));
 	return kiln_ok();
 }
 

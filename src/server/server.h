@@ -260,10 +260,12 @@ void kiln_publisher_free(kiln_publisher *p);
 /*
  * plain.c: the plain-HTTP listener for what relying parties fetch without
  * TLS: GET /healthz, GET /crl/<ca>.crl (application/pkix-crl), POST /ocsp
- * and GET /ocsp/<base64 request> (RFC 6960 appendix A). Its own thread and
- * event loop. Malformed and unauthorized OCSP requests are answered as RFC
- * 6960 says (an OCSPResponse with that status) and recorded as "rejection"
- * events.
+ * and GET /ocsp/<base64 request> (RFC 6960 appendix A). Several serving
+ * threads, each with its own event loop and SO_REUSEPORT socket on the same
+ * port. Malformed and unauthorized OCSP requests are answered as RFC 6960
+ * says (an OCSPResponse with that status) and recorded as "rejection"
+ * events by an audit thread, off the serving threads; past audit_queue
+ * waiting events they are counted and recorded as one "suppressed" event.
  */
 typedef struct kiln_plain kiln_plain;
 
@@ -273,12 +275,29 @@ struct kiln_plain_opts {
 	kiln_publisher *pub;        /* borrowed */
 	struct kiln_store *store;   /* for audit events */
 	const kiln_log *log;
+	unsigned threads;           /* serving threads, 1..64; 0: one per online core (at most 16) */
+	size_t audit_queue;         /* refusals waiting for the audit thread; 0: 256 */
+};
+
+/* The audit thread's counts (thread-safe snapshot). */
+struct kiln_plain_stats {
+	uint64_t recorded;   /* "rejection" events written one by one */
+	uint64_t suppressed; /* refusals counted instead (queue full) */
+	uint64_t summaries;  /* "suppressed" events written (each with a count) */
+	size_t pending;      /* refusals not yet written (queued, counted or being written) */
 };
 
 KILN_MUST_USE kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out,
 					   kiln_diag *d);
 int kiln_plain_port(const kiln_plain *p);
-/* Stops the loop, joins the thread, frees. NULL-safe. */
+/* Serving threads running. */
+unsigned kiln_plain_threads(const kiln_plain *p);
+void kiln_plain_stats(kiln_plain *p, struct kiln_plain_stats *st);
+/*
+ * Stops accepting, lets replies already written leave (100 ms), stops the
+ * loops, writes the audit events still queued, joins every thread, frees.
+ * NULL-safe.
+ */
 void kiln_plain_free(kiln_plain *p);
 
 #endif /* KILN_SERVER_H */

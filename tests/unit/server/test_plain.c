@@ -4,12 +4,20 @@
  * /ocsp and GET /ocsp/<base64> answered with verifiable OCSP responses,
  * malformed and oversized requests answered malformedRequest with a
  * rejection event, /crl/<ca>.crl, 404 and 405, and a bad listen address.
+ * The threads: several listeners' threads answering concurrent clients
+ * (keep-alive and one connection per request), a garbage flood that is
+ * answered malformedRequest while good requests keep being answered and
+ * every refusal is in the log (one by one or in a "suppressed" count), and
+ * a stop with clients connected (no new connection after it).
  */
 #include "support/ca_fixture.h"
 
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
@@ -56,9 +64,11 @@ static int setup(void **state)
 	po = (struct kiln_publisher_opts){ k.ca, k.store, ocsp, dir, 86400, 50, 50, "t", &k.log };
 	KT_OK(kiln_publisher_start(&po, &pub, NULL));
 	free(dir);
-	pl = (struct kiln_plain_opts){ "127.0.0.1:0", ocsp, pub, k.store, &k.log };
+	pl = (struct kiln_plain_opts){ .listen = "127.0.0.1:0", .ocsp = ocsp, .pub = pub,
+				       .store = k.store, .log = &k.log, .threads = 3 };
 	KT_OK(kiln_plain_start(&pl, &plain, NULL));
 	assert_true(kiln_plain_port(plain) > 0);
+	assert_int_equal(kiln_plain_threads(plain), 3);
 	return 0;
 }
 
@@ -105,6 +115,19 @@ static int http(const char *method, const char *path, const void *body, size_t l
 		KT_OK(kiln_buf_append(out, sep + 4, all.len - (size_t)((const uint8_t *)sep + 4 - all.ptr)));
 	kiln_buf_cleanup(&all);
 	return status;
+}
+
+/* Waits until the audit thread has written every refusal (no time limit: not a timing test). */
+static void settle(kiln_plain *p)
+{
+	struct kiln_plain_stats st;
+
+	for (;;) {
+		kiln_plain_stats(p, &st);
+		if (st.pending == 0)
+			return;
+		usleep(10000);
+	}
 }
 
 static int ocsp_status(const kiln_buf *b, int *cert_status)
@@ -165,6 +188,7 @@ static void test_routes(void **state)
 	assert_int_equal(cs, V_OCSP_CERTSTATUS_GOOD);
 	kiln_buf_reset(&b);
 
+	settle(plain);
 	rej = kt_count_events(&k, "rejection");
 	assert_int_equal(http("POST", "/ocsp", "junk", 4, &b), 200);
 	assert_int_equal(ocsp_status(&b, &cs), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
@@ -178,6 +202,7 @@ static void test_routes(void **state)
 	assert_int_equal(http("GET", "/ocsp/!!!", NULL, 0, &b), 200);
 	assert_int_equal(ocsp_status(&b, &cs), OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
 	kiln_buf_reset(&b);
+	settle(plain);
 	assert_int_equal(kt_count_events(&k, "rejection"), rej + 3);
 
 	assert_int_equal(http("GET", "/crl/test-issuing.crl", NULL, 0, &b), 200);
@@ -194,9 +219,311 @@ static void test_routes(void **state)
 	kiln_buf_cleanup(&path);
 }
 
+/* ------------------------------------------------------------ threads (no cmocka asserts off the main thread) */
+
+static OCSP_CERTID *leaf_id; /* made on the main thread, only read by the clients */
+static uint8_t *good_der;
+static int good_len;
+
+static int conn_open(int port)
+{
+	struct sockaddr_in sa = { 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * One request on fd; the HTTP status or -1. The body (Content-Length bytes,
+ * at most cap) goes to out, its length to *n.
+ */
+static int exchange(int fd, const char *method, const char *path, const void *body, size_t len,
+		    bool close_after, uint8_t *out, size_t cap, size_t *n)
+{
+	char head[512], buf[16384];
+	size_t have = 0, clen;
+	const char *sep, *cl;
+	int hn, status;
+	ssize_t r;
+
+	hn = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+		      "application/ocsp-request\r\nContent-Length: %zu\r\n\r\n", method, path,
+		      close_after ? "Connection: close\r\n" : "", len);
+	if (write(fd, head, (size_t)hn) != hn || (len > 0 && write(fd, body, len) != (ssize_t)len))
+		return -1;
+	for (;;) {
+		buf[have] = '\0';
+		sep = strstr(buf, "\r\n\r\n");
+		if (sep != NULL)
+			break;
+		if (have + 1 >= sizeof(buf) || (r = read(fd, buf + have, sizeof(buf) - 1 - have)) <= 0)
+			return -1;
+		have += (size_t)r;
+	}
+	cl = strstr(buf, "Content-Length: ");
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1 || cl == NULL || cl > sep ||
+	    sscanf(cl, "Content-Length: %zu", &clen) != 1 || clen > cap ||
+	    strstr(buf, "Content-Type: application/ocsp-response") == NULL)
+		return -1;
+	*n = have - (size_t)(sep + 4 - buf);
+	if (*n > clen)
+		return -1;
+	memcpy(out, sep + 4, *n);
+	while (*n < clen) {
+		if ((r = read(fd, out + *n, clen - *n)) <= 0)
+			return -1;
+		*n += (size_t)r;
+	}
+	return status;
+}
+
+/* OCSPResponseStatus of a body, -1 when it does not parse; *good: leaf's status is good. */
+static int ocsp_check(const uint8_t *b, size_t n, bool *good)
+{
+	const unsigned char *p = b;
+	OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n);
+	OCSP_BASICRESP *bs;
+	int st, cs = -1, reason;
+
+	*good = false;
+	if (resp == NULL)
+		return -1;
+	st = OCSP_response_status(resp);
+	if (st == 0 && (bs = OCSP_response_get1_basic(resp)) != NULL) {
+		*good = OCSP_resp_find_status(bs, leaf_id, &cs, &reason, NULL, NULL, NULL) == 1 &&
+			cs == V_OCSP_CERTSTATUS_GOOD;
+		OCSP_BASICRESP_free(bs);
+	}
+	OCSP_RESPONSE_free(resp);
+	return st;
+}
+
+struct client {
+	pthread_t th;
+	int port;
+	int requests;        /* 0: until the listener is gone */
+	bool keep_alive;
+	bool garbage;
+	int ok;              /* answers as expected */
+	int bad;             /* anything else */
+};
+
+/* Good requests (POST /ocsp) or garbage ones; counts answers that are what they should be. */
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	static const char junk[] = "this is not an OCSP request";
+	uint8_t *out = malloc(65536);
+	int fd = -1;
+
+	for (int i = 0; out != NULL && (c->requests == 0 || i < c->requests); i++) {
+		size_t n = 0;
+		bool good = false;
+		int st;
+
+		if (fd < 0 && (fd = conn_open(c->port)) < 0)
+			break;
+		if (c->garbage && i % 2 == 1)
+			st = exchange(fd, "GET", "/ocsp/!!!", NULL, 0, !c->keep_alive, out, 65536, &n);
+		else if (c->garbage)
+			st = exchange(fd, "POST", "/ocsp", junk, sizeof(junk) - 1, !c->keep_alive, out,
+				      65536, &n);
+		else
+			st = exchange(fd, "POST", "/ocsp", good_der, (size_t)good_len, !c->keep_alive,
+				      out, 65536, &n);
+		if (st == 200 && c->garbage && ocsp_check(out, n, &good) == 1)
+			__atomic_add_fetch(&c->ok, 1, __ATOMIC_RELAXED);
+		else if (st == 200 && !c->garbage && ocsp_check(out, n, &good) == 0 && good)
+			__atomic_add_fetch(&c->ok, 1, __ATOMIC_RELAXED);
+		else if (c->requests == 0) /* a stop test: the listener went away */
+			break;
+		else
+			c->bad++;
+		if (!c->keep_alive || st != 200) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	return NULL;
+}
+
+static void good_request(void)
+{
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+
+	assert_non_null(req);
+	leaf_id = OCSP_cert_to_id(EVP_sha1(), leaf, issuer);
+	assert_non_null(OCSP_request_add0_id(req, OCSP_cert_to_id(EVP_sha1(), leaf, issuer)));
+	good_der = NULL;
+	good_len = i2d_OCSP_REQUEST(req, &good_der);
+	assert_true(good_len > 0);
+	OCSP_REQUEST_free(req);
+}
+
+static void good_request_free(void)
+{
+	OPENSSL_free(good_der);
+	OCSP_CERTID_free(leaf_id);
+}
+
+static int scale(int n)
+{
+	return getenv("KILN_UNDER_VALGRIND") != NULL ? n / 10 : n;
+}
+
+/* Concurrent clients, keep-alive and one connection per request, all answered good. */
+static void test_concurrent(void **state)
+{
+	struct client c[6];
+
+	(void)state;
+	good_request();
+	for (int i = 0; i < 6; i++) {
+		c[i] = (struct client){ .port = kiln_plain_port(plain), .keep_alive = i % 2 == 0 };
+		c[i].requests = c[i].keep_alive ? scale(300) : scale(60);
+		assert_int_equal(pthread_create(&c[i].th, NULL, client_main, &c[i]), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(c[i].th, NULL), 0);
+		assert_int_equal(c[i].bad, 0);
+		assert_int_equal(c[i].ok, c[i].requests);
+	}
+	good_request_free();
+}
+
+/* Sums the counts of the "suppressed" rejection events in the log. */
+static uint64_t suppressed_in_log(int64_t *events)
+{
+	struct kiln_event_rec *ev = NULL;
+	size_t n = 0;
+	uint64_t sum = 0;
+
+	*events = 0;
+	KT_OK(kiln_store_event_list(k.store, 0, 0, &ev, &n, NULL));
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_loads(ev[i].detail_json != NULL ? ev[i].detail_json : "", 0, NULL);
+		const char *err = json_string_value(json_object_get(j, "error"));
+
+		if (strcmp(ev[i].type, "rejection") == 0 && err != NULL &&
+		    strcmp(err, "suppressed") == 0) {
+			sum += (uint64_t)json_integer_value(json_object_get(j, "count"));
+			++*events;
+		}
+		json_decref(j);
+	}
+	kiln_store_event_list_free(ev, n);
+	return sum;
+}
+
+/*
+ * A garbage flood on a listener with a four-event audit queue: every garbage
+ * request is answered malformedRequest, the good client beside it is
+ * answered good every time, and every refusal is in the log, as its own
+ * event or in a "suppressed" event's count.
+ */
+static void test_garbage_flood(void **state)
+{
+	struct kiln_plain_opts pl = { .listen = "127.0.0.1:0", .ocsp = ocsp, .pub = pub,
+				      .store = k.store, .log = &k.log, .threads = 2,
+				      .audit_queue = 4 };
+	struct kiln_plain_stats st;
+	struct client c[5];
+	kiln_plain *p = NULL;
+	int64_t rej0, sup_events0, sup_events;
+	uint64_t sup0, garbage = 0;
+
+	(void)state;
+	good_request();
+	KT_OK(kiln_plain_start(&pl, &p, NULL));
+	rej0 = kt_count_events(&k, "rejection");
+	sup0 = suppressed_in_log(&sup_events0);
+	for (int i = 0; i < 5; i++) {
+		c[i] = (struct client){ .port = kiln_plain_port(p), .keep_alive = i != 1,
+					.garbage = i < 4, .requests = i < 4 ? scale(200) : scale(100) };
+		assert_int_equal(pthread_create(&c[i].th, NULL, client_main, &c[i]), 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(pthread_join(c[i].th, NULL), 0);
+		assert_int_equal(c[i].bad, 0);
+		assert_int_equal(c[i].ok, c[i].requests);
+		garbage += c[i].garbage ? (uint64_t)c[i].requests : 0;
+	}
+	settle(p);
+	kiln_plain_stats(p, &st);
+	print_message("garbage %llu: %llu events, %llu counted in %llu suppressed events\n",
+		      (unsigned long long)garbage, (unsigned long long)st.recorded,
+		      (unsigned long long)st.suppressed, (unsigned long long)st.summaries);
+	assert_int_equal(st.recorded + st.suppressed, garbage);
+	assert_int_equal(kt_count_events(&k, "rejection") - rej0,
+			 (int64_t)(st.recorded + st.summaries));
+	assert_int_equal(suppressed_in_log(&sup_events) - sup0, st.suppressed);
+	assert_int_equal(sup_events - sup_events0, (int64_t)st.summaries);
+	assert_true(st.suppressed == 0 || st.summaries > 0);
+	kiln_plain_free(p);
+	good_request_free();
+}
+
+/* A stop with clients connected and busy: it returns, and the port takes no new connection. */
+static void test_stop(void **state)
+{
+	struct kiln_plain_opts pl = { .listen = "127.0.0.1:0", .ocsp = ocsp, .pub = pub,
+				      .store = k.store, .log = &k.log, .threads = 2 };
+	struct client c[3];
+	kiln_plain *p = NULL;
+	uint8_t out[4096];
+	size_t n = 0;
+	int idle, port, fd;
+	bool busy;
+
+	(void)state;
+	good_request();
+	KT_OK(kiln_plain_start(&pl, &p, NULL));
+	port = kiln_plain_port(p);
+	idle = conn_open(port);
+	assert_true(idle >= 0);
+	assert_int_equal(exchange(idle, "POST", "/ocsp", good_der, (size_t)good_len, false, out,
+				  sizeof(out), &n), 200);
+	for (int i = 0; i < 3; i++) {
+		c[i] = (struct client){ .port = port, .keep_alive = i == 0 };
+		assert_int_equal(pthread_create(&c[i].th, NULL, client_main, &c[i]), 0);
+	}
+	/* Every client answered at least once before the stop (polled, not timed). */
+	do {
+		usleep(5000);
+		busy = true;
+		for (int i = 0; i < 3; i++)
+			busy = busy && __atomic_load_n(&c[i].ok, __ATOMIC_RELAXED) > 0;
+	} while (!busy);
+	kiln_plain_free(p);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(c[i].th, NULL), 0);
+		assert_int_equal(c[i].bad, 0);
+		assert_true(c[i].ok > 0);
+	}
+	/* The idle keep-alive connection was closed, and nobody listens any more. */
+	assert_true(read(idle, out, sizeof(out)) <= 0);
+	close(idle);
+	fd = conn_open(port);
+	assert_int_equal(fd, -1);
+	good_request_free();
+}
+
 static void test_bad_listen(void **state)
 {
-	struct kiln_plain_opts pl = { "nonsense", ocsp, pub, k.store, &k.log };
+	struct kiln_plain_opts pl = { .listen = "nonsense", .ocsp = ocsp, .pub = pub,
+				      .store = k.store, .log = &k.log };
 	kiln_plain *p = NULL;
 	kiln_diag d;
 
@@ -204,6 +531,21 @@ static void test_bad_listen(void **state)
 	kiln_diag_clear(&d);
 	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_USAGE);
 	assert_null(p);
+	pl.listen = "127.0.0.1:0";
+	pl.threads = 65;
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_USAGE);
+	assert_non_null(strstr(d.text, "1 to 64 threads"));
+	assert_null(p);
+	pl.threads = 1;
+	pl.audit_queue = 65537;
+	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_USAGE);
+	assert_null(p);
+	pl.audit_queue = 0;
+	pl.listen = "203.0.113.1:0"; /* TEST-NET-3: not an address of this machine */
+	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_IO);
+	assert_null(p);
+	pl.listen = "nonsense";
 	pl.ocsp = NULL;
 	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_ARG);
 	kiln_plain_free(NULL);
@@ -213,6 +555,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_concurrent),
+		cmocka_unit_test(test_garbage_flood),
+		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_bad_listen),
 	};
 
