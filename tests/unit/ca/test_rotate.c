@@ -104,7 +104,6 @@ static void request(const char *env, const char *alg, const char *actor,
 	kiln_diag d;
 
 	kiln_diag_clear(&d);
-	kiln_diag_clear(&d);
 	KT_OK(kiln_ca_rotate_request(k.ca, env, alg, actor, &rules, out, &d));
 }
 
@@ -115,7 +114,6 @@ static void test_request_refusals(void **state)
 	kiln_diag d;
 
 	(void)state;
-	kiln_diag_clear(&d);
 	kiln_diag_clear(&d);
 	KT_ERR(kiln_ca_rotate_request(k.ca, "staging", NULL, "o1", &rules, &res, &d), KILN_ERR_ARG);
 	assert_non_null(strstr(d.text, "unknown environment 'staging'"));
@@ -166,7 +164,6 @@ static void test_run_refusals_make_no_key(void **state)
 	(void)state;
 	request("test", NULL, "o1", &res);
 	kiln_diag_clear(&d);
-	kiln_diag_clear(&d);
 	KT_ERR(kiln_ca_rotate_run(k.ca, "req-000000000000000000000000", "o1", &out, &d),
 	       KILN_ERR_REQUEST_UNKNOWN);
 	kiln_diag_clear(&d);
@@ -203,17 +200,28 @@ static void test_rotate(void **state)
 	struct kiln_issue_req ir = { 0 };
 	struct kiln_issue_result is;
 	int64_t cas = kt_count(&k, "cas");
-	X509 *cert = NULL, *root = NULL, *dev = NULL;
+	X509 *cert = NULL, *root = NULL, *dev = NULL, *olddev = NULL, *renewed = NULL;
 	X509 *chain[2];
 	size_t n = 0;
 	kiln_buf csr;
 	kiln_diag d;
 
 	(void)state;
+	/* A device certificate from the old CA, renewed after the rotation below. */
+	kt_make_csr("p256", "TST-ROT-OLD1", NULL, &csr, NULL);
+	ir.product = "widget-test";
+	ir.csr = kiln_buf_view(&csr);
+	ir.actor = "test";
+	kiln_issue_result_init(&is);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_ca_issue(k.ca, &ir, &is, &d));
+	KT_OK(kiln_cert_parse(kiln_buf_view(&is.cert_der), &olddev, &d));
+	kiln_issue_result_cleanup(&is);
+	kiln_buf_cleanup(&csr);
+
 	request("test", NULL, "o1", &res);
 	approve(res.request_id, 1);
 	approve(res.request_id, 2);
-	kiln_diag_clear(&d);
 	kiln_diag_clear(&d);
 	KT_OK(kiln_ca_rotate_run(k.ca, res.request_id, "o3", &out, &d));
 	assert_string_equal(out.new_name, "test-issuing-2");
@@ -263,6 +271,23 @@ static void test_rotate(void **state)
 	KT_OK(kiln_cert_parse(kiln_buf_view(&is.cert_der), &dev, &d));
 	assert_int_equal(X509_check_issued(cert, dev), X509_V_OK);
 	kiln_issue_result_cleanup(&is);
+	/* Renewing the old CA's certificate gives one from the new CA. */
+	{
+		struct kiln_renew_req rr = { olddev, { 0 }, NULL, "device:test" };
+		kiln_buf rcsr;
+
+		kt_make_csr("p256", "TST-ROT-OLD1", NULL, &rcsr, NULL);
+		rr.csr = kiln_buf_view(&rcsr);
+		kiln_issue_result_init(&is);
+		kiln_diag_clear(&d);
+		if (!kiln_is_ok(kiln_ca_renew(k.ca, &rr, &is, &d)))
+			fail_msg("renew: %s", d.text);
+		KT_OK(kiln_cert_parse(kiln_buf_view(&is.cert_der), &renewed, &d));
+		assert_int_equal(X509_check_issued(cert, renewed), X509_V_OK);
+		assert_int_not_equal(X509_check_issued(cert, olddev), X509_V_OK);
+		kiln_issue_result_cleanup(&is);
+		kiln_buf_cleanup(&rcsr);
+	}
 	/* The retired CA issues no more, but still signs its CRL. */
 	ir.ca_name = "test-issuing";
 	kiln_issue_result_init(&is);
@@ -299,6 +324,8 @@ static void test_rotate(void **state)
 	}
 	kiln_buf_cleanup(&csr);
 	X509_free(dev);
+	X509_free(olddev);
+	X509_free(renewed);
 	X509_free(cert);
 	kiln_ca_rec_cleanup(&old);
 	kiln_ca_rec_cleanup(&neu);
@@ -318,7 +345,6 @@ static void test_stale_request_refused(void **state)
 	approve(b.request_id, 1);
 	approve(b.request_id, 2);
 	kiln_diag_clear(&d);
-	kiln_diag_clear(&d);
 	KT_OK(kiln_ca_rotate_run(k.ca, a.request_id, "o1", &out, &d));
 	reopen();
 	kiln_diag_clear(&d);
@@ -335,7 +361,6 @@ static void test_expired_request_refused(void **state)
 
 	(void)state;
 	short_rules.ttl_s = 1;
-	kiln_diag_clear(&d);
 	kiln_diag_clear(&d);
 	KT_OK(kiln_ca_rotate_request(k.ca, "test", NULL, "o1", &short_rules, &a, &d));
 	approve(a.request_id, 1);
