@@ -371,6 +371,52 @@ static void test_expired_request_refused(void **state)
 	assert_int_equal(labelled("test-issuing-2"), 0);
 }
 
+/* A row named like the new CA, so the rotation's commit fails after the key exists. */
+static kiln_result squat_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct kiln_ca_rec rec = { 0 }, *parent = ctx;
+
+	kiln_strtrunc(rec.name, "test-issuing-2", sizeof(rec.name));
+	kiln_strtrunc(rec.env, "test", sizeof(rec.env));
+	kiln_strtrunc(rec.role, "ocsp", sizeof(rec.role));
+	kiln_strtrunc(rec.alg, "p256", sizeof(rec.alg));
+	kiln_strtrunc(rec.token, "kiln-test", sizeof(rec.token));
+	kiln_strtrunc(rec.key_label, "squat", sizeof(rec.key_label));
+	rec.parent_id = parent->id;
+	return kiln_store_tx_ca_add(tx, &rec, d);
+}
+
+static void test_failed_commit_destroys_key(void **state)
+{
+	struct kiln_rotate_result a, out;
+	struct kiln_ca_rec cur = { 0 };
+	struct kiln_request_rec q;
+	int64_t cas;
+	kiln_diag d;
+
+	(void)state;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_ca_get(k.store, "test-issuing", &cur, &d));
+	KT_OK(kiln_store_write(k.store, squat_tx, &cur, &d));
+	cas = kt_count(&k, "cas");
+	request("test", NULL, "o1", &a);
+	approve(a.request_id, 1);
+	approve(a.request_id, 2);
+	KT_ERR(kiln_ca_rotate_run(k.ca, a.request_id, "o1", &out, &d), KILN_ERR_DUPLICATE);
+	/* Nothing of the rotation stays: no key, no row, the request still pending, the old CA active. */
+	assert_int_equal(labelled("test-issuing-2"), 0);
+	assert_int_equal(kt_count(&k, "cas"), cas);
+	assert_int_equal(kt_count_events(&k, "ca-rotate"), 0);
+	assert_int_equal(kt_count_events(&k, "ca-rotate-failed"), 1);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_request_get(k.store, a.request_id, &q, &d));
+	assert_string_equal(q.status, "pending");
+	kiln_ca_rec_cleanup(&cur);
+	KT_OK(kiln_store_ca_get(k.store, "test-issuing", &cur, &d));
+	assert_string_equal(cur.status, "active");
+	kiln_ca_rec_cleanup(&cur);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_request_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_request_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_commit_destroys_key, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
