@@ -60,9 +60,54 @@ KILN_MUST_USE kiln_result kiln_ca_open(const struct kiln_ca_opts *opts, kiln_ca 
 				       kiln_diag *d);
 void kiln_ca_free(kiln_ca *ca);
 
-/* The chain of an environment's issuing CA, issuing first, root last (PEM). */
+/* The chain of an environment's active issuing CA, issuing first, root last (PEM). */
 KILN_MUST_USE kiln_result kiln_ca_chain_pem(kiln_ca *ca, kiln_env env, kiln_buf *out,
 					    kiln_diag *d);
+
+/* ------------------------------------------------------------ rotation */
+
+/*
+ * Issuing CA rotation, gated by the "ca-rotate" approval (docs/ca.md). The
+ * request names {algorithm, env, generation, name, role "issuing"}; no key is
+ * made until the run.
+ */
+struct kiln_rotate_result {
+	char request_id[KILN_STORE_REQUEST_ID];
+	char env[16];
+	char old_name[64];            /* the CA retired for issuance (or to be) */
+	char new_name[64];            /* "<env>-issuing-<generation>" */
+	char alg[16];
+	int64_t generation;
+	int64_t quorum, expires;
+	char serial[KILN_SERIAL_HEX]; /* run only: the new CA's certificate */
+	char key_label[64];           /* run only: its key in the token */
+};
+
+/*
+ * Makes a ca-rotate request for an environment's issuing CA (env_name
+ * "production" or "test"; alg_name NULL: the active CA's algorithm) by actor,
+ * for the next generation. Unknown environment or algorithm: KILN_ERR_ARG and
+ * one "request-refused" event; nothing else is written.
+ */
+KILN_MUST_USE kiln_result kiln_ca_rotate_request(kiln_ca *ca, const char *env_name,
+						 const char *alg_name, const char *actor,
+						 const struct kiln_govern_rules *rules,
+						 struct kiln_rotate_result *out, kiln_diag *d);
+/*
+ * Runs an approved ca-rotate request: kiln_govern_check (unknown,
+ * mismatched, executed, expired, short of approvals: refused with its event,
+ * before any key exists); the request's generation must still be the next
+ * one (KILN_ERR_REQUEST_MISMATCH); then the key is generated in the
+ * environment's token, the certificate signed by the root, and the request
+ * executed, the old CA retired, the new CA, its certificate row and the
+ * "ca-create" and "ca-rotate" events committed in one transaction. A failure
+ * after the key exists destroys it and records "ca-rotate-failed". The
+ * engine still holds the CAs it was opened with: open a new one to issue
+ * from the new CA.
+ */
+KILN_MUST_USE kiln_result kiln_ca_rotate_run(kiln_ca *ca, const char *request_id,
+					     const char *actor, struct kiln_rotate_result *out,
+					     kiln_diag *d);
 
 /* ------------------------------------------------------------ policies */
 

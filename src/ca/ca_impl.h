@@ -118,8 +118,23 @@ KILN_MUST_USE kiln_result ca_release(const struct ca_entry *issuer, kiln_slice d
 
 /* The CA by name, or NULL. */
 struct ca_entry *ca_find(kiln_ca *ca, const char *name);
-/* The issuing CA of an environment, or NULL. */
+/* The active issuing CA of an environment (the one that issues), or NULL. */
 struct ca_entry *ca_issuing(kiln_ca *ca, kiln_env env);
+/*
+ * The nth issuing CA of an environment, active or retired, oldest first, or
+ * NULL past the last: CRLs and OCSP serve every generation.
+ */
+struct ca_entry *ca_issuing_nth(kiln_ca *ca, kiln_env env, size_t nth);
+/* Retired for issuance by a rotation (schema 8). */
+bool ca_retired(const struct ca_entry *e);
+/*
+ * The delegated OCSP signer of one issuing CA (any generation): made and
+ * recorded when missing ("<env>-ocsp" for generation 1, "<env>-ocsp-<g>"
+ * after a rotation). name (may be NULL) receives its CA name.
+ */
+KILN_MUST_USE kiln_result ca_ocsp_signer_for(kiln_ca *ca, const struct ca_entry *issuer,
+					     const char *actor, bool *made, char name[64],
+					     kiln_diag *d);
 
 /*
  * Lints the unsigned certificate (the object tbs was encoded from) against p,

@@ -63,10 +63,26 @@ struct ca_entry *ca_find(kiln_ca *ca, const char *name)
 	return NULL;
 }
 
+bool ca_retired(const struct ca_entry *e)
+{
+	return strcmp(e->rec.status, "retired") == 0;
+}
+
 struct ca_entry *ca_issuing(kiln_ca *ca, kiln_env env)
 {
 	for (size_t i = 0; i < ca->n_cas; i++) {
-		if (ca->cas[i].env == env && strcmp(ca->cas[i].rec.role, "issuing") == 0)
+		if (ca->cas[i].env == env && strcmp(ca->cas[i].rec.role, "issuing") == 0 &&
+		    !ca_retired(&ca->cas[i]))
+			return &ca->cas[i];
+	}
+	return NULL;
+}
+
+struct ca_entry *ca_issuing_nth(kiln_ca *ca, kiln_env env, size_t nth)
+{
+	for (size_t i = 0; i < ca->n_cas; i++) {
+		if (ca->cas[i].env == env && strcmp(ca->cas[i].rec.role, "issuing") == 0 &&
+		    nth-- == 0)
 			return &ca->cas[i];
 	}
 	return NULL;

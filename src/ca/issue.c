@@ -67,10 +67,15 @@ kiln_result issue_resolve(struct issue_work *w, const char *ca_name, kiln_diag *
 				     "product %s is %s, CA %s is %s: production and test are strictly apart",
 				     w->policy->product, kiln_env_name(env), w->issuer->rec.name,
 				     w->issuer->rec.env);
-	if (w->issuer->is_root)
+	if (w->issuer->is_root || strcmp(w->issuer->rec.role, "issuing") != 0)
 		return kiln_diag_set(d, KILN_ERR_ARG,
-				     "CA %s is a root; devices are issued by an issuing CA",
-				     w->issuer->rec.name);
+				     "CA %s is a %s; devices are issued by an issuing CA",
+				     w->issuer->rec.name, w->issuer->rec.role);
+	if (ca_retired(w->issuer))
+		return kiln_diag_set(d, KILN_ERR_ARG,
+				     "CA %s is retired for issuance since a rotation; the %s issuing "
+				     "CA now is the active one in kiln ca list",
+				     w->issuer->rec.name, w->issuer->rec.env);
 	if (w->issuer->token == NULL)
 		return kiln_diag_set(d, KILN_ERR_HSM_TOKEN_MISSING,
 				     "this process has no access to token %s of CA %s",

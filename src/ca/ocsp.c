@@ -28,7 +28,7 @@
 
 #define OCSP_CERT_DAYS 365
 #define BACKDATE_SECONDS 60
-#define MAX_ISSUERS 4
+#define MAX_ISSUERS 16 /* issuing CAs served: two environments, their rotations */
 
 struct ocsp_issuer {
 	struct ca_entry *ca;           /* the issuing CA (borrowed from the engine) */
@@ -71,7 +71,11 @@ static kiln_result signer_subject(const struct ca_entry *issuer, X509_NAME **out
 		return kiln_diag_set(d, KILN_ERR_NOMEM, "out of memory for a name");
 	while ((i = X509_NAME_get_index_by_NID(n, NID_commonName, -1)) >= 0)
 		X509_NAME_ENTRY_free(X509_NAME_delete_entry(n, i));
-	(void)snprintf(cn, sizeof(cn), "kiln %s OCSP responder", issuer->rec.env);
+	if (issuer->rec.generation > 1)
+		(void)snprintf(cn, sizeof(cn), "kiln %s OCSP responder %lld", issuer->rec.env,
+			       (long long)issuer->rec.generation);
+	else
+		(void)snprintf(cn, sizeof(cn), "kiln %s OCSP responder", issuer->rec.env);
 	if (X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8, (const unsigned char *)cn, -1,
 				       -1, 0) != 1) {
 		X509_NAME_free(n);
@@ -202,24 +206,34 @@ out:
 	return r;
 }
 
-kiln_result kiln_ca_ocsp_signer_ensure(kiln_ca *ca, kiln_env env, const char *actor, bool *made,
-				       kiln_diag *d)
+/* The signer's CA name: "<env>-ocsp" for generation 1, "<env>-ocsp-<g>" after. */
+static void signer_name(const struct ca_entry *issuer, char name[64])
 {
-	struct ca_entry *issuer = ca != NULL ? ca_issuing(ca, env) : NULL;
+	if (issuer->rec.generation > 1)
+		(void)snprintf(name, 64, "%s-ocsp-%lld", issuer->rec.env,
+			       (long long)issuer->rec.generation);
+	else
+		(void)snprintf(name, 64, "%s-ocsp", issuer->rec.env);
+}
+
+kiln_result ca_ocsp_signer_for(kiln_ca *ca, const struct ca_entry *issuer, const char *actor,
+			       bool *made, char name_out[64], kiln_diag *d)
+{
 	struct kiln_ca_rec rec = { 0 };
 	char name[64];
 	kiln_diag nd;
 	kiln_result r;
 
-	KILN_ENSURE(ca != NULL && actor != NULL, KILN_ERR_ARG);
 	if (made != NULL)
 		*made = false;
-	if (issuer == NULL)
-		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no issuing CA for environment %s",
-				     kiln_env_name(env));
-	(void)snprintf(name, sizeof(name), "%s-ocsp", kiln_env_name(env));
+	signer_name(issuer, name);
+	if (name_out != NULL)
+		memcpy(name_out, name, sizeof(name));
 	kiln_diag_clear(&nd);
 	r = kiln_store_ca_get(ca->store, name, &rec, &nd);
+	if (kiln_is_ok(r) && rec.parent_id != issuer->rec.id)
+		r = kiln_diag_set(&nd, KILN_ERR_STORE, "CA %s is not the OCSP signer of %s", name,
+				  issuer->rec.name);
 	kiln_ca_rec_cleanup(&rec);
 	if (kiln_is_ok(r))
 		return kiln_ok();
@@ -232,6 +246,20 @@ kiln_result kiln_ca_ocsp_signer_ensure(kiln_ca *ca, kiln_env env, const char *ac
 	if (made != NULL)
 		*made = true;
 	return kiln_ok();
+}
+
+kiln_result kiln_ca_ocsp_signer_ensure(kiln_ca *ca, kiln_env env, const char *actor, bool *made,
+				       kiln_diag *d)
+{
+	struct ca_entry *issuer = ca != NULL ? ca_issuing(ca, env) : NULL;
+
+	KILN_ENSURE(ca != NULL && actor != NULL, KILN_ERR_ARG);
+	if (made != NULL)
+		*made = false;
+	if (issuer == NULL)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no issuing CA for environment %s",
+				     kiln_env_name(env));
+	return ca_ocsp_signer_for(ca, issuer, actor, made, NULL, d);
 }
 
 /* ------------------------------------------------------------ issuer hashes */
@@ -261,7 +289,7 @@ static kiln_result issuer_setup(kiln_ca *ca, struct ocsp_issuer *is, struct ca_e
 	(void)SHA1(bits->data, (size_t)bits->length, is->key_sha1);
 	(void)SHA256(bits->data, (size_t)bits->length, is->key_sha256);
 	OPENSSL_free(name);
-	(void)snprintf(sname, sizeof(sname), "%s-ocsp", issuer->rec.env);
+	signer_name(issuer, sname);
 	KILN_TRY(r, kiln_store_ca_get(ca->store, sname, &rec, d));
 	memset(&is->key, 0, sizeof(is->key));
 	kiln_strtrunc(is->key.label, rec.key_label, sizeof(is->key.label));
@@ -486,15 +514,24 @@ kiln_result kiln_ocsp_new(kiln_ca *ca, int64_t validity_s, const char *actor, ki
 	o->validity_s = validity_s;
 	kiln_strtrunc(o->actor, actor, sizeof(o->actor));
 	pthread_rwlock_init(&o->lock, NULL);
+	/* Every generation of each issuing CA: certificates of a retired one stay answerable. */
 	for (int e = KILN_ENV_PRODUCTION; e <= KILN_ENV_TEST && kiln_is_ok(r); e++) {
-		struct ca_entry *issuer = ca_issuing(ca, (kiln_env)e);
+		struct ca_entry *issuer;
 
-		if (issuer == NULL || issuer->token == NULL)
-			continue; /* no access to that environment's token: not served */
-		r = kiln_ca_ocsp_signer_ensure(ca, (kiln_env)e, actor, NULL, d);
-		if (kiln_is_ok(r))
-			r = issuer_setup(ca, &o->iss[o->n_iss], issuer, d);
-		o->n_iss++;
+		for (size_t k = 0; kiln_is_ok(r) && (issuer = ca_issuing_nth(ca, (kiln_env)e, k)) != NULL;
+		     k++) {
+			if (issuer->token == NULL)
+				continue; /* no access to that environment's token: not served */
+			if (o->n_iss == MAX_ISSUERS) {
+				r = kiln_diag_set(d, KILN_ERR_TOO_BIG, "more than %d issuing CAs to "
+						  "answer OCSP for", MAX_ISSUERS);
+				break;
+			}
+			r = ca_ocsp_signer_for(ca, issuer, actor, NULL, NULL, d);
+			if (kiln_is_ok(r))
+				r = issuer_setup(ca, &o->iss[o->n_iss], issuer, d);
+			o->n_iss++;
+		}
 	}
 	if (kiln_is_ok(r) && o->n_iss == 0)
 		r = kiln_diag_set(d, KILN_ERR_HSM_TOKEN_MISSING, "no issuing CA's token is open: "

@@ -163,8 +163,17 @@ static kiln_result renew(struct issue_work *w, struct renew_state *rs, struct ki
 	ir->lot = rs->dev.lot;
 	ir->station = rs->dev.station;
 	KILN_GUARD(ca_policy_active(w->ca, rs->dev.product, &w->policy, &w->policy_version, d));
-	/* The certificate's own CA, as long as the policy's environment still is its. */
-	KILN_GUARD(issue_resolve(w, issuer->rec.name, d));
+	/*
+	 * The environment's active issuing CA (after a rotation, not necessarily
+	 * the one that issued the current certificate), as long as the policy's
+	 * environment still is the certificate's.
+	 */
+	if (issuer->env != w->policy->env)
+		return kiln_diag_set(d, KILN_ERR_POLICY_ENV,
+				     "product %s is %s, certificate %s is from %s: production and "
+				     "test are strictly apart", w->policy->product,
+				     kiln_env_name(w->policy->env), rs->old_serial, issuer->rec.name);
+	KILN_GUARD(issue_resolve(w, NULL, d));
 	KILN_GUARD(check_rules(w, rs, d));
 	w->renew = rs;
 	return issue_run(w, res, d);

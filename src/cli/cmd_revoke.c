@@ -24,12 +24,16 @@ static const char revoke_usage[] =
 	"and prints the time to revoke: from this command to an OCSP response saying\n"
 	"revoked (kiln serve records, per revocation, the time from commit to published).\n";
 
+#define CRL_TARGETS_MAX 16
+
 static const char crl_usage[] =
-	"usage: kiln --dir DIR crl --env production|test [--out FILE] [--json]\n"
+	"usage: kiln --dir DIR crl --env production|test [--ca NAME] [--out FILE] [--json]\n"
 	"\n"
-	"Issues the next CRL of the environment's issuing CA (CRL number one above the\n"
-	"last; nextUpdate from revocation.crl_validity_hours in kiln.yaml) and writes it,\n"
-	"DER, to DIR/crl/<ca>.crl (what kiln serve publishes) and to FILE if given.\n";
+	"Issues the next CRL of each issuing CA of the environment (CRL number one above\n"
+	"the last; nextUpdate from revocation.crl_validity_hours in kiln.yaml): the active\n"
+	"one and those retired by kiln ca rotate, whose certificates stay valid. Each is\n"
+	"written, DER, to DIR/crl/<ca>.crl (what kiln serve publishes). --ca NAME issues\n"
+	"only that CA's. --out FILE receives the active CA's (or NAME's) CRL.\n";
 
 /* "2026-11-21T12:00:00Z" or decimal seconds. */
 static bool parse_time(const char *s, int64_t *out)
@@ -187,21 +191,91 @@ static kiln_result crl_write(const struct deployment *dep, const struct kiln_crl
 	return kiln_ok();
 }
 
+struct crl_one {
+	char name[64];
+	bool active;
+	struct kiln_crl_result res;
+	char path[KILN_PATH_MAX];
+	int64_t ms;
+};
+
+/* The issuing CAs of env (every generation), or only the one named. */
+static kiln_result crl_targets(kiln_store *s, const char *env_name, const char *only,
+			       struct crl_one *out, size_t cap, size_t *n, kiln_diag *d)
+{
+	struct kiln_ca_rec *list = NULL;
+	size_t count = 0;
+
+	*n = 0;
+	KILN_GUARD(kiln_store_ca_list(s, &list, &count, d));
+	for (size_t i = 0; i < count && *n < cap; i++) {
+		if (strcmp(list[i].role, "issuing") != 0 || strcmp(list[i].env, env_name) != 0 ||
+		    (only != NULL && strcmp(list[i].name, only) != 0))
+			continue;
+		kiln_strtrunc(out[*n].name, list[i].name, sizeof(out[*n].name));
+		out[(*n)++].active = strcmp(list[i].status, "retired") != 0;
+	}
+	kiln_store_ca_list_free(list, count);
+	if (*n == 0)
+		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no issuing CA %s%s%s; see kiln ca list",
+				     only != NULL ? only : "", only != NULL ? " in " : "for ", env_name);
+	return kiln_ok();
+}
+
+static int crl_print(const struct cli_common *c, const struct crl_one *v, size_t n)
+{
+	char next[KILN_TIME_STR];
+	json_t *arr, *first = NULL;
+	size_t main_i = 0;
+
+	for (size_t i = 0; i < n; i++)
+		main_i = v[i].active ? i : main_i;
+	if (!c->json) {
+		for (size_t i = 0; i < n; i++) {
+			kiln_time_format(v[i].res.rec.next_update, next);
+			printf("CRL %s number %lld: %lld revoked, next update %s, %zu bytes in %lld ms, "
+			       "written to %s\n", v[i].res.ca_name, (long long)v[i].res.rec.number,
+			       (long long)v[i].res.rec.entries, next, v[i].res.der.len,
+			       (long long)v[i].ms, v[i].path);
+		}
+		return CLI_OK;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o;
+
+		kiln_time_format(v[i].res.rec.next_update, next);
+		o = json_pack("{s:s,s:I,s:I,s:s,s:s,s:I,s:b}", "ca", v[i].res.ca_name, "number",
+			      (json_int_t)v[i].res.rec.number, "entries",
+			      (json_int_t)v[i].res.rec.entries, "next_update", next, "path",
+			      v[i].path, "ms", (json_int_t)v[i].ms, "active", v[i].active);
+		if (i == main_i && o != NULL)
+			first = json_deep_copy(o);
+		(void)json_array_append_new(arr, o);
+	}
+	/* The active CA's CRL at the top level (as before rotation existed), all of them in "crls". */
+	if (first == NULL) {
+		json_decref(arr);
+		return CLI_FAIL;
+	}
+	(void)json_object_set_new(first, "crls", arr);
+	return cli_print_json(first);
+}
+
 int cmd_crl(int argc, char **argv)
 {
-	const char *env_name = NULL, *out = NULL;
+	const char *env_name = NULL, *out = NULL, *only = NULL;
 	const struct cli_opt opts[] = {
 		{ "env", true, &env_name, NULL }, { "out", true, &out, NULL },
-		{ NULL, false, NULL, NULL },
+		{ "ca", true, &only, NULL },      { NULL, false, NULL, NULL },
 	};
-	struct kiln_crl_result res;
-	char path[KILN_PATH_MAX], ca_name[64], next[KILN_TIME_STR];
+	struct crl_one *v = NULL;
 	struct deployment dep;
 	struct cli_common c;
 	kiln_env env;
-	int64_t t0, ms = 0;
+	int64_t t0;
 	const char *pos[1];
-	size_t npos = 0;
+	size_t npos = 0, n = 0;
 	kiln_diag d;
 	kiln_result r;
 	int rc;
@@ -215,39 +289,34 @@ int cmd_crl(int argc, char **argv)
 	if (env_name == NULL || !kiln_is_ok(kiln_env_parse(env_name, &env)) ||
 	    (env != KILN_ENV_PRODUCTION && env != KILN_ENV_TEST))
 		return cli_usage_error("crl: --env production or --env test is required");
-	(void)snprintf(ca_name, sizeof(ca_name), "%s-issuing", env_name);
-	memset(&res, 0, sizeof(res));
-	kiln_buf_init(&res.der, KILN_CRL_MAX_BYTES);
+	v = calloc(CRL_TARGETS_MAX, sizeof(*v));
+	if (v == NULL)
+		return cli_fail(kiln_fail(KILN_ERR_NOMEM), NULL);
 	kiln_diag_clear(&d);
 	r = deploy_open(&c, NEED_STORE, &dep, &d);
+	if (kiln_is_ok(r))
+		r = crl_targets(dep.store, env_name, only, v, CRL_TARGETS_MAX, &n, &d);
 	if (kiln_is_ok(r))
 		r = deploy_token(&dep, env, &d);
 	if (kiln_is_ok(r))
 		r = deploy_ca(&dep, &d);
-	if (kiln_is_ok(r)) {
+	for (size_t i = 0; i < n && kiln_is_ok(r); i++) {
+		struct crl_one *o = &v[i];
+		bool main_crl = n == 1 || o->active;
+
+		kiln_buf_init(&o->res.der, KILN_CRL_MAX_BYTES);
 		t0 = (int64_t)(kiln_mono_ns() / 1000000);
-		r = kiln_ca_crl_issue(dep.ca, ca_name, (int64_t)dep.cfg.crl_validity_hours * 3600,
-				      c.actor, &res, &d);
-		ms = (int64_t)(kiln_mono_ns() / 1000000) - t0;
+		r = kiln_ca_crl_issue(dep.ca, o->name, (int64_t)dep.cfg.crl_validity_hours * 3600,
+				      c.actor, &o->res, &d);
+		o->ms = (int64_t)(kiln_mono_ns() / 1000000) - t0;
+		if (kiln_is_ok(r))
+			r = crl_write(&dep, &o->res, main_crl ? out : NULL, o->path, sizeof(o->path),
+				      &d);
 	}
-	if (kiln_is_ok(r))
-		r = crl_write(&dep, &res, out, path, sizeof(path), &d);
 	deploy_close(&dep);
-	if (!kiln_is_ok(r)) {
-		kiln_buf_cleanup(&res.der);
-		return cli_fail(r, &d);
-	}
-	kiln_time_format(res.rec.next_update, next);
-	if (c.json)
-		rc = cli_print_json(json_pack("{s:s,s:I,s:I,s:s,s:s,s:I}", "ca", res.ca_name, "number",
-					      (json_int_t)res.rec.number, "entries",
-					      (json_int_t)res.rec.entries, "next_update", next,
-					      "path", path, "ms", (json_int_t)ms));
-	else
-		rc = printf("CRL %s number %lld: %lld revoked, next update %s, %zu bytes in %lld ms, "
-			    "written to %s\n", res.ca_name, (long long)res.rec.number,
-			    (long long)res.rec.entries, next, res.der.len, (long long)ms, path) > 0
-			     ? CLI_OK : CLI_FAIL;
-	kiln_buf_cleanup(&res.der);
+	rc = kiln_is_ok(r) ? crl_print(&c, v, n) : cli_fail(r, &d);
+	for (size_t i = 0; i < n; i++)
+		kiln_buf_cleanup(&v[i].res.der);
+	free(v);
 	return rc;
 }

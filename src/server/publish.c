@@ -34,7 +34,7 @@ struct kiln_publisher {
 	pthread_mutex_t mu; /* guards crls and stop */
 	pthread_cond_t cv;
 	bool stop;
-	struct pub_crl crls[4];
+	struct pub_crl crls[16];  /* every issuing CA of both environments, retired ones too */
 	size_t n_crls;
 	int64_t crl_seq;          /* generation the CRLs reflect (thread only) */
 	uint64_t change_seen_ns;  /* when an unpublished generation was first seen; 0: none */
@@ -166,13 +166,22 @@ kiln_result kiln_publisher_start(const struct kiln_publisher_opts *o, kiln_publi
 	p->o.actor = p->actor;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	/* A retired issuing CA's certificates stay valid: its CRL goes on being published. */
 	for (int e = KILN_ENV_PRODUCTION; e <= KILN_ENV_TEST; e++) {
-		struct ca_entry *ca = ca_issuing(o->ca, (kiln_env)e);
+		struct ca_entry *ca;
 
-		if (ca != NULL && ca->token != NULL)
+		for (size_t k = 0; (ca = ca_issuing_nth(o->ca, (kiln_env)e, k)) != NULL; k++) {
+			if (ca->token == NULL)
+				continue;
+			if (p->n_crls == sizeof(p->crls) / sizeof(p->crls[0])) {
+				r = kiln_diag_set(d, KILN_ERR_TOO_BIG, "more issuing CAs than the "
+						  "publisher holds CRLs for");
+				break;
+			}
 			kiln_strtrunc(p->crls[p->n_crls++].name, ca->rec.name, sizeof(p->crls[0].name));
+		}
 	}
-	if (mkdir(p->crl_dir, 0755) != 0 && errno != EEXIST)
+	if (kiln_is_ok(r) && mkdir(p->crl_dir, 0755) != 0 && errno != EEXIST)
 		r = kiln_diag_set(d, KILN_ERR_IO, "cannot create %s", p->crl_dir);
 	/* The first CRLs before the first request: GET /crl/ never finds nothing. */
 	if (kiln_is_ok(r))

@@ -403,6 +403,28 @@ static const char *const schema_v7[] = {
 	NULL,
 };
 
+/*
+ * Version 8: issuing CA rotation (issue 6). An environment's issuing CA has
+ * a generation (1 from kiln init, then 2, 3, ... from kiln ca rotate) and a
+ * status: the one "active" CA issues; "retired" ones no longer issue but
+ * stay valid, and go on signing CRLs and OCSP for what they issued. At most
+ * one active issuing CA per environment, and a retired CA stays retired.
+ */
+static const char *const schema_v8[] = {
+	"ALTER TABLE cas ADD COLUMN generation INTEGER NOT NULL DEFAULT 1 CHECK (generation >= 1)",
+	"ALTER TABLE cas ADD COLUMN status TEXT NOT NULL DEFAULT 'active'\n"
+	"  CHECK (status IN ('active', 'retired'))",
+	"CREATE UNIQUE INDEX cas_one_active_issuing ON cas(env) WHERE role = 'issuing' AND status = 'active'",
+	"CREATE UNIQUE INDEX cas_issuing_generation ON cas(env, generation) WHERE role = 'issuing'",
+	"CREATE TRIGGER cas_retired_final BEFORE UPDATE OF status ON cas\n"
+	"  WHEN OLD.status = 'retired' AND NEW.status <> 'retired'\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a retired CA stays retired'); END",
+	"CREATE TRIGGER cas_only_issuing_retire BEFORE UPDATE OF status ON cas\n"
+	"  WHEN NEW.status = 'retired' AND OLD.role <> 'issuing'\n"
+	"  BEGIN SELECT RAISE(ABORT, 'only issuing CAs are retired'); END",
+	NULL,
+};
+
 static const struct kiln_sqlite_migration migrations[] = {
 	{ 1, "initial schema", schema_v1, false },
 	{ 2, "batches, nonces, identities by certificate", schema_v2, false },
@@ -411,6 +433,7 @@ static const struct kiln_sqlite_migration migrations[] = {
 	{ 5, "re-provisioning: devices.replaces, devices.live, reprovisions", schema_v5, true },
 	{ 6, "governance: approval requests and approvals", schema_v6, false },
 	{ 7, "TPM 2.0 credential activations", schema_v7, false },
+	{ 8, "issuing CA rotation: cas.generation, cas.status", schema_v8, false },
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -16,7 +16,7 @@ typedef void (*elem_cleanup)(void *elem);
 
 #define CA_COLS                                                                    \
 	"id, name, env, role, alg, token, key_label, key_id, parent_id, serial, subject, " \
-	"not_before, not_after, created, cert_der"
+	"not_before, not_after, created, cert_der, generation, status"
 
 static kiln_result read_ca(sqlite3_stmt *st, void *elem, kiln_diag *d)
 {
@@ -38,6 +38,8 @@ static kiln_result read_ca(sqlite3_stmt *st, void *elem, kiln_diag *d)
 	r.not_before = sqlite3_column_int64(st, 11);
 	r.not_after = sqlite3_column_int64(st, 12);
 	r.created = sqlite3_column_int64(st, 13);
+	r.generation = sqlite3_column_int64(st, 15);
+	KILN_GUARD(kiln_sqlite_col_str(st, 16, r.status, sizeof(r.status), d));
 	/* The only allocation comes last, so nothing leaks when a check above fails. */
 	KILN_GUARD(kiln_sqlite_col_dup(st, 14, KILN_STORE_BLOB_MAX, &der, &r.cert_len, d));
 	r.cert_der = der;

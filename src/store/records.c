@@ -65,8 +65,8 @@ static kiln_result op_end(struct kiln_sqlite_conn *c, kiln_result r, kiln_diag *
 
 static const char sql_ca_add[] =
 	"INSERT INTO cas (name, env, role, alg, token, key_label, key_id, parent_id, serial, "
-	"subject, not_before, not_after, created, cert_der) "
-	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id";
+	"subject, not_before, not_after, created, cert_der, generation, status) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) RETURNING id";
 
 kiln_result kiln_sqlite_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_diag *d)
 {
@@ -91,11 +91,18 @@ kiln_result kiln_sqlite_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_d
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 12, ca->not_after));
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 13, created));
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_blob(st, 14, ca->cert_der, ca->cert_len));
+	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 15, ca->generation > 0 ? ca->generation : 1));
+	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 16, ca->status[0] != '\0' ? ca->status : "active",
+					      false));
 	if (rc == SQLITE_OK)
 		rc = step_all(st, &id);
 	if (rc == SQLITE_OK) {
 		ca->id = id;
 		ca->created = created;
+		if (ca->generation <= 0)
+			ca->generation = 1;
+		if (ca->status[0] == '\0')
+			kiln_strtrunc(ca->status, "active", sizeof(ca->status));
 	} else if (is_unique(rc)) {
 		r = kiln_diag_set(d, KILN_ERR_DUPLICATE, "CA %s already exists", ca->name);
 	} else if (rc == SQLITE_CONSTRAINT_TRIGGER) {
@@ -106,6 +113,29 @@ kiln_result kiln_sqlite_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_d
 	} else {
 		r = kiln_sqlite_fail(c->db, rc, "adding a CA", d);
 	}
+	kiln_sqlite_done(st);
+	return r;
+}
+
+static const char sql_ca_retire[] =
+	"UPDATE cas SET status = 'retired' WHERE id = ?1 AND role = 'issuing' AND status = 'active'";
+
+kiln_result kiln_sqlite_ca_retire(kiln_store_tx *tx, int64_t id, kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_ca_retire, &st, d));
+	rc = sqlite3_bind_int64(st, 1, id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		r = kiln_sqlite_fail(c->db, rc, "retiring a CA", d);
+	else if (sqlite3_changes(c->db) != 1)
+		r = kiln_diag_set(d, KILN_ERR_NOT_FOUND, "CA id %lld is not an active issuing CA",
+				  (long long)id);
 	kiln_sqlite_done(st);
 	return r;
 }

@@ -520,6 +520,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.tx_savepoint = sq_tx_savepoint,
 	.tx_open = sq_tx_open,
 	.ca_add = kiln_sqlite_ca_add,
+	.ca_retire = kiln_sqlite_ca_retire,
 	.policy_add = kiln_sqlite_policy_add,
 	.policy_activate = kiln_sqlite_policy_activate,
 	.device_add = kiln_sqlite_device_add,

@@ -37,6 +37,7 @@ static const char *const ca_envs[] = { "production", "test", "service", NULL };
 static const char *const product_envs[] = { "production", "test", NULL };
 static const char *const identity_envs[] = { "production", "test", "", NULL };
 static const char *const ca_roles[] = { "root", "issuing", "ocsp", NULL };
+static const char *const ca_statuses[] = { "active", "retired", NULL };
 static const char *const policy_statuses[] = { "", "pending", "active", NULL };
 static const char *const device_statuses[] = { "", "active", "revoked", "retired", NULL };
 static const char *const cert_statuses[] = { "", "valid", "revoked", NULL };
@@ -283,7 +284,19 @@ kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln
 				     ca->name);
 	if ((ca->cert_der == NULL && ca->cert_len != 0) || ca->cert_len > KILN_STORE_BLOB_MAX)
 		return bad(d, "CA certificate length");
+	if (ca->generation < 0 || (ca->generation > 1 && strcmp(ca->role, "root") == 0))
+		return bad(d, "CA generation: 1 or more, and only issuing CAs rotate");
+	if (!FIELD_OK(ca, status, false) || (ca->status[0] != '\0' && !one_of(ca->status, ca_statuses)))
+		return bad(d, "CA status: active or retired");
 	return tx->s->ops->ca_add(tx, ca, d);
+}
+
+kiln_result kiln_store_tx_ca_retire(kiln_store_tx *tx, int64_t id, kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	if (id <= 0)
+		return bad(d, "CA id");
+	return tx->s->ops->ca_retire(tx, id, d);
 }
 
 kiln_result kiln_store_tx_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p, kiln_diag *d)

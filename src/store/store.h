@@ -75,6 +75,15 @@ struct kiln_ca_rec {
 	int64_t not_before, not_after, created;
 	uint8_t *cert_der;                /* owned by the record (heap) */
 	size_t cert_len;
+	/*
+	 * Schema 8 (CA rotation): the generation of an environment's issuing CA
+	 * (1 from kiln init, 2, 3, ... from kiln ca rotate; 1 for roots and OCSP
+	 * signers) and its status: "active", or "retired" once a newer
+	 * generation issues (a retired CA still signs CRLs and OCSP for what it
+	 * issued). Empty status on insert: "active"; generation 0: 1.
+	 */
+	int64_t generation;
+	char status[16];
 };
 
 struct kiln_policy_rec {
@@ -231,6 +240,13 @@ KILN_MUST_USE kiln_result kiln_store_write_lazy(kiln_store *s, kiln_store_tx_fn 
 						kiln_diag *d);
 
 /* Typed operations inside a transaction. Duplicates give KILN_ERR_DUPLICATE naming the field. */
+/*
+ * Retires an active issuing CA (status "retired": no longer issues; its
+ * certificates, CRLs and OCSP stay). KILN_ERR_NOT_FOUND unless id names an
+ * active issuing CA. The schema allows one active issuing CA per environment
+ * and never un-retires one.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_ca_retire(kiln_store_tx *tx, int64_t id, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_tx_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca,
 					       kiln_diag *d);
 /*

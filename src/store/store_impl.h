@@ -80,6 +80,7 @@ struct kiln_store_ops {
 	bool (*tx_open)(const kiln_store_tx *tx);
 
 	KILN_MUST_USE kiln_result (*ca_add)(kiln_store_tx *tx, struct kiln_ca_rec *ca, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*ca_retire)(kiln_store_tx *tx, int64_t id, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*policy_add)(kiln_store_tx *tx, struct kiln_policy_rec *p,
 						kiln_diag *d);
 	KILN_MUST_USE kiln_result (*policy_activate)(kiln_store_tx *tx, const char *product,
@@ -373,6 +374,7 @@ KILN_MUST_USE kiln_result kiln_sqlite_migrate_steps(sqlite3 *db, const char *pat
 /* records.c: typed writes, run on the writer inside a transaction. */
 KILN_MUST_USE kiln_result kiln_sqlite_ca_add(kiln_store_tx *tx, struct kiln_ca_rec *ca,
 					     kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_ca_retire(kiln_store_tx *tx, int64_t id, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p,
 						 kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_policy_activate(kiln_store_tx *tx, const char *product,

@@ -60,7 +60,7 @@ check "serve stops" serve_stop
 
 # The CLI table: "| kiln COMMAND ... --key KEY | admin | ... |"
 mapfile -t CLI < <(grep -E '^\| kiln .*--key KEY \|' "$DOC")
-check "docs/roles.md lists the identity-acting commands" test "${#CLI[@]}" -eq 3
+check "docs/roles.md lists the identity-acting commands" test "${#CLI[@]}" -eq 4
 for line in "${CLI[@]}"; do
 	IFS='|' read -r _ cmd marks <<<"$line"
 	cmd=$(echo $cmd)
@@ -76,6 +76,8 @@ for line in "${CLI[@]}"; do
 		"kiln identity add ... --key KEY")
 			csr p256 "$T/new-$r" "/CN=new-$r"
 			args=(identity add --name "new-officer-$r" --role officer --csr "$T/new-$r.csr" --out "$T/new-$r" --key "$T/$r.key") ;;
+		"kiln ca rotate --env ENV --key KEY")
+			args=(ca rotate --env test --key "$T/$r.key") ;;
 		*) fail "unknown command in docs/roles.md: $cmd"; continue ;;
 		esac
 		if [ "${allowed[$i]}" = yes ]; then

@@ -675,12 +675,46 @@ static void test_schema_v3_rules(void **state)
 	sqlite3_close(db);
 }
 
+/* Schema 8: a v1 file's CAs become generation 1, active; rotation's rules hold in SQL. */
+static void test_schema_v8_rules(void **state)
+{
+	struct fx *f = *state;
+	sqlite3 *db = NULL;
+
+	make_v1_file(f->path);
+	create_store(f->path);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	accepted(db, "PRAGMA foreign_keys = ON");
+	assert_int_equal(db_int(db, "SELECT count(*) FROM cas WHERE generation = 1 AND "
+				    "status = 'active'"), 1);
+	accepted(db, "INSERT INTO cas (id, name, env, role, alg, token, key_label, parent_id, serial, "
+		     "subject, not_before, not_after, created) VALUES (2, 'production-issuing', "
+		     "'production', 'issuing', 'p256', 't', 'k2', 1, '02', 'CN=i', 1, 2, 3)");
+	refused(db, "INSERT INTO cas (name, env, role, alg, token, key_label, parent_id, serial, "
+		    "subject, not_before, not_after, created, generation) VALUES ('production-issuing-2', "
+		    "'production', 'issuing', 'p256', 't', 'k3', 1, '03', 'CN=i2', 1, 2, 3, 2)", "UNIQUE");
+	refused(db, "UPDATE cas SET status = 'paused' WHERE id = 2", "CHECK constraint failed");
+	refused(db, "UPDATE cas SET status = 'retired' WHERE id = 1", "only issuing CAs");
+	refused(db, "UPDATE cas SET generation = 0 WHERE id = 2", "CHECK constraint failed");
+	accepted(db, "UPDATE cas SET status = 'retired' WHERE id = 2");
+	refused(db, "UPDATE cas SET status = 'active' WHERE id = 2", "stays retired");
+	accepted(db, "INSERT INTO cas (name, env, role, alg, token, key_label, parent_id, serial, "
+		     "subject, not_before, not_after, created, generation) VALUES ('production-issuing-2', "
+		     "'production', 'issuing', 'p256', 't', 'k3', 1, '03', 'CN=i2', 1, 2, 3, 2)");
+	refused(db, "INSERT INTO cas (name, env, role, alg, token, key_label, parent_id, serial, "
+		    "subject, not_before, not_after, created, generation, status) VALUES ('x', "
+		    "'production', 'issuing', 'p256', 't', 'k4', 1, '04', 'CN=x', 1, 2, 3, 2, 'retired')",
+		"UNIQUE");
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fresh_file_gets_latest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_future_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_v3_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_v8_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steps_in_order_and_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),

@@ -74,7 +74,7 @@ static int teardown(void **state)
 
 /* ------------------------------------------------------------ one op per write */
 
-enum op_kind { OP_CA, OP_POLICY, OP_ACTIVATE, OP_DEVICE, OP_CERT, OP_IDENTITY, OP_EVENT, OP_META };
+enum op_kind { OP_CA, OP_RETIRE, OP_POLICY, OP_ACTIVATE, OP_DEVICE, OP_CERT, OP_IDENTITY, OP_EVENT, OP_META };
 
 struct op {
 	enum op_kind kind;
@@ -90,6 +90,8 @@ static kiln_result op_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	switch (o->kind) {
 	case OP_CA:
 		return kiln_store_tx_ca_add(tx, o->rec, d);
+	case OP_RETIRE:
+		return kiln_store_tx_ca_retire(tx, o->version, d);
 	case OP_POLICY:
 		return kiln_store_tx_policy_add(tx, o->rec, d);
 	case OP_ACTIVATE:
@@ -282,6 +284,65 @@ static void test_ca_env_and_parent(void **state)
 	bad.key_id_len = 33;
 	KT_ERR(run(f->s, OP_CA, &bad, &d), KILN_ERR_ARG);
 	assert_int_equal(count(f->s, "cas"), 1);
+}
+
+static kiln_result retire(kiln_store *s, int64_t id, kiln_diag *d)
+{
+	struct op o = { .kind = OP_RETIRE, .version = id };
+
+	kiln_diag_clear(d);
+	return kiln_store_write(s, op_fn, &o, d);
+}
+
+/* Schema 8: generations, one active issuing CA per environment, retirement final. */
+static void test_ca_rotation_records(void **state)
+{
+	struct fx *f = *state;
+	struct kiln_ca_rec root = ca_rec("production-root", "production", "root", 0);
+	struct kiln_ca_rec g1, g2, g2b, bad, got = { 0 };
+	kiln_diag d;
+
+	KT_OK(run(f->s, OP_CA, &root, &d));
+	g1 = ca_rec("production-issuing", "production", "issuing", root.id);
+	KT_OK(run(f->s, OP_CA, &g1, &d));
+	assert_int_equal(g1.generation, 1); /* defaults written back */
+	assert_string_equal(g1.status, "active");
+	g2 = ca_rec("production-issuing-2", "production", "issuing", root.id);
+	g2.generation = 2;
+	/* Two active issuing CAs in one environment: refused by the database. */
+	KT_ERR(run(f->s, OP_CA, &g2, &d), KILN_ERR_DUPLICATE);
+	KT_OK(retire(f->s, g1.id, &d));
+	KT_OK(run(f->s, OP_CA, &g2, &d));
+	KT_OK(kiln_store_ca_get(f->s, "production-issuing", &got, &d));
+	assert_string_equal(got.status, "retired");
+	assert_int_equal(got.generation, 1);
+	kiln_ca_rec_cleanup(&got);
+	KT_OK(kiln_store_ca_get(f->s, "production-issuing-2", &got, &d));
+	assert_string_equal(got.status, "active");
+	assert_int_equal(got.generation, 2);
+	kiln_ca_rec_cleanup(&got);
+	/* A generation is used once per environment, even retired. */
+	g2b = ca_rec("production-issuing-2b", "production", "issuing", root.id);
+	g2b.generation = 2;
+	memcpy(g2b.status, "retired", 8);
+	KT_ERR(run(f->s, OP_CA, &g2b, &d), KILN_ERR_DUPLICATE);
+	/* Retiring twice, a root, an unknown id. */
+	KT_ERR(retire(f->s, g1.id, &d), KILN_ERR_NOT_FOUND);
+	assert_non_null(strstr(d.text, "not an active issuing CA"));
+	KT_ERR(retire(f->s, root.id, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(retire(f->s, 999, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(retire(f->s, 0, &d), KILN_ERR_ARG);
+	/* Field checks: a rotating root, an unknown status, a negative generation. */
+	bad = ca_rec("root-2", "production", "root", 0);
+	bad.generation = 2;
+	KT_ERR(run(f->s, OP_CA, &bad, &d), KILN_ERR_ARG);
+	bad = ca_rec("odd-status", "production", "issuing", root.id);
+	memcpy(bad.status, "paused", 7);
+	KT_ERR(run(f->s, OP_CA, &bad, &d), KILN_ERR_ARG);
+	bad = ca_rec("neg", "production", "issuing", root.id);
+	bad.generation = -1;
+	KT_ERR(run(f->s, OP_CA, &bad, &d), KILN_ERR_ARG);
+	assert_int_equal(count(f->s, "cas"), 3);
 }
 
 /* ------------------------------------------------------------ policies */
@@ -1884,6 +1945,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ca_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ca_env_and_parent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ca_rotation_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_env_immutable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_one_active, setup, teardown),

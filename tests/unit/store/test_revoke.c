@@ -44,6 +44,9 @@ static kiln_result base_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	KILN_GUARD(kiln_store_tx_ca_add(tx, &iss, d));
 	iss2 = iss;
 	memcpy(iss2.name, "production-issuing2", 20);
+	/* One active issuing CA per environment (schema 8): the second is a rotation's. */
+	iss2.generation = 2;
+	memcpy(iss2.status, "retired", 8);
 	KILN_GUARD(kiln_store_tx_ca_add(tx, &iss2, d));
 	f->ca = iss.id;
 	f->ca2 = iss2.id;
