@@ -250,6 +250,7 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	const char *listen = so->listen != NULL ? so->listen : dep->cfg.listen;
 	struct kiln_server_opts opts = { 0 };
 	struct kiln_app_opts ao = { 0 };
+	struct kiln_govern_rules rules;
 	kiln_buf key_pem, chain, root, issuing;
 	kiln_server *server = NULL;
 	struct revocation_side rs = { 0 };
@@ -275,12 +276,14 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, deploy_ledger(dep, true, c->actor, d));
 	KILN_TRY(r, kiln_ledger_start(dep->ledger, dep->cfg.checkpoint_interval_s,
 				      dep->cfg.checkpoint_entries, d));
+	deploy_rules(dep, &rules);
 	ao = (struct kiln_app_opts){ .ca = dep->ca,
 				     .store = dep->store,
 				     .nonce_ttl_s = (int64_t)so->nonce_ttl,
 				     .log = &dep->log,
 				     .ledger = dep->ledger,
-				     .est_default_product = so->est_product };
+				     .est_default_product = so->est_product,
+				     .rules = &rules };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);
