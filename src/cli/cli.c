@@ -39,6 +39,8 @@ static const char usage[] =
 	"  audit checkpoint | prove (--device ID | --index N) [--size S]\n"
 	"        | consistency --from A --to B | verify [--export DIR] | export DIR\n"
 	"                         the signed Merkle log of every event, its proofs\n"
+	"  backup create --out FILE | backup restore FILE [--request ID]\n"
+	"                         encrypted backups; a restore needs officer approvals\n"
 	"\n"
 	"DIR may also come from $KILN_DIR. Every command takes --help.\n";
 
@@ -50,7 +52,7 @@ static const struct {
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
 	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "audit", cmd_audit },
 	{ "revoke", cmd_revoke }, { "crl", cmd_crl },		{ "approve", cmd_approve },
-	{ "request", cmd_request },
+	{ "request", cmd_request }, { "backup", cmd_backup },
 };
 
 int kiln_cli_main(int argc, char **argv)

@@ -721,4 +721,23 @@ KILN_MUST_USE kiln_result kiln_store_identity_list(kiln_store *s, struct kiln_id
 KILN_MUST_USE kiln_result kiln_store_identity_by_key(kiln_store *s, const uint8_t spki_sha256[32],
 						     struct kiln_identity_rec *out, kiln_diag *d);
 
+/* ------------------------------------------------------------ whole files (snapshot.c) */
+
+/*
+ * A consistent copy of the inventory at db_path written to out_path (which
+ * must not exist): one read transaction (VACUUM INTO), safe while kiln serve
+ * writes. On failure out_path is removed.
+ */
+KILN_MUST_USE kiln_result kiln_store_snapshot(const char *db_path, const char *out_path,
+					      kiln_diag *d);
+/*
+ * Replaces the inventory at db_path by the database file staged_path (in the
+ * same directory): the live WAL is checkpointed into the old file first
+ * (KILN_ERR_BUSY while another connection holds it), then staged_path is
+ * fsynced and renamed over db_path and the directory fsynced. Until the
+ * rename the live file is untouched.
+ */
+KILN_MUST_USE kiln_result kiln_store_replace(const char *db_path, const char *staged_path,
+					     kiln_diag *d);
+
 #endif /* KILN_STORE_H */
