@@ -92,15 +92,16 @@ static json_t *bulk_params(const struct kiln_revoke_req *req, size_t matched)
 
 /*
  * The bulk path (a lot, or a station in a time window): every recall goes
- * through here twice. Asked (w->request_id NULL), it selects what the recall
+ * through here. Asked (w->request_id NULL), it selects what the recall
  * matches now, refuses an empty one, and stores a revoke-bulk request for
- * officers to approve (ask receives it). Executed (from kiln_ca_approve,
- * w->request_id set), it selects again, so the recall covers what matches
- * when it runs; revoke_tx then revokes w->serials in the transaction of the
- * approval that completes the quorum.
+ * officers to approve (ask receives it). Executed (kiln_ca_approve,
+ * w->request_id set), it is called before the approval's transaction (tx
+ * NULL: an empty recall refuses the approval early) and then inside it (tx),
+ * where it selects again on the transaction's connection and revokes what
+ * matches at that commit, all or nothing.
  */
-static kiln_result revoke_bulk(kiln_ca *ca, struct revoke_work *w, struct kiln_request_rec *ask,
-			       kiln_diag *d)
+static kiln_result revoke_bulk(kiln_ca *ca, struct revoke_work *w, kiln_store_tx *tx,
+			       struct kiln_request_rec *ask, kiln_diag *d)
 {
 	const struct kiln_revoke_req *req = w->req;
 	struct kiln_govern_rules defaults = { { 0 }, 86400 };
@@ -113,9 +114,17 @@ static kiln_result revoke_bulk(kiln_ca *ca, struct revoke_work *w, struct kiln_r
 	f.from = req->from;
 	f.to = req->to;
 	f.valid_only = true;
-	KILN_GUARD(kiln_store_cert_select(ca->store, &f, &w->serials, &w->n, d));
+	free(w->serials);
+	w->serials = NULL;
+	w->n = 0;
+	if (tx != NULL)
+		KILN_GUARD(kiln_store_tx_cert_select(tx, &f, &w->serials, &w->n, d));
+	else
+		KILN_GUARD(kiln_store_cert_select(ca->store, &f, &w->serials, &w->n, d));
 	if (w->n == 0)
 		return kiln_diag_set(d, KILN_ERR_NOT_FOUND, "no valid certificate matches the recall");
+	if (tx != NULL)
+		return revoke_tx(tx, w, d);
 	if (w->request_id != NULL)
 		return kiln_ok();
 	for (size_t i = 0; i < KILN_OP__COUNT; i++)
@@ -196,7 +205,7 @@ kiln_result kiln_ca_revoke(kiln_ca *ca, const struct kiln_revoke_req *req,
 	w.when = kiln_now();
 	bulk = req->lot != NULL || req->station != NULL;
 	if (kiln_is_ok(r))
-		r = bulk ? revoke_bulk(ca, &w, &ask, d) : revoke_one(ca, &w, d);
+		r = bulk ? revoke_bulk(ca, &w, NULL, &ask, d) : revoke_one(ca, &w, d);
 	if (!kiln_is_ok(r)) {
 		record_refusal(ca, req, r, d);
 		free(w.serials);
@@ -275,7 +284,7 @@ static kiln_result bulk_prepare(void *ctx, const struct kiln_request_rec *q, kil
 	x->w.req = &x->req;
 	x->w.request_id = x->request_id;
 	KILN_GUARD(check_req(&x->req, &x->w.scope, d));
-	return revoke_bulk(x->ca, &x->w, NULL, d);
+	return revoke_bulk(x->ca, &x->w, NULL, NULL, d);
 }
 
 static kiln_result bulk_run(kiln_store_tx *tx, void *ctx, const struct kiln_request_rec *q,
@@ -287,7 +296,7 @@ static kiln_result bulk_run(kiln_store_tx *tx, void *ctx, const struct kiln_requ
 	/* The officer whose approval completed the quorum is who revoked. */
 	x->req.actor = approver;
 	x->w.when = now;
-	KILN_GUARD(revoke_tx(tx, &x->w, d));
+	KILN_GUARD(revoke_bulk(x->ca, &x->w, tx, NULL, d));
 	*affected = (int64_t)x->w.n;
 	return kiln_ok();
 }

@@ -543,6 +543,15 @@ struct kiln_cert_filter {
  * or station is required), in serial order; at most KILN_STORE_LIST_MAX
  * (more is KILN_ERR_TOO_BIG). Caller frees *out with free().
  */
+/*
+ * kiln_store_cert_select inside a transaction, on its connection: the
+ * certificates as the transaction sees them (a recall executed in the
+ * approval's transaction revokes exactly what matches at its commit).
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_cert_select(kiln_store_tx *tx,
+						    const struct kiln_cert_filter *f,
+						    char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						    kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);

@@ -114,6 +114,13 @@ officer_c() {
 		kiln --dir "$dir" identity add --name kt-officer-c --role officer --csr "$out.csr" --out "$out" --request "$id" >/dev/null
 }
 
+# Waits until request ID of DIR has expired: past_expiry DIR ID
+past_expiry() {
+	local exp
+	exp=$(sqlite3 "$1/kiln.db" "SELECT expires FROM requests WHERE id = '$2'") || return 1
+	while [ "$(date +%s)" -le "$exp" ]; do sleep 0.5; done
+}
+
 # A fresh deployment with both example policies: deploy DIR [ALG]
 deploy() {
 	local dir=$1 alg=${2:-p256}

@@ -106,11 +106,11 @@ check "its backup" kiln --dir "$D2" backup create --out "$T/other.kbk"
 refuse "a backup from another deployment" "belongs to deployment" kiln --dir "$D" backup restore "$T/other.kbk"
 
 # --- expired
-sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 2/' "$D/kiln.yaml"
+sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 15/' "$D/kiln.yaml"
 RE=$(kiln --dir "$D" --json backup restore "$T/b1.kbk" | json /dev/stdin 'j["request"]')
 sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 86400/' "$D/kiln.yaml"
 approve_all "$D" "$RE"
-sleep 3
+past_expiry "$D" "$RE"
 refuse "an expired request" "expired at" kiln --dir "$D" backup restore "$T/b1.kbk" --request "$RE"
 check "the live inventory still has the second lot" test "$(rows "$D" batches "lot='LOT-B2'")" -eq 1
 

@@ -153,11 +153,11 @@ fi
 echo '{"lot":"LOT-R","reason":"superseded"}' >"$T/rv-lot.json"
 st=$(api "$T/op-1" POST /v1/revocations "$T/rv-lot.json")
 check "operator may not ask for a recall (403)" problem_is 403 forbidden "$st"
-sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 2/' "$D/kiln.yaml"
+sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 15/' "$D/kiln.yaml"
 E=$(kiln --dir "$D" --json revoke --batch LOT-R --reason superseded | json /dev/stdin 'j["request"]')
 sed -i 's/^  request_ttl_s: .*/  request_ttl_s: 86400/' "$D/kiln.yaml"
 check "approve the short-lived recall once" kiln --dir "$D" approve "$E" --key "$D/kt-officer-a.key"
-sleep 3
+past_expiry "$D" "$E"
 refuse "an expired recall cannot run" "expired at" kiln --dir "$D" approve "$E" --key "$D/kt-officer-b.key"
 check "WR-4 still valid after the expired recall" test "$(rows "$D" certificates "serial='$(serial_of WR-4)' AND status='valid'")" -eq 1
 st=$(api "$D/kt-officer-a" POST /v1/revocations "$T/rv-lot.json")
