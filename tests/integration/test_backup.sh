@@ -43,6 +43,9 @@ check "tree size in the header is the events then" test "$(json "$T/b1.json" 'j[
 # --- after the backup: rows that the restore must take away
 check "a second lot after the backup" kiln --dir "$D" batch open --product widget-test --lot LOT-B2 --quantity 5
 check "an identity after the backup" kiln --dir "$D" identity add --name late-station --role station --out "$T/late"
+# ... and rows lost after it (a damaged or wrongly edited inventory): the restore brings them back
+check "lot LOT-B1 deleted from the live inventory" sqlite3 "$D/kiln.db" "DELETE FROM batches WHERE lot = 'LOT-B1'"
+check "... gone" test "$(rows "$D" batches "lot='LOT-B1'")" -eq 0
 batches_before=$(rows "$D" batches)
 
 # counts of every table but events, and the events: what a refusal may change
@@ -118,7 +121,7 @@ check "the live inventory still has the second lot" test "$(rows "$D" batches "l
 check "restore with the approved request" kiln --dir "$D" backup restore "$T/b1.kbk" --request "$R"
 check "the lot made after the backup is gone" test "$(rows "$D" batches "lot='LOT-B2'")" -eq 0
 check "the identity made after the backup is gone" test "$(rows "$D" identities "name='late-station'")" -eq 0
-check "the lot from before is there" test "$(rows "$D" batches "lot='LOT-B1'")" -eq 1
+check "the lot deleted after the backup is back" test "$(rows "$D" batches "lot='LOT-B1'")" -eq 1
 check "the restore is an event in the restored log" test "$(rows "$D" events "type='backup-restore' AND subject='$R'")" -eq 1
 check "request-executed in the restored log" test "$(rows "$D" events "type='request-executed' AND subject='$R'")" -eq 1
 check "the request and its two approvals carried into the restored inventory" test \
