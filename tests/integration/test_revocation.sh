@@ -166,6 +166,11 @@ H=$(json "$T/api.body" 'j["request"]')
 check "Location: /v1/requests/ID" grep -qi "^location: /v1/requests/$H" "$T/api.headers"
 check "the recall matched WR-4 only (the rest is revoked)" test "$(json "$T/api.body" 'j["matched"]')" = 1
 refuse "the requester's own approval does not count" "own approval does not count" kiln --dir "$D" approve "$H" --key "$D/kt-officer-a.key"
+kiln --dir "$D" request show "$H" --json | json /dev/stdin 'j["digest"]' | python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' >"$T/digest.bin"
+openssl dgst -sha256 -sign "$D/kt-officer-a.key" -out "$T/self.sig" "$T/digest.bin"
+echo "{\"signature\":\"$(base64 -w0 "$T/self.sig")\"}" >"$T/self.json"
+st=$(api "$D/kt-officer-a" POST "/v1/requests/$H/approvals" "$T/self.json")
+check "... nor over HTTPS (403 approval-self)" problem_is 403 approval-self "$st"
 echo '{"signature":"AAAA"}' >"$T/sig.json"
 st=$(api "$T/op-1" POST "/v1/requests/$H/approvals" "$T/sig.json")
 check "an operator cannot approve over HTTPS (403)" problem_is 403 forbidden "$st"
