@@ -427,6 +427,8 @@ struct kiln_revoke_req {
 	int64_t from, to;     /* 0: unbounded */
 	const char *reason;   /* RFC 5280 reason name */
 	const char *actor;
+	/* Recalls are gated (revoke-bulk); NULL: the default rules (2 officers, a day). */
+	const struct kiln_govern_rules *rules;
 };
 
 struct kiln_revoke_result {
@@ -434,20 +436,41 @@ struct kiln_revoke_result {
 	size_t n;
 	int64_t revoked_at;
 	int64_t seq;          /* the revocation generation after the commit */
+	/* A recall: nothing is revoked yet (n = 0); the revoke-bulk request made. */
+	char request_id[KILN_STORE_REQUEST_ID];
+	int64_t quorum, expires;
+	size_t matched;       /* valid certificates the recall matched when requested */
 };
 
 void kiln_revoke_result_cleanup(struct kiln_revoke_result *res);
 
 /*
- * Revokes, with one "revocation" event per certificate, in one transaction:
- * all of a recall or nothing. Bulk revocations (lot, station) go through one
- * internal function (revoke_bulk in revoke.c), where approvals will gate them.
- * Refusals: KILN_ERR_ARG (how to revoke, reason, window), KILN_ERR_NOT_FOUND
- * (serial, device, empty recall), KILN_ERR_ALREADY_REVOKED; each records one
- * "rejection" event and changes nothing else.
+ * Revokes one certificate (serial, device) at once, with its "revocation"
+ * event, in one transaction. A recall (lot, station) is gated: it only makes
+ * a revoke-bulk request (res->request_id; params {lot} or {station, from,
+ * to}, with reason and the count matched now) and records its "request"
+ * event; the recall runs when N officers have approved, in the transaction
+ * of the approval that completes the quorum (kiln_ca_approve), over the
+ * certificates the selector matches then, all or nothing, one "revocation"
+ * event per certificate. Both go through one internal function (revoke_bulk
+ * in revoke.c). Refusals: KILN_ERR_ARG, KILN_ERR_NOT_FOUND (serial, device,
+ * a recall that matches nothing: no request is stored),
+ * KILN_ERR_ALREADY_REVOKED; each records one "rejection" event and changes
+ * nothing else.
  */
 KILN_MUST_USE kiln_result kiln_ca_revoke(kiln_ca *ca, const struct kiln_revoke_req *req,
 					 struct kiln_revoke_result *res, kiln_diag *d);
+
+/*
+ * kiln_govern_approve, with the CA's executors: the approval that completes
+ * a revoke-bulk request's quorum runs the recall in its own transaction
+ * (out->executed, out->affected = certificates revoked). A recall that
+ * matches nothing by then refuses the approval (KILN_ERR_NOT_FOUND, an
+ * "approval-refused" event). Every approval path (CLI, HTTPS) goes here.
+ */
+KILN_MUST_USE kiln_result kiln_ca_approve(kiln_ca *ca, const char *id, const char *approver,
+					  kiln_slice sig, int64_t now,
+					  struct kiln_approve_result *out, kiln_diag *d);
 
 /* ------------------------------------------------------------ CRLs */
 

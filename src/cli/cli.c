@@ -25,7 +25,8 @@ static const char usage[] =
 	"  batch open --product ID --lot LOT --quantity N | batch close LOT | batch list\n"
 	"                         production lots and their issuance budget\n"
 	"  revoke (--serial HEX | --device ID | --batch LOT | --station NAME) --reason R\n"
-	"                         revoke a certificate, or recall a lot or a station's output\n"
+	"                         revoke a certificate; recall a lot or a station's output\n"
+	"                         (a recall is a request that N officers approve)\n"
 	"  crl --env production|test\n"
 	"                         issue and write the CRL of an environment's issuing CA\n"
 	"  identity list | identity revoke NAME\n"
@@ -39,6 +40,8 @@ static const char usage[] =
 	"  audit checkpoint | prove (--device ID | --index N) [--size S]\n"
 	"        | consistency --from A --to B | verify [--export DIR] | export DIR\n"
 	"                         the signed Merkle log of every event, its proofs\n"
+	"  backup create --out FILE | backup restore FILE [--request ID]\n"
+	"                         encrypted backups; a restore needs officer approvals\n"
 	"\n"
 	"DIR may also come from $KILN_DIR. Every command takes --help.\n";
 
@@ -50,7 +53,7 @@ static const struct {
 	{ "issue", cmd_issue },	  { "identity", cmd_identity }, { "device", cmd_device },
 	{ "batch", cmd_batch },	  { "serve", cmd_serve },	{ "audit", cmd_audit },
 	{ "revoke", cmd_revoke }, { "crl", cmd_crl },		{ "approve", cmd_approve },
-	{ "request", cmd_request },
+	{ "request", cmd_request }, { "backup", cmd_backup },
 };
 
 int kiln_cli_main(int argc, char **argv)

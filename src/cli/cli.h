@@ -96,6 +96,25 @@ int cmd_revoke(int argc, char **argv);
 int cmd_crl(int argc, char **argv);
 int cmd_approve(int argc, char **argv);
 int cmd_request(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+
+/*
+ * The backup key (AES-256, label "backup") in the kiln-service token, made
+ * on first use (kiln init, or the first backup of an older deployment) with
+ * a "key-generate" event. The service token must be open.
+ */
+KILN_MUST_USE kiln_result cli_backup_key_ensure(struct deployment *dep, const char *actor,
+						bool *created, kiln_diag *d);
+
+/*
+ * kiln audit verify over an inventory (cmd_audit.c): the events' leaves,
+ * the derived tree and the signed checkpoints checked with the log key;
+ * rep says whether the log holds. root (may be NULL) receives the Merkle
+ * root over every event (rep->events of them), checkpointed or not.
+ */
+KILN_MUST_USE kiln_result cli_audit_store(kiln_store *s, const struct kiln_note_key *key,
+					  struct kiln_audit_report *rep, uint8_t root[32],
+					  kiln_diag *d);
 
 
 #endif

@@ -302,10 +302,40 @@ static int verify_export(const struct cli_common *c, const char *dir)
 	return rc;
 }
 
-static int verify(const struct cli_common *c, const char *export_dir)
+kiln_result cli_audit_store(kiln_store *s, const struct kiln_note_key *key,
+			    struct kiln_audit_report *rep, uint8_t root[32], kiln_diag *d)
 {
 	struct collected k = { 0 };
 	struct kiln_audit_input in;
+	struct kiln_merkle_mem m = { 0 };
+	struct kiln_merkle_source src;
+	kiln_result r;
+
+	r = collect_events(s, &k, d);
+	if (kiln_is_ok(r))
+		r = collect_stored(s, &k, d);
+	if (kiln_is_ok(r))
+		r = collect_notes(s, &k, d);
+	if (kiln_is_ok(r)) {
+		in = (struct kiln_audit_input){ (const uint8_t(*)[32])k.leaves, k.seqs, k.n,
+						(const char *const *)k.notes, k.n_notes,
+						(const uint8_t(*)[32])k.stored, k.n_stored };
+		r = kiln_audit_verify(&in, key, rep, d);
+	}
+	/* The root over every event, checkpointed or not (what a backup header names). */
+	if (kiln_is_ok(r) && root != NULL) {
+		r = kiln_merkle_mem_build((const uint8_t(*)[32])k.leaves, k.n, &m);
+		src = kiln_merkle_mem_source(&m);
+		if (kiln_is_ok(r))
+			r = kiln_merkle_root(&src, k.n, root, d);
+		kiln_merkle_mem_cleanup(&m);
+	}
+	collected_free(&k);
+	return r;
+}
+
+static int verify(const struct cli_common *c, const char *export_dir)
+{
 	struct kiln_audit_report rep;
 	struct deployment dep;
 	kiln_diag d;
@@ -319,20 +349,9 @@ static int verify(const struct cli_common *c, const char *export_dir)
 	if (kiln_is_ok(r))
 		r = deploy_ledger(&dep, false, c->actor, &d);
 	if (kiln_is_ok(r))
-		r = collect_events(dep.store, &k, &d);
-	if (kiln_is_ok(r))
-		r = collect_stored(dep.store, &k, &d);
-	if (kiln_is_ok(r))
-		r = collect_notes(dep.store, &k, &d);
-	if (kiln_is_ok(r)) {
-		in = (struct kiln_audit_input){ (const uint8_t(*)[32])k.leaves, k.seqs, k.n,
-						(const char *const *)k.notes, k.n_notes,
-						(const uint8_t(*)[32])k.stored, k.n_stored };
-		r = kiln_audit_verify(&in, kiln_ledger_key(dep.ledger), &rep, &d);
-	}
+		r = cli_audit_store(dep.store, kiln_ledger_key(dep.ledger), &rep, NULL, &d);
 	rc = kiln_is_ok(r) ? report(c, &rep, "inventory") : cli_fail(r, &d);
 	deploy_close(&dep);
-	collected_free(&k);
 	return rc;
 }
 

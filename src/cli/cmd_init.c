@@ -209,6 +209,8 @@ static kiln_result run_init(struct init_ctx *ic, struct deployment *dep, const c
 	/* The delegated OCSP signers, one per issuing CA, in that environment's token. */
 	KILN_TRY(r, kiln_ca_ocsp_signer_ensure(dep->ca, KILN_ENV_PRODUCTION, actor, NULL, d));
 	KILN_TRY(r, kiln_ca_ocsp_signer_ensure(dep->ca, KILN_ENV_TEST, actor, NULL, d));
+	/* The backup key: AES-256, in the service token, never leaves it (docs/backup.md). */
+	KILN_TRY(r, cli_backup_key_ensure(dep, actor, NULL, d));
 	/* The log key is made with the service hierarchy; the first checkpoint covers init. */
 	KILN_TRY(r, deploy_ledger(dep, true, actor, d));
 	KILN_TRY(r, kiln_ledger_checkpoint(dep->ledger, &ic->checkpoint, NULL, d));

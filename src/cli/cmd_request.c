@@ -14,7 +14,8 @@ static const char approve_usage[] =
 	"Signs the request's digest with KEY, the private key of an officer identity,\n"
 	"and records the approval. The officer is the identity whose certificate holds\n"
 	"KEY's public key; it must be active, not the requester, and may approve a\n"
-	"request once. A policy activation runs as soon as it has its quorum.\n";
+	"request once. A policy activation or a recall (revoke-bulk) runs as soon as it\n"
+	"has its quorum, in the transaction of the approval that completes it.\n";
 
 static const char request_usage[] =
 	"usage: kiln --dir DIR request list [--json]\n"
@@ -36,7 +37,8 @@ static int approve(const struct cli_common *c, const char *id, const char *key_f
 
 	kiln_diag_clear(&d);
 	kiln_buf_init(&sig, KILN_STORE_SIG_MAX);
-	r = deploy_open(c, NEED_STORE, &dep, &d);
+	/* NEED_CA: an approval that completes a recall's quorum runs it (kiln_ca_approve). */
+	r = deploy_open(c, NEED_CA, &dep, &d);
 	if (kiln_is_ok(r))
 		r = deploy_key_identity(&dep, key_file, &who, &key, &d);
 	if (kiln_is_ok(r)) {
@@ -47,20 +49,23 @@ static int approve(const struct cli_common *c, const char *id, const char *key_f
 	if (kiln_is_ok(r))
 		r = kiln_govern_sign(key, q.digest, &sig, &d);
 	if (kiln_is_ok(r))
-		r = kiln_govern_approve(dep.store, id, who.name, kiln_buf_view(&sig), 0, &res, &d);
+		r = kiln_ca_approve(dep.ca, id, who.name, kiln_buf_view(&sig), 0, &res, &d);
 	EVP_PKEY_free(key);
 	kiln_buf_cleanup(&sig);
 	deploy_close(&dep);
 	if (!kiln_is_ok(r))
 		return cli_fail(r, &d);
 	if (c->json)
-		return cli_print_json(json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "request", id,
+		return cli_print_json(json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:I}", "request", id,
 						"approver", who.name, "operation", res.operation,
 						"approvals", (json_int_t)res.approvals, "quorum",
-						(json_int_t)res.quorum, "executed", res.executed));
+						(json_int_t)res.quorum, "executed", res.executed,
+						"affected", (json_int_t)res.affected));
 	printf("request %s: approved by %s (%lld of %lld)%s\n", id, who.name,
 	       (long long)res.approvals, (long long)res.quorum,
 	       res.executed ? "; executed" : "");
+	if (res.executed && strcmp(res.operation, "revoke-bulk") == 0)
+		printf("recall executed: %lld certificates revoked\n", (long long)res.affected);
 	return CLI_OK;
 }
 

@@ -13,11 +13,14 @@ static const char revoke_usage[] =
 	"                              --station NAME [--from TIME] [--to TIME])\n"
 	"                             --reason REASON [--wait SECONDS] [--json]\n"
 	"\n"
-	"Revokes one certificate (by serial, or a device's current one), or recalls every\n"
-	"valid certificate of a lot or of what one station provisioned in [--from, --to)\n"
-	"(TIME: 2026-11-21T12:00:00Z or seconds since 1970). REASON is an RFC 5280 name:\n"
-	"unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,\n"
-	"cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.\n"
+	"Revokes one certificate (by serial, or a device's current one) at once. A recall\n"
+	"of every valid certificate of a lot (--batch) or of what one station provisioned\n"
+	"in [--from, --to) (TIME: 2026-11-21T12:00:00Z or seconds since 1970) is gated:\n"
+	"it makes a revoke-bulk request and prints its id; the recall runs when N\n"
+	"officers have approved it (kiln approve ID --key KEY), over the certificates it\n"
+	"matches then. A recall that matches nothing now is refused. REASON is an RFC\n"
+	"5280 name: unspecified, keyCompromise, cACompromise, affiliationChanged,\n"
+	"superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise.\n"
 	"The revocations, their events and the revocation generation are one commit;\n"
 	"kiln serve --listen-http publishes them (OCSP at once, CRLs coalesced); kiln crl\n"
 	"writes a CRL now. --wait waits until kiln serve has published every one in OCSP\n"
@@ -88,6 +91,26 @@ static kiln_result wait_published(kiln_store *s, const struct kiln_revoke_result
 	return kiln_ok();
 }
 
+/* A recall asked for: the request officers approve. */
+static int recall_print(const struct cli_common *c, const struct kiln_revoke_result *res,
+			const char *reason)
+{
+	char until[KILN_TIME_STR];
+
+	kiln_time_format(res->expires, until);
+	if (c->json)
+		return cli_print_json(json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "request",
+						res->request_id, "operation", "revoke-bulk",
+						"matched", (json_int_t)res->matched, "quorum",
+						(json_int_t)res->quorum, "expires", until, "reason",
+						reason));
+	return printf("recall of %zu certificate%s (%s) requested: request %s\n"
+		      "the recall runs once %lld officers approve it (kiln approve %s --key KEY), "
+		      "before %s\n", res->matched, res->matched == 1 ? "" : "s", reason,
+		      res->request_id, (long long)res->quorum, res->request_id, until) > 0
+		       ? CLI_OK : CLI_FAIL;
+}
+
 static int revoke_print(const struct cli_common *c, const struct kiln_revoke_result *res,
 			const char *reason, double ms, int64_t to_ocsp_ms)
 {
@@ -128,6 +151,7 @@ int cmd_revoke(int argc, char **argv)
 	};
 	struct kiln_revoke_req req = { 0 };
 	struct kiln_revoke_result res = { 0 };
+	struct kiln_govern_rules rules;
 	struct deployment dep;
 	struct cli_common c;
 	const char *pos[1];
@@ -160,17 +184,21 @@ int cmd_revoke(int argc, char **argv)
 	kiln_diag_clear(&d);
 	r = deploy_open(&c, NEED_CA, &dep, &d);
 	t0 = (int64_t)kiln_mono_ns();
-	if (kiln_is_ok(r))
+	if (kiln_is_ok(r)) {
+		deploy_rules(&dep, &rules);
+		req.rules = &rules;
 		r = kiln_ca_revoke(dep.ca, &req, &res, &d);
+	}
 	ms = (double)(kiln_mono_ns() - (uint64_t)t0) / 1e6;
-	if (kiln_is_ok(r) && wait_s > 0)
+	if (kiln_is_ok(r) && wait_s > 0 && res.request_id[0] == '\0')
 		r = wait_published(dep.store, &res, start_ms, wait_s, &to_ocsp_ms, &d);
 	deploy_close(&dep);
 	if (!kiln_is_ok(r)) {
 		kiln_revoke_result_cleanup(&res);
 		return cli_fail(r, &d);
 	}
-	rc = revoke_print(&c, &res, reason, ms, to_ocsp_ms);
+	rc = res.request_id[0] != '\0' ? recall_print(&c, &res, reason)
+					: revoke_print(&c, &res, reason, ms, to_ocsp_ms);
 	kiln_revoke_result_cleanup(&res);
 	return rc;
 }

@@ -11,11 +11,15 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
 	"usage: kiln --dir DIR serve [--listen ADDR:PORT] [--workers N] [--nonce-ttl SECONDS]\n"
@@ -252,6 +256,7 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	const char *listen = so->listen != NULL ? so->listen : dep->cfg.listen;
 	struct kiln_server_opts opts = { 0 };
 	struct kiln_app_opts ao = { 0 };
+	struct kiln_govern_rules rules;
 	kiln_buf key_pem, chain, root, issuing;
 	kiln_server *server = NULL;
 	struct revocation_side rs = { 0 };
@@ -277,12 +282,14 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, deploy_ledger(dep, true, c->actor, d));
 	KILN_TRY(r, kiln_ledger_start(dep->ledger, dep->cfg.checkpoint_interval_s,
 				      dep->cfg.checkpoint_entries, d));
+	deploy_rules(dep, &rules);
 	ao = (struct kiln_app_opts){ .ca = dep->ca,
 				     .store = dep->store,
 				     .nonce_ttl_s = (int64_t)so->nonce_ttl,
 				     .log = &dep->log,
 				     .ledger = dep->ledger,
-				     .est_default_product = so->est_product };
+				     .est_default_product = so->est_product,
+				     .rules = &rules };
 	KILN_TRY(r, kiln_app_new(&ao, &app, d));
 	opts.listen = listen;
 	opts.tls_chain_pem = kiln_buf_view(&chain);
@@ -321,6 +328,26 @@ out:
 	return r;
 }
 
+/*
+ * DIR/serve.lock, held shared for as long as kiln serve runs: kiln backup
+ * restore takes it exclusively, so it refuses while a server runs and no
+ * server starts while it restores (docs/backup.md).
+ */
+static kiln_result serve_lock(const struct deployment *dep, int *fd, kiln_diag *d)
+{
+	char path[KILN_PATH_MAX + 16];
+
+	KILN_GUARD(deploy_path(dep->dir, "serve.lock", path, sizeof(path)));
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return kiln_diag_set(d, KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_SH | LOCK_NB) != 0)
+		return kiln_diag_set(d, KILN_ERR_BUSY,
+				     "a backup restore is running on this deployment; try again "
+				     "when it is done");
+	return kiln_ok();
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *http = NULL;
@@ -335,6 +362,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve_opts so = { .rate = DEFAULT_RATE };
 	struct cli_common c;
 	struct deployment dep;
+	int lock_fd = -1;
 	kiln_diag d;
 	kiln_result r;
 	size_t npos;
@@ -361,11 +389,15 @@ int cmd_serve(int argc, char **argv)
 		return cli_usage_error("serve: --rate must be 1 to 100000 requests per second");
 	kiln_diag_clear(&d);
 	r = deploy_open(&c, NEED_STORE | NEED_GROUP_COMMIT, &dep, &d);
+	if (kiln_is_ok(r))
+		r = serve_lock(&dep, &lock_fd, &d);
 	if (kiln_is_ok(r)) {
 		if (!c.verbose)
 			dep.log.min = KILN_LOG_INFO;
 		r = serve(&dep, &c, &so, &d);
 	}
 	deploy_close(&dep);
+	if (lock_fd >= 0)
+		(void)close(lock_fd);
 	return kiln_is_ok(r) ? CLI_OK : cli_fail(r, &d);
 }

@@ -147,6 +147,15 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 		"this officer has already approved the request" },
 	[KILN_ERR_APPROVAL_ROLE] = { "approval-role", 403,
 		"only an active officer identity may approve requests" },
+	[KILN_ERR_DECRYPT] = { "decrypt-failed", 400,
+		"authenticated decryption failed: the data or its header was altered, or another "
+		"key encrypted it" },
+	[KILN_ERR_BACKUP_FORMAT] = { "backup-format", 400,
+		"not a kiln backup of a version this kiln reads, or a truncated one" },
+	[KILN_ERR_BACKUP_MISMATCH] = { "backup-mismatch", 409,
+		"the backup is not the one approved, or belongs to another deployment" },
+	[KILN_ERR_BUSY] = { "busy", 409,
+		"the deployment is in use (kiln serve is running); stop it and try again" },
 };
 
 const struct kiln_err_info *kiln_err_info(kiln_err code)

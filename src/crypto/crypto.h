@@ -466,4 +466,42 @@ KILN_MUST_USE kiln_result kiln_est_csr_parse(kiln_slice body, kiln_csr **out, ki
  */
 KILN_MUST_USE kiln_result kiln_est_certs_only(X509 *const *certs, size_t n, kiln_buf *out);
 
+/* ---------------------------------------------------------------- backup.c */
+
+/* The backup file format (docs/backup.md); the encryption itself is the HSM's. */
+#define KILN_BACKUP_VERSION 1
+#define KILN_BACKUP_HEADER_LEN 128
+#define KILN_BACKUP_AAD_LEN 112 /* the header without its tag: the GCM AAD */
+#define KILN_BACKUP_ID_LEN 16
+#define KILN_BACKUP_MAX ((uint64_t)1 << 30 ) /* 1 GiB of ciphertext or database */
+#define KILN_BACKUP_YAML_MAX (1u << 20)
+
+struct kiln_backup_header {
+	char deployment[KILN_BACKUP_ID_LEN + 1]; /* 16 lower-case hex digits */
+	int64_t created;
+	uint64_t tree_size;  /* events in the ledger at backup time */
+	uint8_t root[32];    /* the ledger's root hash over those events */
+	uint8_t iv[12];
+	uint8_t tag[16];
+	uint64_t ct_len;     /* ciphertext bytes after the header (tag not included) */
+};
+
+/* The 128 header bytes for h (version 1); KILN_ERR_ARG for a bad id or size. */
+KILN_MUST_USE kiln_result kiln_backup_header_encode(const struct kiln_backup_header *h,
+						    uint8_t out[KILN_BACKUP_HEADER_LEN]);
+/*
+ * Parses a whole backup file (untrusted): magic, version, header length,
+ * deployment id, reserved bytes zero, ciphertext length equal to what follows
+ * (truncated or trailing bytes refused). KILN_ERR_BACKUP_FORMAT names the
+ * first problem. aad and ct are views into file.
+ */
+KILN_MUST_USE kiln_result kiln_backup_parse(kiln_slice file, struct kiln_backup_header *out,
+					    kiln_slice *aad, kiln_slice *ct, kiln_diag *d);
+/* The plaintext: u32 yaml length || yaml || u64 database length || database. */
+KILN_MUST_USE kiln_result kiln_backup_payload_encode(kiln_slice yaml, kiln_slice db,
+						     kiln_buf *out);
+/* Its parser (views into payload); the database must start as SQLite's do. */
+KILN_MUST_USE kiln_result kiln_backup_payload_parse(kiln_slice payload, kiln_slice *yaml,
+						    kiln_slice *db, kiln_diag *d);
+
 #endif /* KILN_CRYPTO_H */

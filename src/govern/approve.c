@@ -2,7 +2,8 @@
  * Approvals: an officer's signature over a request digest, verified with
  * OpenSSL against the officer's identity certificate in the inventory, and
  * recorded with its event in one transaction. A policy activation that
- * reaches its quorum runs in that same transaction.
+ * reaches its quorum runs in that same transaction, and so does an operation
+ * whose owner passes an executor (the CA's recalls, kiln_ca_approve).
  */
 #include "govern/govern.h"
 
@@ -83,6 +84,10 @@ struct approve_work {
 	int64_t version;
 	int64_t count;
 	bool executed;
+	/* an operation the caller runs on quorum (revoke-bulk) */
+	const struct kiln_govern_exec *ex;
+	bool prepared;
+	int64_t affected;
 };
 
 static kiln_result approval_event(kiln_store_tx *tx, struct approve_work *w, kiln_diag *d)
@@ -141,6 +146,20 @@ static kiln_result approve_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	KILN_GUARD(approval_event(tx, w, d));
 	if (w->version > 0 && w->count >= w->q->quorum)
 		return activate(tx, w, d);
+	if (w->count < w->q->quorum)
+		return kiln_ok();
+	if (w->prepared) {
+		KILN_GUARD(w->ex->run(tx, w->ex->ctx, w->q, w->a.approver, w->now, &w->affected, d));
+		KILN_GUARD(kiln_govern_tx_executed(tx, w->q->id, w->a.approver, w->now, d));
+		w->executed = true;
+		return kiln_ok();
+	}
+	/* A recall runs when its quorum lands, or the approval does not count (retry it). */
+	if (strcmp(w->q->operation, kiln_op_name(KILN_OP_REVOKE_BULK)) == 0)
+		return kiln_diag_set(d, KILN_ERR_INTERNAL,
+				     "request %s reaches its quorum with this approval but this "
+				     "process cannot run it: approve with kiln approve or over HTTPS",
+				     w->q->id);
 	return kiln_ok();
 }
 
@@ -237,6 +256,12 @@ static kiln_result approve(kiln_store *s, struct approve_work *w, kiln_slice sig
 	    strcmp(w->q->status, "pending") == 0 && w->now < w->q->expires &&
 	    w->q->approvals + 1 >= w->q->quorum)
 		KILN_TRY(r, policy_target(s, w, d));
+	if (w->ex != NULL && strcmp(w->q->operation, kiln_op_name(w->ex->op)) == 0 &&
+	    strcmp(w->q->status, "pending") == 0 && w->now < w->q->expires &&
+	    w->q->approvals + 1 >= w->q->quorum) {
+		KILN_TRY(r, w->ex->prepare(w->ex->ctx, w->q, d));
+		w->prepared = true;
+	}
 	r = kiln_store_write(s, approve_tx, w, d);
 out:
 	X509_free(cert);
@@ -247,14 +272,23 @@ kiln_result kiln_govern_approve(kiln_store *s, const char *id, const char *appro
 				kiln_slice sig, int64_t now, struct kiln_approve_result *out,
 				kiln_diag *d)
 {
+	return kiln_govern_approve_exec(s, id, approver, sig, now, NULL, out, d);
+}
+
+kiln_result kiln_govern_approve_exec(kiln_store *s, const char *id, const char *approver,
+				     kiln_slice sig, int64_t now, const struct kiln_govern_exec *ex,
+				     struct kiln_approve_result *out, kiln_diag *d)
+{
 	struct kiln_request_rec q;
 	struct approve_work w;
 	kiln_result r;
 
 	KILN_ENSURE(s != NULL && id != NULL && approver != NULL && out != NULL, KILN_ERR_ARG);
+	KILN_ENSURE(ex == NULL || (ex->prepare != NULL && ex->run != NULL), KILN_ERR_ARG);
 	memset(&w, 0, sizeof(w));
 	memset(out, 0, sizeof(*out));
 	w.q = &q;
+	w.ex = ex;
 	w.now = now != 0 ? now : kiln_now();
 	kiln_strtrunc(w.a.request_id, id, sizeof(w.a.request_id));
 	kiln_strtrunc(w.a.approver, approver, sizeof(w.a.approver));
@@ -266,6 +300,7 @@ kiln_result kiln_govern_approve(kiln_store *s, const char *id, const char *appro
 	out->approvals = w.count;
 	out->quorum = q.quorum;
 	out->executed = w.executed;
+	out->affected = w.affected;
 	kiln_strtrunc(out->operation, q.operation, sizeof(out->operation));
 	return kiln_ok();
 }

@@ -35,9 +35,9 @@ struct json_t;
 typedef enum {
 	KILN_OP_POLICY_ACTIVATE = 0, /* "policy-activate" {product, version, sha256} */
 	KILN_OP_IDENTITY_ADD,        /* "identity-add" {name, role, env, spki_sha256}: admin, officer */
-	KILN_OP_REVOKE_BULK,         /* "revoke-bulk": a batch's or a station's devices */
+	KILN_OP_REVOKE_BULK,         /* "revoke-bulk" {lot|station, from, to, reason}: a recall */
 	KILN_OP_CA_ROTATE,           /* "ca-rotate" */
-	KILN_OP_BACKUP_RESTORE,      /* "backup-restore" */
+	KILN_OP_BACKUP_RESTORE,      /* "backup-restore" {sha256}: the backup file's digest */
 	KILN_OP__COUNT
 } kiln_op;
 
@@ -141,8 +141,26 @@ KILN_MUST_USE kiln_result kiln_govern_verify(const X509 *cert, const uint8_t dig
 struct kiln_approve_result {
 	int64_t approvals;      /* counted approvals after this one */
 	int64_t quorum;
-	bool executed;          /* the operation ran in the same transaction (policy-activate) */
+	bool executed;          /* the operation ran in the same transaction (policy-activate,
+				   revoke-bulk) */
+	int64_t affected;       /* what the executor reports (revoke-bulk: certificates revoked) */
 	char operation[32];
+};
+
+/*
+ * An operation that runs in the transaction of the approval that completes
+ * its quorum, supplied by the module that owns the operation's state (the CA
+ * for revoke-bulk): govern cannot depend on it. prepare runs before that
+ * transaction (reads allowed; a refusal refuses the approval), run inside it
+ * (tx operations only), and then govern marks the request executed in the
+ * same transaction. ctx is the executor's; affected is copied to the result.
+ */
+struct kiln_govern_exec {
+	kiln_op op;
+	kiln_result (*prepare)(void *ctx, const struct kiln_request_rec *q, kiln_diag *d);
+	kiln_result (*run)(kiln_store_tx *tx, void *ctx, const struct kiln_request_rec *q,
+			   const char *approver, int64_t now, int64_t *affected, kiln_diag *d);
+	void *ctx;
 };
 
 /*
@@ -158,6 +176,16 @@ struct kiln_approve_result {
 KILN_MUST_USE kiln_result kiln_govern_approve(kiln_store *s, const char *id, const char *approver,
 					      kiln_slice sig, int64_t now,
 					      struct kiln_approve_result *out, kiln_diag *d);
+/*
+ * kiln_govern_approve with an executor for ex->op (NULL: none). A
+ * revoke-bulk request cannot reach its quorum without its executor: such an
+ * approval is refused (KILN_ERR_INTERNAL), so a recall never sits approved
+ * and unexecuted.
+ */
+KILN_MUST_USE kiln_result kiln_govern_approve_exec(kiln_store *s, const char *id,
+						   const char *approver, kiln_slice sig,
+						   int64_t now, const struct kiln_govern_exec *ex,
+						   struct kiln_approve_result *out, kiln_diag *d);
 
 /* The identity whose certificate holds the public key of key (KILN_ERR_NOT_FOUND). */
 KILN_MUST_USE kiln_result kiln_govern_signer(kiln_store *s, const EVP_PKEY *key,

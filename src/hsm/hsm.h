@@ -142,4 +142,41 @@ KILN_MUST_USE kiln_result kiln_token_destroy_labelled(kiln_token *t, const char 
  */
 kiln_signer kiln_token_signer(kiln_token *t);
 
+/* ------------------------------------------------------------- encrypter (AES-256-GCM) */
+
+#define KILN_AEAD_IV_LEN 12
+#define KILN_AEAD_TAG_LEN 16
+#define KILN_AEAD_MAX ((size_t)1 << 30) /* one C_Encrypt holds it all: 1 GiB */
+
+/*
+ * The secret key labelled label: found, or generated in the token (AES-256,
+ * CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_ENCRYPT and
+ * CKA_DECRYPT only). *created (may be NULL) says whether it was made now.
+ */
+KILN_MUST_USE kiln_result kiln_token_secret_ensure(kiln_token *t, const char *label,
+						   bool *created, kiln_diag *d);
+
+struct kiln_aead_req {
+	const char *label;   /* the secret key's CKA_LABEL */
+	const uint8_t *iv;   /* KILN_AEAD_IV_LEN bytes, never reused with the key */
+	kiln_slice aad;      /* authenticated, not encrypted (at most 4 KiB) */
+	kiln_slice in;       /* plaintext; or ciphertext || tag */
+	const char *purpose; /* logged, never the bytes */
+};
+
+/*
+ * The encrypter: AES-256-GCM inside the token (C_EncryptInit/C_Encrypt,
+ * CKM_AES_GCM, 128-bit tag); appends ciphertext || tag to out, whose cap
+ * must hold it. KILN_ERR_HSM_KEY_MISSING when the token has no such key.
+ */
+KILN_MUST_USE kiln_result kiln_token_encrypt(kiln_token *t, const struct kiln_aead_req *req,
+					     kiln_buf *out, kiln_diag *d);
+/*
+ * The decrypter: in is ciphertext || tag; appends the plaintext to out only
+ * when the tag verifies over it and the AAD (KILN_ERR_DECRYPT otherwise,
+ * and nothing is appended).
+ */
+KILN_MUST_USE kiln_result kiln_token_decrypt(kiln_token *t, const struct kiln_aead_req *req,
+					     kiln_buf *out, kiln_diag *d);
+
 #endif /* KILN_HSM_H */

@@ -142,6 +142,13 @@ kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out, kiln_dia
 	}
 	app->log = o->log;
 	app->ledger = o->ledger;
+	if (o->rules != NULL) {
+		app->rules = *o->rules;
+	} else {
+		for (size_t i = 0; i < KILN_OP__COUNT; i++)
+			app->rules.quorum[i] = 2;
+		app->rules.ttl_s = 86400;
+	}
 	*out = app;
 	return kiln_ok();
 }

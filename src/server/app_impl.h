@@ -15,6 +15,7 @@ struct kiln_app {
 	char est_default_product[KILN_PRODUCT_MAX]; /* "" when none */
 	const kiln_log *log;
 	kiln_ledger *ledger; /* NULL: the log routes answer 404 */
+	struct kiln_govern_rules rules;
 };
 
 /* Records a refusal made by a route handler (before the CA saw the request). */

@@ -79,11 +79,13 @@ kiln_result route_request_approve(void *ctx, const struct kiln_request *req,
 		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
 	/* The approver is who the client certificate says; govern records its own refusals. */
-	KILN_GUARD(kiln_govern_approve(app->store, req->params[0], req->who->name,
-				       kiln_slice_of(b.signature, b.sig_len), 0, &ar, d));
+	/* The CA runs what the quorum completes (a recall) in the approval's transaction. */
+	KILN_GUARD(kiln_ca_approve(app->ca, req->params[0], req->who->name,
+				   kiln_slice_of(b.signature, b.sig_len), 0, &ar, d));
 	return app_json(res, 201,
-			json_pack("{s:s,s:s,s:s,s:I,s:I,s:b}", "request", req->params[0],
+			json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:I}", "request", req->params[0],
 				  "approver", req->who->name, "operation", ar.operation,
 				  "approvals", (json_int_t)ar.approvals, "quorum",
-				  (json_int_t)ar.quorum, "executed", ar.executed));
+				  (json_int_t)ar.quorum, "executed", ar.executed, "affected",
+				  (json_int_t)ar.affected));
 }

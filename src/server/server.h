@@ -208,6 +208,7 @@ typedef struct kiln_app kiln_app;
 struct kiln_ca;
 struct kiln_store;
 struct kiln_ledger;
+struct kiln_govern_rules;
 
 struct kiln_app_opts {
 	struct kiln_ca *ca;         /* borrowed */
@@ -221,6 +222,8 @@ struct kiln_app_opts {
 	 * NULL: production's CAs, and enrollment needs a label.
 	 */
 	const char *est_default_product;
+	/* Governance (quorum per operation, request lifetime); NULL: 2 officers, a day. */
+	const struct kiln_govern_rules *rules;
 };
 
 KILN_MUST_USE kiln_result kiln_app_new(const struct kiln_app_opts *o, kiln_app **out,

@@ -198,11 +198,10 @@ static const char sql_cert_select[] =
 	"AND (?5 = 0 OR c.issued < ?5) AND (?6 = 0 OR c.status = 'valid') "
 	"ORDER BY length(c.serial), c.serial LIMIT ?7";
 
-kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
-				    char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+/* The recall query on connection c (a reader, or the writer inside a transaction). */
+static kiln_result cert_select(struct kiln_sqlite_conn *c, const struct kiln_cert_filter *f,
+			       char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
 {
-	struct kiln_sqlite *b = s->backend;
-	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
 	char (*list)[KILN_STORE_SERIAL_HEX] = NULL;
 	size_t cap = 0, len = 0;
 	sqlite3_stmt *st = NULL;
@@ -244,7 +243,6 @@ kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter
 		r = kiln_sqlite_fail(c->db, rc, "selecting certificates", d);
 out:
 	kiln_sqlite_done(st);
-	kiln_sqlite_reader_put(b, c);
 	if (!kiln_is_ok(r)) {
 		free(list);
 		return r;
@@ -252,6 +250,24 @@ out:
 	*out = list;
 	*n = len;
 	return r;
+}
+
+kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+				    char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+{
+	struct kiln_sqlite *b = s->backend;
+	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
+	kiln_result r = cert_select(c, f, out, n, d);
+
+	kiln_sqlite_reader_put(b, c);
+	return r;
+}
+
+kiln_result kiln_sqlite_tx_cert_select(kiln_store_tx *tx, const struct kiln_cert_filter *f,
+				       char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+				       kiln_diag *d)
+{
+	return cert_select(tx->conn, f, out, n, d);
 }
 
 static const char sql_crl_last[] =

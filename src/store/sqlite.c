@@ -545,6 +545,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.revocation_seq = kiln_sqlite_revocation_seq,
 	.revoked_each = kiln_sqlite_revoked_each,
 	.cert_select = kiln_sqlite_cert_select,
+	.tx_cert_select = kiln_sqlite_tx_cert_select,
 	.cert_status_each = kiln_sqlite_cert_status_each,
 	.crl_last = kiln_sqlite_crl_last,
 	.revocation_timing = kiln_sqlite_revocation_timing,

@@ -617,12 +617,9 @@ kiln_result kiln_store_cert_status_each(kiln_store *s, int64_t ca_id, kiln_store
 	return s->ops->cert_status_each(s, ca_id, fn, ctx, d);
 }
 
-kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
-				   char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+/* What kiln_store_cert_select and its transactional twin accept. */
+static kiln_result filter_ok(const struct kiln_cert_filter *f, kiln_diag *d)
 {
-	KILN_ENSURE(s != NULL && f != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
-	*out = NULL;
-	*n = 0;
 	if (f->device_id <= 0 && f->lot == NULL && f->station == NULL)
 		return bad(d, "recall: name a device, a lot or a station");
 	if (f->device_id < 0 || f->from < 0 || f->to < 0 || (f->to != 0 && f->to <= f->from))
@@ -633,7 +630,29 @@ kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter 
 				   strnlen(f->station, KILN_STORE_NAME_MAX) == KILN_STORE_NAME_MAX ||
 				   !printable(f->station)))
 		return bad(d, "station name");
+	return kiln_ok();
+}
+
+kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
+				   char (**out)[KILN_STORE_SERIAL_HEX], size_t *n, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && f != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	*n = 0;
+	KILN_GUARD(filter_ok(f, d));
 	return s->ops->cert_select(s, f, out, n, d);
+}
+
+kiln_result kiln_store_tx_cert_select(kiln_store_tx *tx, const struct kiln_cert_filter *f,
+				      char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+				      kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(f != NULL && out != NULL && n != NULL, KILN_ERR_ARG);
+	*out = NULL;
+	*n = 0;
+	KILN_GUARD(filter_ok(f, d));
+	return tx->s->ops->tx_cert_select(tx, f, out, n, d);
 }
 
 kiln_result kiln_store_revocation_timing(kiln_store *s, const char *serial, int64_t *recorded_ms,

@@ -569,6 +569,15 @@ struct kiln_cert_filter {
  * or station is required), in serial order; at most KILN_STORE_LIST_MAX
  * (more is KILN_ERR_TOO_BIG). Caller frees *out with free().
  */
+/*
+ * kiln_store_cert_select inside a transaction, on its connection: the
+ * certificates as the transaction sees them (a recall executed in the
+ * approval's transaction revokes exactly what matches at its commit).
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_cert_select(kiln_store_tx *tx,
+						    const struct kiln_cert_filter *f,
+						    char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						    kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);
@@ -746,5 +755,24 @@ KILN_MUST_USE kiln_result kiln_store_identity_list(kiln_store *s, struct kiln_id
  */
 KILN_MUST_USE kiln_result kiln_store_identity_by_key(kiln_store *s, const uint8_t spki_sha256[32],
 						     struct kiln_identity_rec *out, kiln_diag *d);
+
+/* ------------------------------------------------------------ whole files (snapshot.c) */
+
+/*
+ * A consistent copy of the inventory at db_path written to out_path (which
+ * must not exist): one read transaction (VACUUM INTO), safe while kiln serve
+ * writes. On failure out_path is removed.
+ */
+KILN_MUST_USE kiln_result kiln_store_snapshot(const char *db_path, const char *out_path,
+					      kiln_diag *d);
+/*
+ * Replaces the inventory at db_path by the database file staged_path (in the
+ * same directory): the live WAL is checkpointed into the old file first
+ * (KILN_ERR_BUSY while another connection holds it), then staged_path is
+ * fsynced and renamed over db_path and the directory fsynced. Until the
+ * rename the live file is untouched.
+ */
+KILN_MUST_USE kiln_result kiln_store_replace(const char *db_path, const char *staged_path,
+					     kiln_diag *d);
 
 #endif /* KILN_STORE_H */

@@ -147,6 +147,10 @@ struct kiln_store_ops {
 	KILN_MUST_USE kiln_result (*cert_select)(kiln_store *s, const struct kiln_cert_filter *f,
 						 char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						 kiln_diag *d);
+	/* The same query on the transaction's connection: what the transaction sees. */
+	KILN_MUST_USE kiln_result (*tx_cert_select)(kiln_store_tx *tx, const struct kiln_cert_filter *f,
+						    char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						    kiln_diag *d);
 	KILN_MUST_USE kiln_result (*revocation_timing)(kiln_store *s, const char *serial,
 						       int64_t *recorded_ms, int64_t *visible_ms,
 						       kiln_diag *d);
@@ -435,6 +439,10 @@ KILN_MUST_USE kiln_result kiln_sqlite_cert_status_each(kiln_store *s, int64_t ca
 KILN_MUST_USE kiln_result kiln_sqlite_cert_select(kiln_store *s, const struct kiln_cert_filter *f,
 						  char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
 						  kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_tx_cert_select(kiln_store_tx *tx,
+						     const struct kiln_cert_filter *f,
+						     char (**out)[KILN_STORE_SERIAL_HEX], size_t *n,
+						     kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_revocation_timing(kiln_store *s, const char *serial,
 						       int64_t *recorded_ms, int64_t *visible_ms,
 						       kiln_diag *d);

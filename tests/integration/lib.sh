@@ -95,6 +95,32 @@ policy_add() {
 		kiln --dir "$dir" approve "$id" --key "$dir/kt-officer-b.key" >/dev/null
 }
 
+# Every officer approves a request: approve_all DIR ID (the two kt-officers of officers DIR).
+# Completes a quorum of 2: a policy activation or a recall (revoke-bulk) then runs.
+approve_all() {
+	local dir=$1 id=$2 o
+	for o in kt-officer-a kt-officer-b; do
+		kiln --dir "$dir" approve "$id" --key "$dir/$o.key" >/dev/null || return 1
+	done
+}
+
+# A third officer, added past the bootstrap with two approvals: officer_c DIR OUT_PREFIX
+officer_c() {
+	local dir=$1 out=$2 id
+	csr p256 "$out" /CN=kt-officer-c || return 1
+	id=$(kiln --dir "$dir" --json identity add --name kt-officer-c --role officer --csr "$out.csr" --out "$out" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["request"])') || return 1
+	approve_all "$dir" "$id" &&
+		kiln --dir "$dir" identity add --name kt-officer-c --role officer --csr "$out.csr" --out "$out" --request "$id" >/dev/null
+}
+
+# Waits until request ID of DIR has expired: past_expiry DIR ID
+past_expiry() {
+	local exp
+	exp=$(sqlite3 "$1/kiln.db" "SELECT expires FROM requests WHERE id = '$2'") || return 1
+	while [ "$(date +%s)" -le "$exp" ]; do sleep 0.5; done
+}
+
 # A fresh deployment with both example policies: deploy DIR [ALG]
 deploy() {
 	local dir=$1 alg=${2:-p256}

@@ -30,7 +30,7 @@ check "serve" serve_start "$D"
 
 # The HTTP table: "| METHOD | PATH | admin | officer | ... |"
 mapfile -t HTTP < <(grep -E '^\| (GET|POST) \| /' "$DOC")
-check "docs/roles.md lists every /v1 route" test "${#HTTP[@]}" -eq 9
+check "docs/roles.md lists every /v1 route" test "${#HTTP[@]}" -eq 10
 echo '{}' >"$T/empty.json"
 for line in "${HTTP[@]}"; do
 	IFS='|' read -r _ method path marks <<<"$line"
@@ -53,9 +53,9 @@ for line in "${HTTP[@]}"; do
 		fi
 	done
 done
-# 54 requests, 27 of them by roles the matrix does not admit.
+# 60 requests, 31 of them by roles the matrix does not admit.
 check "every HTTP role refusal is an auth-failure event" test \
-	"$(rows "$D" events "type = 'auth-failure' AND detail LIKE '%\"reason\":\"forbidden\"%' AND subject LIKE '/v1/%'")" -eq 27
+	"$(rows "$D" events "type = 'auth-failure' AND detail LIKE '%\"reason\":\"forbidden\"%' AND subject LIKE '/v1/%'")" -eq 31
 check "serve stops" serve_stop
 
 # The CLI table: "| kiln COMMAND ... --key KEY | admin | ... |"

@@ -113,8 +113,9 @@ static void test_signer(void **state)
 	EVP_PKEY_free(stranger);
 }
 
-static kiln_result approve(const char *id, int who, const struct kiln_request_rec *q,
-			   struct kiln_approve_result *res, kiln_diag *d)
+static kiln_result approve_ex(const char *id, int who, const struct kiln_request_rec *q,
+			      const struct kiln_govern_exec *ex, struct kiln_approve_result *res,
+			      kiln_diag *d)
 {
 	kiln_buf sig;
 	kiln_result r;
@@ -122,9 +123,15 @@ static kiln_result approve(const char *id, int who, const struct kiln_request_re
 	kiln_buf_init(&sig, 1024);
 	kiln_diag_clear(d);
 	KT_OK(kiln_govern_sign(keys[who], q->digest, &sig, d));
-	r = kiln_govern_approve(k.store, id, names[who], kiln_buf_view(&sig), 0, res, d);
+	r = kiln_govern_approve_exec(k.store, id, names[who], kiln_buf_view(&sig), 0, ex, res, d);
 	kiln_buf_cleanup(&sig);
 	return r;
+}
+
+static kiln_result approve(const char *id, int who, const struct kiln_request_rec *q,
+			   struct kiln_approve_result *res, kiln_diag *d)
+{
+	return approve_ex(id, who, q, NULL, res, d);
 }
 
 static void test_policy_activation(void **state)
@@ -198,7 +205,7 @@ static kiln_result exec_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 /* How another operation adopts the mechanism: create, approve, check, execute once. */
 static void test_adopter(void **state)
 {
-	json_t *p = json_pack("{s:s,s:s}", "lot", "LOT-9", "reason", "keyCompromise");
+	json_t *p = json_pack("{s:s}", "ca", "production-issuing");
 	struct kiln_request_rec q;
 	struct kiln_approve_result res;
 	struct exec_work w;
@@ -206,19 +213,112 @@ static void test_adopter(void **state)
 
 	(void)state;
 	kiln_diag_clear(&d);
-	KT_OK(kiln_govern_request_create(k.store, &rules, KILN_OP_REVOKE_BULK, p, "o3", 0, &q, &d));
+	KT_OK(kiln_govern_request_create(k.store, &rules, KILN_OP_CA_ROTATE, p, "o3", 0, &q, &d));
 	w.id = q.id;
 	KT_ERR(kiln_store_write(k.store, exec_fn, &w, &d), KILN_ERR_APPROVALS_MISSING);
 	KT_OK(approve(q.id, 0, &q, &res, &d));
 	KT_OK(approve(q.id, 1, &q, &res, &d));
-	assert_false(res.executed); /* only policy activations run by themselves */
+	assert_false(res.executed); /* without an executor, the operation runs when asked again */
 	kiln_diag_clear(&d);
-	KT_OK(kiln_govern_check(k.store, q.id, KILN_OP_REVOKE_BULK, p, "adopter", 0, NULL, &d));
+	KT_ERR(kiln_govern_check(k.store, q.id, KILN_OP_REVOKE_BULK, p, "adopter", 0, NULL, &d),
+	       KILN_ERR_REQUEST_MISMATCH);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_govern_check(k.store, q.id, KILN_OP_CA_ROTATE, p, "adopter", 0, NULL, &d));
 	KT_OK(kiln_store_write(k.store, exec_fn, &w, &d));
 	KT_ERR(kiln_store_write(k.store, exec_fn, &w, &d), KILN_ERR_REQUEST_EXECUTED);
 	kiln_diag_clear(&d);
-	KT_ERR(kiln_govern_check(k.store, q.id, KILN_OP_REVOKE_BULK, p, "adopter", 0, NULL, &d),
+	KT_ERR(kiln_govern_check(k.store, q.id, KILN_OP_CA_ROTATE, p, "adopter", 0, NULL, &d),
 	       KILN_ERR_REQUEST_EXECUTED);
+	json_decref(p);
+}
+
+/* An executor: counts its calls; run fails when told to, or records an event. */
+struct fake_exec {
+	int prepared, ran;
+	bool fail_prepare, fail_run;
+};
+
+static kiln_result fake_prepare(void *ctx, const struct kiln_request_rec *q, kiln_diag *d)
+{
+	struct fake_exec *x = ctx;
+
+	(void)q;
+	x->prepared++;
+	return x->fail_prepare ? kiln_diag_set(d, KILN_ERR_NOT_FOUND, "nothing to do") : kiln_ok();
+}
+
+static kiln_result fake_run(kiln_store_tx *tx, void *ctx, const struct kiln_request_rec *q,
+			    const char *approver, int64_t now, int64_t *affected, kiln_diag *d)
+{
+	struct fake_exec *x = ctx;
+	struct kiln_event_rec ev = { 0 };
+
+	x->ran++;
+	if (x->fail_run)
+		return kiln_diag_set(d, KILN_ERR_ALREADY_REVOKED, "run failed");
+	ev.time = now;
+	kiln_strtrunc(ev.type, "fake-run", sizeof(ev.type));
+	kiln_strtrunc(ev.actor, approver, sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, q->id, sizeof(ev.subject));
+	ev.detail_json = (char *)"{}";
+	*affected = 7;
+	return kiln_store_tx_event_add(tx, &ev, d);
+}
+
+/*
+ * An operation with an executor (the CA's recalls): it runs in the approval
+ * that completes the quorum, not before; a failing prepare or run refuses
+ * that approval and changes nothing; a revoke-bulk request cannot complete
+ * its quorum without its executor; and it runs once.
+ */
+static void test_executor(void **state)
+{
+	json_t *p = json_pack("{s:s,s:s}", "lot", "LOT-X", "reason", "superseded");
+	struct fake_exec x = { 0 };
+	struct kiln_govern_exec ex = { KILN_OP_REVOKE_BULK, fake_prepare, fake_run, &x };
+	struct kiln_govern_exec bad = { KILN_OP_REVOKE_BULK, NULL, fake_run, &x };
+	struct kiln_request_rec q;
+	struct kiln_approve_result res;
+	int64_t approvals0;
+	kiln_diag d;
+
+	(void)state;
+	kiln_diag_clear(&d);
+	KT_OK(kiln_govern_request_create(k.store, &rules, KILN_OP_REVOKE_BULK, p, "cli:someone", 0,
+					 &q, &d));
+	KT_ERR(approve_ex(q.id, 0, &q, &bad, &res, &d), KILN_ERR_ARG);
+	KT_OK(approve_ex(q.id, 0, &q, &ex, &res, &d));
+	assert_false(res.executed);
+	assert_int_equal(x.prepared, 0);
+	assert_int_equal(x.ran, 0);
+	approvals0 = kt_count(&k, "approvals");
+	/* Without the executor the quorum-completing approval is refused. */
+	KT_ERR(approve(q.id, 1, &q, &res, &d), KILN_ERR_INTERNAL);
+	assert_non_null(strstr(d.text, "cannot run it"));
+	/* prepare refuses: the approval is refused, nothing ran. */
+	x.fail_prepare = true;
+	KT_ERR(approve_ex(q.id, 1, &q, &ex, &res, &d), KILN_ERR_NOT_FOUND);
+	assert_int_equal(x.ran, 0);
+	/* run fails: the approval is rolled back with it. */
+	x.fail_prepare = false;
+	x.fail_run = true;
+	KT_ERR(approve_ex(q.id, 1, &q, &ex, &res, &d), KILN_ERR_ALREADY_REVOKED);
+	assert_int_equal(kt_count(&k, "approvals"), approvals0);
+	assert_int_equal(kt_count_events(&k, "fake-run"), 0);
+	/* The quorum lands: prepare, run, executed, in one transaction. */
+	x.fail_run = false;
+	KT_OK(approve_ex(q.id, 1, &q, &ex, &res, &d));
+	assert_true(res.executed);
+	assert_int_equal(res.affected, 7);
+	assert_int_equal(res.approvals, 2);
+	assert_string_equal(res.operation, "revoke-bulk");
+	assert_int_equal(kt_count_events(&k, "fake-run"), 1);
+	/* Once: a third approval is refused before anything runs. */
+	x.ran = 0;
+	x.prepared = 0;
+	KT_ERR(approve_ex(q.id, 2, &q, &ex, &res, &d), KILN_ERR_REQUEST_EXECUTED);
+	assert_int_equal(x.ran, 0);
+	assert_int_equal(kt_count_events(&k, "fake-run"), 1);
 	json_decref(p);
 }
 
@@ -229,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_signer),
 		cmocka_unit_test(test_policy_activation),
 		cmocka_unit_test(test_adopter),
+		cmocka_unit_test(test_executor),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

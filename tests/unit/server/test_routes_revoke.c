@@ -1,7 +1,9 @@
 /*
  * Unit tests for src/server/routes_revoke.c: POST /v1/revocations called as
  * the transport calls it, over a real deployment: a revocation by serial
- * (201 with the serials), a station recall, and each refusal (bad body,
+ * (201 with the serials), a station recall (202: a revoke-bulk request with
+ * the app's quorum, Location: the request; nothing revoked), an empty recall
+ * (404, no request), and each refusal (bad body,
  * unknown serial, bad reason, twice) as its problem with one rejection event
  * and no revocation.
  */
@@ -16,6 +18,8 @@
 
 static struct kt_deploy k;
 static kiln_app *app;
+static struct kiln_govern_rules rules;
+static char location[256];
 static const struct kiln_principal off = { "off-1", "officer", KILN_ROLE_OFFICER, "", "" };
 
 static int setup(void **state)
@@ -24,7 +28,12 @@ static int setup(void **state)
 
 	(void)state;
 	kt_deploy_up(&k, "server-routes-revoke", KILN_ALG_P256, false);
-	o = (struct kiln_app_opts){ .ca = k.ca, .store = k.store, .nonce_ttl_s = 90, .log = &k.log };
+	for (unsigned i = 0; i < KILN_OP__COUNT; i++)
+		rules.quorum[i] = 2;
+	rules.quorum[KILN_OP_REVOKE_BULK] = 3;
+	rules.ttl_s = 600;
+	o = (struct kiln_app_opts){ .ca = k.ca, .store = k.store, .nonce_ttl_s = 90, .log = &k.log,
+				    .rules = &rules };
 	KT_OK(kiln_app_new(&o, &app, NULL));
 	return 0;
 }
@@ -81,6 +90,10 @@ static int post(const char *body, json_t **json)
 		KT_OK(kiln_problem(r, &d, req.path, &res));
 	}
 	status = res.status;
+	location[0] = '\0';
+	for (size_t i = 0; i < res.n_headers; i++)
+		if (strcmp(res.headers[i].name, "Location") == 0)
+			kiln_strtrunc(location, res.headers[i].value, sizeof(location));
 	KT_OK(kiln_json_parse(kiln_buf_view(&res.body), KILN_BUF_DEFAULT_MAX, json, NULL));
 	kiln_response_cleanup(&res);
 	return status;
@@ -108,13 +121,26 @@ static void test_revoke_and_recall(void **state)
 	json_decref(j);
 	assert_int_equal(kt_count_events(&k, "revocation"), 1);
 	/* The event names the officer. */
+	/* A recall is a request (202), with the app's quorum for revoke-bulk; nothing revoked. */
 	(void)snprintf(body, sizeof(body), "{\"station\":\"st-x\",\"from\":0,\"to\":%lld,"
 		       "\"reason\":\"cACompromise\"}", (long long)kiln_now() + 60);
-	assert_int_equal(post(body, &j), 201);
-	assert_int_equal(json_integer_value(json_object_get(j, "count")), 1); /* a already revoked */
-	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "revoked"), 0)), b);
+	assert_int_equal(post(body, &j), 202);
+	assert_int_equal(json_integer_value(json_object_get(j, "matched")), 1); /* a already revoked */
+	assert_int_equal(json_integer_value(json_object_get(j, "quorum")), 3);
+	assert_string_equal(json_string_value(json_object_get(j, "operation")), "revoke-bulk");
+	(void)snprintf(body, sizeof(body), "/v1/requests/%s",
+		       json_string_value(json_object_get(j, "request")));
+	assert_string_equal(location, body);
 	json_decref(j);
-	assert_int_equal(kt_count(&k, "revocations"), 2);
+	assert_int_equal(kt_count(&k, "revocations"), 1);
+	assert_int_equal(kt_count(&k, "requests"), 1);
+	assert_int_equal(kt_count_events(&k, "request"), 1);
+	/* A recall that matches nothing: 404, no request. */
+	assert_int_equal(post("{\"lot\":\"LOT-NONE\",\"reason\":\"superseded\"}", &j), 404);
+	assert_string_equal(problem_type(j), "urn:kiln:problem:not-found");
+	json_decref(j);
+	assert_int_equal(kt_count(&k, "requests"), 1);
+	(void)b;
 	(void)c;
 }
 

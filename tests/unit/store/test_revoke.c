@@ -271,6 +271,50 @@ static void test_cert_select(void **state)
 	KT_ERR(kiln_store_cert_select(f->s, &flt, &list, &n, &d), KILN_ERR_ARG);
 }
 
+/* Revokes a2, then selects the lot's valid certificates in the same transaction. */
+struct sel_work {
+	struct kiln_cert_filter flt;
+	char (*list)[KILN_STORE_SERIAL_HEX];
+	size_t n;
+};
+
+static kiln_result select_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct sel_work *w = ctx;
+
+	KILN_GUARD(kiln_store_tx_cert_revoke(tx, "a2", "superseded", 5000, d));
+	return kiln_store_tx_cert_select(tx, &w->flt, &w->list, &w->n, d);
+}
+
+static kiln_result bad_select_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct sel_work *w = ctx;
+
+	return kiln_store_tx_cert_select(tx, &w->flt, &w->list, &w->n, d);
+}
+
+/* The transactional select sees the transaction's own writes (a reader would not). */
+static void test_tx_cert_select(void **state)
+{
+	struct fx *f = *state;
+	struct sel_work w = { 0 };
+	kiln_diag d;
+
+	add_dev(f, f->ca, "A", "a1", "L1", "st-1", 1000);
+	add_dev(f, f->ca, "B", "a2", "L1", "st-1", 2000);
+	kiln_diag_clear(&d);
+	w.flt.lot = "L1";
+	w.flt.valid_only = true;
+	KT_OK(kiln_store_write(f->s, select_fn, &w, &d));
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.list[0], "a1");
+	free(w.list);
+	memset(&w, 0, sizeof(w));
+	KT_ERR(kiln_store_write(f->s, bad_select_fn, &w, &d), KILN_ERR_ARG);
+	assert_null(w.list);
+	KT_ERR(kiln_store_tx_cert_select(NULL, &w.flt, &w.list, &w.n, &d), KILN_ERR_ARG);
+}
+
 static kiln_result crl_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	return kiln_store_tx_crl_add(tx, ctx, d);
@@ -403,6 +447,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_generation_and_each, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_select, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_cert_select, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crl_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_to_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_each_and_timing, setup, teardown),
