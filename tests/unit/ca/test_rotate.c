@@ -177,11 +177,12 @@ static void test_run_refusals_make_no_key(void **state)
 	/* Another operation's request is not a rotation. */
 	{
 		struct kiln_request_rec q;
-		json_t *params = json_pack("{s:s}", "lot", "LOT-1");
+		/* backup-restore: like a rotation, it runs apart from its approvals. */
+		json_t *params = json_pack("{s:s}", "sha256", "00");
 
 		kiln_diag_clear(&d);
-		KT_OK(kiln_govern_request_create(k.store, &rules, KILN_OP_REVOKE_BULK, params, "o1", 0,
-						 &q, &d));
+		KT_OK(kiln_govern_request_create(k.store, &rules, KILN_OP_BACKUP_RESTORE, params, "o1",
+						 0, &q, &d));
 		json_decref(params);
 		approve(q.id, 1);
 		approve(q.id, 2);
