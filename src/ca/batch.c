@@ -12,33 +12,16 @@ struct batch_work {
 	bool close;
 };
 
-static kiln_result event(kiln_store_tx *tx, const char *type, const char *actor, const char *lot,
-			 char *detail, kiln_diag *d)
-{
-	struct kiln_event_rec ev = { 0 };
-	kiln_result r;
-
-	KILN_ENSURE(detail != NULL, KILN_ERR_NOMEM);
-	ev.time = kiln_now();
-	kiln_strtrunc(ev.type, type, sizeof(ev.type));
-	kiln_strtrunc(ev.actor, actor, sizeof(ev.actor));
-	kiln_strtrunc(ev.subject, lot, sizeof(ev.subject));
-	ev.detail_json = detail;
-	r = kiln_store_tx_event_add(tx, &ev, d);
-	free(detail);
-	return r;
-}
-
 static kiln_result batch_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	struct batch_work *w = ctx;
 
 	if (w->close) {
 		KILN_GUARD(kiln_store_tx_batch_close(tx, w->lot, kiln_now(), d));
-		return event(tx, "batch-close", w->actor, w->lot, ca_event_json("{}"), d);
+		return ca_tx_event(tx, "batch-close", w->actor, w->lot, ca_event_json("{}"), d);
 	}
 	KILN_GUARD(kiln_store_tx_batch_add(tx, w->rec, d));
-	return event(tx, "batch-open", w->actor, w->rec->lot,
+	return ca_tx_event(tx, "batch-open", w->actor, w->rec->lot,
 		     ca_event_json("{s:s,s:I,s:s,s:s}", "product", w->rec->product, "quantity",
 				   (json_int_t)w->rec->quantity, "line", w->rec->line, "station",
 				   w->rec->station),

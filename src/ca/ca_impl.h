@@ -150,6 +150,12 @@ KILN_MUST_USE kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key,
 KILN_MUST_USE kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out);
 /* A small JSON object as text, from jansson json_pack format and args. Caller frees. */
 char *ca_event_json(const char *fmt, ...);
+/*
+ * Adds an event stamped now inside tx; takes detail (from ca_event_json) and
+ * frees it, KILN_ERR_NOMEM when it is NULL.
+ */
+KILN_MUST_USE kiln_result ca_tx_event(kiln_store_tx *tx, const char *type, const char *actor,
+				      const char *subject, char *detail, kiln_diag *d);
 /* The active policy of a product, parsed (cached). Borrowed until kiln_ca_free. */
 KILN_MUST_USE kiln_result ca_policy_active(kiln_ca *ca, const char *product,
 					   const kiln_policy **out, int64_t *version,

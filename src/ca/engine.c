@@ -19,6 +19,23 @@ bool kiln_role_valid(const char *role)
 	return false;
 }
 
+kiln_result ca_tx_event(kiln_store_tx *tx, const char *type, const char *actor,
+		       const char *subject, char *detail, kiln_diag *d)
+{
+	struct kiln_event_rec ev = { 0 };
+	kiln_result r;
+
+	KILN_ENSURE(detail != NULL, KILN_ERR_NOMEM);
+	ev.time = kiln_now();
+	kiln_strtrunc(ev.type, type, sizeof(ev.type));
+	kiln_strtrunc(ev.actor, actor, sizeof(ev.actor));
+	kiln_strtrunc(ev.subject, subject, sizeof(ev.subject));
+	ev.detail_json = detail;
+	r = kiln_store_tx_event_add(tx, &ev, d);
+	free(detail);
+	return r;
+}
+
 char *ca_event_json(const char *fmt, ...)
 {
 	va_list ap;

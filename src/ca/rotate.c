@@ -259,23 +259,6 @@ out:
 	return r;
 }
 
-static kiln_result add_event(kiln_store_tx *tx, const char *type, const char *actor,
-			     const char *subject, char *detail, kiln_diag *d)
-{
-	struct kiln_event_rec ev = { 0 };
-	kiln_result r;
-
-	KILN_ENSURE(detail != NULL, KILN_ERR_NOMEM);
-	ev.time = kiln_now();
-	kiln_strtrunc(ev.type, type, sizeof(ev.type));
-	kiln_strtrunc(ev.actor, actor, sizeof(ev.actor));
-	kiln_strtrunc(ev.subject, subject, sizeof(ev.subject));
-	ev.detail_json = detail;
-	r = kiln_store_tx_event_add(tx, &ev, d);
-	free(detail);
-	return r;
-}
-
 static kiln_result rotate_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	struct rotate_work *w = ctx;
@@ -310,12 +293,12 @@ static kiln_result rotate_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 			 w->na, kiln_buf_view(&w->der));
 	KILN_GUARD(kiln_key_fingerprint(w->pub, cert.spki_sha256));
 	KILN_GUARD(kiln_store_tx_cert_add(tx, &cert, d));
-	KILN_GUARD(add_event(tx, "ca-create", w->actor, rec.name,
+	KILN_GUARD(ca_tx_event(tx, "ca-create", w->actor, rec.name,
 			     ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "env", rec.env, "role",
 					   "issuing", "alg", alg, "token", rec.token, "serial",
 					   w->serial, "subject", w->subject, "generation",
 					   (json_int_t)rec.generation), d));
-	return add_event(tx, "ca-rotate", w->actor, rec.env,
+	return ca_tx_event(tx, "ca-rotate", w->actor, rec.env,
 			 ca_event_json("{s:s,s:s,s:s,s:s,s:I,s:s}", "request", w->id, "retired",
 				       w->cur->rec.name, "active", rec.name, "serial", w->serial,
 				       "generation", (json_int_t)rec.generation, "alg", alg),
