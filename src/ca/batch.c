@@ -22,10 +22,10 @@ static kiln_result batch_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	}
 	KILN_GUARD(kiln_store_tx_batch_add(tx, w->rec, d));
 	return ca_tx_event(tx, "batch-open", w->actor, w->rec->lot,
-		     ca_event_json("{s:s,s:I,s:s,s:s}", "product", w->rec->product, "quantity",
-				   (json_int_t)w->rec->quantity, "line", w->rec->line, "station",
-				   w->rec->station),
-		     d);
+			   ca_event_json("{s:s,s:I,s:s,s:s}", "product", w->rec->product,
+					 "quantity", (json_int_t)w->rec->quantity, "line",
+					 w->rec->line, "station", w->rec->station),
+			   d);
 }
 
 kiln_result kiln_ca_batch_open(kiln_ca *ca, const struct kiln_batch_req *req,

@@ -294,15 +294,17 @@ static kiln_result rotate_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	KILN_GUARD(kiln_key_fingerprint(w->pub, cert.spki_sha256));
 	KILN_GUARD(kiln_store_tx_cert_add(tx, &cert, d));
 	KILN_GUARD(ca_tx_event(tx, "ca-create", w->actor, rec.name,
-			     ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "env", rec.env, "role",
-					   "issuing", "alg", alg, "token", rec.token, "serial",
-					   w->serial, "subject", w->subject, "generation",
-					   (json_int_t)rec.generation), d));
+			       ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "env", rec.env,
+					     "role", "issuing", "alg", alg, "token", rec.token,
+					     "serial", w->serial, "subject", w->subject,
+					     "generation", (json_int_t)rec.generation),
+			       d));
 	return ca_tx_event(tx, "ca-rotate", w->actor, rec.env,
-			 ca_event_json("{s:s,s:s,s:s,s:s,s:I,s:s}", "request", w->id, "retired",
-				       w->cur->rec.name, "active", rec.name, "serial", w->serial,
-				       "generation", (json_int_t)rec.generation, "alg", alg),
-			 d);
+			   ca_event_json("{s:s,s:s,s:s,s:s,s:I,s:s}", "request", w->id, "retired",
+					 w->cur->rec.name, "active", rec.name, "serial",
+					 w->serial, "generation", (json_int_t)rec.generation,
+					 "alg", alg),
+			   d);
 }
 
 /* Everything after the approvals check: the key, the certificate, the commit. */
