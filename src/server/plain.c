@@ -3,10 +3,13 @@
  * without TLS (the objects are signed), and /healthz.
  *
  * Threads. o.threads serving threads (default: one per online core), each
- * with its own event_base, evhttp and listening socket, all bound to the
- * same address with SO_REUSEPORT so that the kernel spreads connections
- * between them (Linux admits a second bind to the port only from the same
- * effective user). A connection stays on the thread that accepted it and
+ * with its own event_base and evhttp, all accepting from one listening
+ * socket (each holds its own descriptor of it, a dup): whichever loop wakes
+ * first accepts, the others find nothing and go back to waiting. Not
+ * SO_REUSEPORT: with it a second kiln serve, or any program of the same
+ * user, could bind the same port and silently take half the connections,
+ * where a plain bind fails with "address in use". A connection stays on the
+ * thread that accepted it and
  * every handler runs there, to completion. A cached OCSP answer is a parse,
  * a lookup and a copy under the responder's read lock (kiln_ocsp is
  * thread-safe: a rwlock guards its table, which the publisher replaces
@@ -37,6 +40,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -362,9 +366,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * A listening socket on host:port with SO_REUSEPORT (every serving thread
- * binds its own); *port receives the port bound (port 0 picks one). -1 on
- * failure.
+ * The listening socket on host:port (the serving threads share it); *port
+ * receives the port bound (port 0 picks one). -1 on failure.
  */
 static evutil_socket_t listen_socket(const char *host, uint16_t *port)
 {
@@ -383,7 +386,6 @@ static evutil_socket_t listen_socket(const char *host, uint16_t *port)
 		return -1;
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
 		if (fd >= 0)
@@ -397,9 +399,9 @@ static evutil_socket_t listen_socket(const char *host, uint16_t *port)
 	return fd;
 }
 
-/* One serving thread's loop, evhttp and socket (not yet running). */
-static kiln_result thread_init(struct kiln_plain *p, struct plain_thread *t, const char *host,
-			       uint16_t *port, kiln_diag *d)
+/* One serving thread's loop and evhttp, on its own descriptor of the listening socket. */
+static kiln_result thread_init(struct kiln_plain *p, struct plain_thread *t, evutil_socket_t lfd,
+			       kiln_diag *d)
 {
 	evutil_socket_t fd;
 
@@ -415,7 +417,7 @@ static kiln_result thread_init(struct kiln_plain *p, struct plain_thread *t, con
 	evhttp_set_max_body_size(t->http, 2 * KILN_OCSP_MAX_BYTES);
 	evhttp_set_max_headers_size(t->http, 16384);
 	evhttp_set_timeout(t->http, 10);
-	fd = listen_socket(host, port);
+	fd = fcntl(lfd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return kiln_diag_set(d, KILN_ERR_IO, "cannot listen on %s", p->o.listen);
 	/* evhttp owns fd from here (it closes it with the bound socket). */
@@ -439,6 +441,7 @@ kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out, 
 	struct kiln_plain *p;
 	char host[256];
 	uint16_t port = 0;
+	evutil_socket_t lfd;
 	kiln_result r = kiln_ok();
 
 	KILN_ENSURE(o != NULL && o->listen != NULL && o->ocsp != NULL && out != NULL, KILN_ERR_ARG);
@@ -465,9 +468,15 @@ kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out, 
 		r = kiln_diag_set(d, KILN_ERR_NOMEM, "out of memory for the plain-HTTP listener");
 		goto out;
 	}
-	/* The first socket picks the port (when 0); the others bind the same one. */
+	lfd = listen_socket(host, &port);
+	if (lfd < 0) {
+		r = kiln_diag_set(d, KILN_ERR_IO, "cannot listen on %s", p->o.listen);
+		goto out;
+	}
 	for (size_t i = 0; i < p->o.threads && kiln_is_ok(r); i++, p->n_threads++)
-		r = thread_init(p, &p->t[i], host, &port, d);
+		r = thread_init(p, &p->t[i], lfd, d);
+	/* Each thread holds its own descriptor; the socket closes with the last. */
+	(void)close(lfd);
 	if (!kiln_is_ok(r))
 		goto out;
 	p->port = port;

@@ -264,8 +264,8 @@ void kiln_publisher_free(kiln_publisher *p);
  * plain.c: the plain-HTTP listener for what relying parties fetch without
  * TLS: GET /healthz, GET /crl/<ca>.crl (application/pkix-crl), POST /ocsp
  * and GET /ocsp/<base64 request> (RFC 6960 appendix A). Several serving
- * threads, each with its own event loop and SO_REUSEPORT socket on the same
- * port. Malformed and unauthorized OCSP requests are answered as RFC 6960
+ * threads, each with its own event loop, accepting from one listening
+ * socket. Malformed and unauthorized OCSP requests are answered as RFC 6960
  * says (an OCSPResponse with that status) and recorded as "rejection"
  * events by an audit thread, off the serving threads; past audit_queue
  * waiting events they are counted and recorded as one "suppressed" event.

@@ -545,6 +545,22 @@ static void test_bad_listen(void **state)
 	pl.listen = "203.0.113.1:0"; /* TEST-NET-3: not an address of this machine */
 	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_IO);
 	assert_null(p);
+	/* A port in use is refused, not shared: a second listener on it fails. */
+	{
+		kiln_plain *first = NULL;
+		char addr[32];
+
+		pl.listen = "127.0.0.1:0";
+		pl.threads = 2;
+		KT_OK(kiln_plain_start(&pl, &first, &d));
+		(void)snprintf(addr, sizeof(addr), "127.0.0.1:%d", kiln_plain_port(first));
+		pl.listen = addr;
+		kiln_diag_clear(&d);
+		KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_IO);
+		assert_null(p);
+		kiln_plain_free(first);
+		pl.threads = 1;
+	}
 	pl.listen = "nonsense";
 	pl.ocsp = NULL;
 	KT_ERR(kiln_plain_start(&pl, &p, &d), KILN_ERR_ARG);
