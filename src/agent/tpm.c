@@ -25,7 +25,6 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -332,30 +331,14 @@ static kiln_result ecc_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out)
 {
 	const TPMS_ECC_POINT *pt = &pub->unique.ecc;
 	uint8_t point[65] = { 0x04 };
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *params = NULL;
-	EVP_PKEY_CTX *pctx = NULL;
-	bool ok;
 
 	*out = NULL;
 	KILN_ENSURE(pub->type == TPM2_ALG_ECC && pt->x.size <= 32 && pt->y.size <= 32,
 		    KILN_ERR_MALFORMED);
 	memcpy(point + 1 + 32 - pt->x.size, pt->x.buffer, pt->x.size);
 	memcpy(point + 1 + 64 - pt->y.size, pt->y.buffer, pt->y.size);
-	bld = OSSL_PARAM_BLD_new();
-	ok = bld != NULL &&
-	     OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
-	     OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) == 1 &&
-	     (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-	     (pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) != NULL &&
-	     EVP_PKEY_fromdata_init(pctx) == 1 &&
-	     EVP_PKEY_fromdata(pctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
-	EVP_PKEY_CTX_free(pctx);
-	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(bld);
-	ERR_clear_error();
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	/* Off the curve is KILN_ERR_MALFORMED. */
+	return kiln_ec_public_key("prime256v1", kiln_slice_of(point, sizeof(point)), out);
 }
 
 /* ------------------------------------------------------------ create */

@@ -6,6 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The inventory record of a policy version; rec borrows yaml for the insert. */
+static void policy_rec_fill(struct kiln_policy_rec *rec, const kiln_policy *p, kiln_slice yaml,
+			    const char *actor, const char *status)
+{
+	kiln_strtrunc(rec->product, p->product, sizeof(rec->product));
+	kiln_strtrunc(rec->env, kiln_env_name(p->env), sizeof(rec->env));
+	kiln_strtrunc(rec->status, status, sizeof(rec->status));
+	memcpy(rec->sha256, p->sha256, 32);
+	rec->yaml = (char *)yaml.ptr;
+	rec->yaml_len = yaml.len;
+	kiln_strtrunc(rec->added_by, actor, sizeof(rec->added_by));
+	rec->created = kiln_now();
+}
+
 struct add_work {
 	const kiln_policy *policy;
 	kiln_slice yaml;
@@ -21,14 +35,7 @@ static kiln_result add_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	char hash[65];
 	kiln_result r;
 
-	kiln_strtrunc(rec.product, w->policy->product, sizeof(rec.product));
-	kiln_strtrunc(rec.env, kiln_env_name(w->policy->env), sizeof(rec.env));
-	kiln_strtrunc(rec.status, "active", sizeof(rec.status));
-	memcpy(rec.sha256, w->policy->sha256, 32);
-	rec.yaml = (char *)w->yaml.ptr; /* borrowed for the insert */
-	rec.yaml_len = w->yaml.len;
-	kiln_strtrunc(rec.added_by, w->actor, sizeof(rec.added_by));
-	rec.created = kiln_now();
+	policy_rec_fill(&rec, w->policy, w->yaml, w->actor, "active");
 	KILN_GUARD(kiln_store_tx_policy_add(tx, &rec, d));
 	KILN_GUARD(kiln_store_tx_policy_activate(tx, rec.product, rec.version, d));
 	kiln_hex_encode(w->policy->sha256, 32, hash);
@@ -86,14 +93,7 @@ static kiln_result request_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	json_t *params;
 	kiln_result r;
 
-	kiln_strtrunc(rec.product, w->policy->product, sizeof(rec.product));
-	kiln_strtrunc(rec.env, kiln_env_name(w->policy->env), sizeof(rec.env));
-	kiln_strtrunc(rec.status, "pending", sizeof(rec.status));
-	memcpy(rec.sha256, w->policy->sha256, 32);
-	rec.yaml = (char *)w->yaml.ptr; /* borrowed for the insert */
-	rec.yaml_len = w->yaml.len;
-	kiln_strtrunc(rec.added_by, w->actor, sizeof(rec.added_by));
-	rec.created = kiln_now();
+	policy_rec_fill(&rec, w->policy, w->yaml, w->actor, "pending");
 	KILN_GUARD(kiln_store_tx_policy_add(tx, &rec, d));
 	kiln_hex_encode(w->policy->sha256, 32, hash);
 	/* The version is known only now, inside the transaction: the request is made here. */

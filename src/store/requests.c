@@ -90,7 +90,10 @@ kiln_result kiln_sqlite_request_add(kiln_store_tx *tx, const struct kiln_request
 
 static const char sql_request_tx_get[] = "SELECT " REQUEST_COLS " FROM requests WHERE id = ?1";
 
-/* The request as this transaction sees it (its own writes included). */
+/*
+ * The request as c sees it: on the writer, as this transaction sees it (its
+ * own writes included); on a reader, as last committed.
+ */
 static kiln_result tx_request(struct kiln_sqlite_conn *c, const char *id,
 			      struct kiln_request_rec *out, kiln_diag *d)
 {
@@ -308,29 +311,13 @@ kiln_result kiln_sqlite_identity_count(kiln_store_tx *tx, const char *role, int6
 
 /* ------------------------------------------------------------ reads */
 
-static const char sql_request_get[] = "SELECT " REQUEST_COLS " FROM requests WHERE id = ?1";
-
 kiln_result kiln_sqlite_request_get(kiln_store *s, const char *id, struct kiln_request_rec *out,
 				    kiln_diag *d)
 {
 	struct kiln_sqlite *b = s->backend;
 	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
-	sqlite3_stmt *st = NULL;
-	kiln_result r;
-	int rc;
+	kiln_result r = tx_request(c, id, out, d);
 
-	KILN_TRY(r, kiln_sqlite_stmt(c, sql_request_get, &st, d));
-	rc = kiln_sqlite_bind_str(st, 1, id, false);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = read_request(st, out, d);
-	else if (rc == SQLITE_DONE)
-		r = kiln_diag_set(d, KILN_ERR_REQUEST_UNKNOWN, "no request %s", id);
-	else
-		r = kiln_sqlite_fail(c->db, rc, "reading an approval request", d);
-out:
-	kiln_sqlite_done(st);
 	kiln_sqlite_reader_put(b, c);
 	return r;
 }
