@@ -110,8 +110,6 @@ void issue_record_refusal(struct issue_work *w, const char *operation, kiln_slic
 void issue_work_cleanup(struct issue_work *w);
 /* Factory path: the evidence verified against the policy (provision.c). */
 KILN_MUST_USE kiln_result provision_attest(struct issue_work *w, kiln_diag *d);
-/* Untrusted text for messages: printable ASCII only, cut at cap - 1. */
-void ca_sanitize(const char *in, size_t in_len, char *out, size_t cap);
 /* Appends the certificate DER's PEM and its issuer's chain to res. */
 KILN_MUST_USE kiln_result ca_release(const struct ca_entry *issuer, kiln_slice der,
 				     const char *serial_hex, struct kiln_issue_result *res);

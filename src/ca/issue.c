@@ -16,18 +16,6 @@
 
 #define BACKDATE_SECONDS 60
 
-void ca_sanitize(const char *in, size_t in_len, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < in_len && o + 1 < cap; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	out[o] = '\0';
-}
-
 static void allowed_keys(const kiln_policy *p, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -109,7 +97,7 @@ static kiln_result check_subject(struct issue_work *w, kiln_diag *d)
 
 		if (kiln_policy_csr_attr_ok(w->policy, sn))
 			continue;
-		ca_sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), val,
+		kiln_printable((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v), val,
 			 sizeof(val));
 		return kiln_diag_set(d, KILN_ERR_POLICY_SUBJECT,
 				     "the CSR subject carries %s=%s, a field policy %s forbids", sn,
@@ -144,7 +132,7 @@ static kiln_result device_serial(struct issue_work *w, kiln_diag *d)
 				     ISSUE_SERIAL_MAX);
 	}
 	if (!kiln_policy_serial_ok(w->policy, w->device_serial)) {
-		ca_sanitize(w->device_serial, strlen(w->device_serial), shown, sizeof(shown));
+		kiln_printable(w->device_serial, strlen(w->device_serial), shown, sizeof(shown));
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL,
 				     "device serial '%s' does not match policy %s's pattern %s", shown,
 				     w->policy->product, w->policy->serial_pattern);
@@ -424,7 +412,7 @@ void issue_record_refusal(struct issue_work *w, const char *operation, kiln_slic
 
 	if (request.len > 0 && EVP_Digest(request.ptr, request.len, h, &hl, EVP_sha256(), NULL) == 1)
 		kiln_hex_encode(h, 32, hex);
-	ca_sanitize(w->device_serial, strlen(w->device_serial), serial, sizeof(serial));
+	kiln_printable(w->device_serial, strlen(w->device_serial), serial, sizeof(serial));
 	ev.time = kiln_now();
 	kiln_strtrunc(ev.type, refusal_type(why.code), sizeof(ev.type));
 	kiln_strtrunc(ev.actor, w->actor != NULL ? w->actor : "", sizeof(ev.actor));

@@ -213,7 +213,7 @@ kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
 
 		if ((size_t)ASN1_STRING_length(v) != strlen(w->device_serial) ||
 		    memcmp(ASN1_STRING_get0_data(v), w->device_serial, strlen(w->device_serial)) != 0) {
-			ca_sanitize((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v),
+			kiln_printable((const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v),
 				    cn, sizeof(cn));
 			return kiln_diag_set(d, KILN_ERR_POLICY_SUBJECT,
 					     "the CSR's CN '%s' is not the device serial '%s'", cn,
@@ -234,7 +234,7 @@ kiln_result provision_attest(struct issue_work *w, kiln_diag *d)
 	KILN_GUARD(r);
 	if (w->att.has_firmware && req->firmware_version != NULL && req->firmware_version[0] != '\0' &&
 	    strcmp(req->firmware_version, w->att.firmware_version) != 0) {
-		ca_sanitize(req->firmware_version, strlen(req->firmware_version), claimed,
+		kiln_printable(req->firmware_version, strlen(req->firmware_version), claimed,
 			    sizeof(claimed));
 		return kiln_diag_set(d, KILN_ERR_ATTEST_FIRMWARE,
 				     "the device claims firmware %s but measured %s", claimed,

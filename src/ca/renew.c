@@ -120,7 +120,7 @@ kiln_result renew_check_csr(struct issue_work *w, kiln_diag *d)
 		    memcmp(ASN1_STRING_get0_data(cn), rs->dev.serial, strlen(rs->dev.serial)) != 0) {
 			char *line = X509_NAME_oneline(got, NULL, 0);
 
-			ca_sanitize(line != NULL ? line : "?", line != NULL ? strlen(line) : 1, shown,
+			kiln_printable(line != NULL ? line : "?", line != NULL ? strlen(line) : 1, shown,
 				    sizeof(shown));
 			OPENSSL_free(line);
 			return kiln_diag_set(d, KILN_ERR_RENEWAL_SUBJECT,

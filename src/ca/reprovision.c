@@ -69,7 +69,7 @@ kiln_result kiln_ca_device_reprovision(kiln_ca *ca, const char *ref, const char 
 		rw->ca = ca;
 		rw->actor = actor;
 		rw->product = out->product[0] != '\0' ? out->product : NULL;
-		ca_sanitize(ref, strlen(ref), rw->device_serial, sizeof(rw->device_serial));
+		kiln_printable(ref, strlen(ref), rw->device_serial, sizeof(rw->device_serial));
 		issue_record_refusal(rw, "device-reprovision", kiln_slice_of(NULL, 0), r, &local);
 		free(rw);
 	}

@@ -107,7 +107,7 @@ kiln_result kiln_ca_device_retire(kiln_ca *ca, const char *ref, const char *acto
 		rw->ca = ca;
 		rw->actor = actor;
 		rw->product = w.dev.product[0] != '\0' ? w.dev.product : NULL;
-		ca_sanitize(ref, strlen(ref), rw->device_serial, sizeof(rw->device_serial));
+		kiln_printable(ref, strlen(ref), rw->device_serial, sizeof(rw->device_serial));
 		issue_record_refusal(rw, "device-retire", kiln_slice_of(NULL, 0), r, &local);
 		free(rw);
 	}

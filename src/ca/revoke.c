@@ -62,7 +62,7 @@ static void record_refusal(kiln_ca *ca, const struct kiln_revoke_req *req, kiln_
 	const char *what = req->serial != NULL ? req->serial : req->device != NULL ? req->device
 			 : req->lot != NULL ? req->lot : req->station != NULL ? req->station : "";
 
-	ca_sanitize(what, strlen(what), subject, sizeof(subject));
+	kiln_printable(what, strlen(what), subject, sizeof(subject));
 	detail = ca_event_json("{s:s,s:s,s:s}", "operation", "revoke", "error",
 			       kiln_err_info(why.code)->slug, "message", d != NULL ? d->text : "");
 	if (detail == NULL)

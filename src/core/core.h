@@ -328,6 +328,11 @@ KILN_MUST_USE kiln_result kiln_base64_decode(kiln_slice in, kiln_buf *out);
 KILN_MUST_USE kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap);
 /* Copy that truncates silently (for display text only, never for identifiers). */
 void kiln_strtrunc(char *dst, const char *src, size_t cap);
+/*
+ * Untrusted bytes made fit to quote in a message: printable ASCII kept, any
+ * other byte '?', cut to cap - 1 characters, always terminated.
+ */
+void kiln_printable(const char *in, size_t in_len, char *out, size_t cap);
 /* Strict decimal parse with range check; no sign, no spaces, no trailing text. */
 KILN_MUST_USE kiln_result kiln_parse_u64(const char *s, uint64_t max, uint64_t *out);
 

@@ -54,6 +54,20 @@ kiln_result kiln_strlcpy(char *dst, const char *src, size_t cap)
 	return kiln_ok();
 }
 
+void kiln_printable(const char *in, size_t in_len, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	if (cap == 0)
+		return;
+	for (size_t i = 0; i < in_len && o + 1 < cap; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		out[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[o] = '\0';
+}
+
 void kiln_strtrunc(char *dst, const char *src, size_t cap)
 {
 	if (cap > 0)

@@ -46,6 +46,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -144,6 +145,30 @@ static void record(struct kiln_plain *p, struct evhttp_request *req, const char 
 	pthread_mutex_unlock(&p->amu);
 }
 
+/*
+ * Serving thread: a request for nothing this listener serves (400, 404,
+ * 405). The answer is libevent's bare error page; the refusal, with its
+ * method and path (sanitised, capped), goes to the audit thread like an
+ * OCSP refusal, and a flood of them is counted the same way.
+ */
+static void refuse(struct kiln_plain *p, struct evhttp_request *req, int code, const char *what,
+		   const char *why)
+{
+	const char *target = evhttp_request_get_uri(req);
+	static const char *const slug[] = { "malformed", "not-found", "method-not-allowed" };
+	kiln_diag d;
+	char shown[97];
+
+	if (target == NULL)
+		target = "";
+	kiln_printable(target, strlen(target), shown, sizeof(shown));
+	kiln_diag_clear(&d);
+	(void)snprintf(d.text, sizeof(d.text), "%s %s: %s",
+		       kiln_http_method_name(evhttp_request_get_command(req)), shown, why);
+	record(p, req, what, slug[code == 405 ? 2 : code == 404 ? 1 : 0], &d);
+	evhttp_send_error(req, code, NULL);
+}
+
 /* Audit thread: one "rejection" event; false when it could not be written. */
 static bool audit_write(struct kiln_plain *p, const struct audit_item *it, uint64_t count)
 {
@@ -201,7 +226,7 @@ static void *audit_main(void *arg)
 			pthread_mutex_unlock(&p->amu);
 			memset(&it, 0, sizeof(it));
 			it.time = kiln_now();
-			kiln_strtrunc(it.what, "ocsp", sizeof(it.what));
+			kiln_strtrunc(it.what, "http", sizeof(it.what));
 			ok = audit_write(p, &it, dropped);
 			pthread_mutex_lock(&p->amu);
 			p->abusy = false;
@@ -295,7 +320,7 @@ static void crl_get(struct kiln_plain *p, struct evhttp_request *req, const char
 	kiln_buf out;
 
 	if (n <= 4 || n - 4 >= sizeof(name) || strcmp(file + n - 4, ".crl") != 0) {
-		evhttp_send_error(req, 404, NULL);
+		refuse(p, req, 404, "crl", "no CRL at this path: /crl/<CA name>.crl");
 		return;
 	}
 	memcpy(name, file, n - 4);
@@ -304,7 +329,7 @@ static void crl_get(struct kiln_plain *p, struct evhttp_request *req, const char
 	if (p->o.pub != NULL && kiln_is_ok(kiln_publisher_crl(p->o.pub, name, &out)))
 		send_bytes(req, 200, "application/pkix-crl", kiln_buf_view(&out), "max-age=60, public");
 	else
-		evhttp_send_error(req, 404, NULL);
+		refuse(p, req, 404, "crl", "no CRL for this CA name");
 	kiln_buf_cleanup(&out);
 }
 
@@ -317,25 +342,28 @@ static void on_request(struct evhttp_request *req, void *arg)
 	bool get = m == EVHTTP_REQ_GET, post = m == EVHTTP_REQ_POST;
 
 	if (path == NULL) {
-		evhttp_send_error(req, 400, NULL);
+		refuse(p, req, 400, "http", "the request target is not a path");
 		return;
 	}
 	if (strcmp(path, "/ocsp") == 0 || strcmp(path, "/ocsp/") == 0) {
 		if (post)
 			ocsp_post(p, req);
 		else
-			evhttp_send_error(req, 405, NULL);
+			refuse(p, req, 405, "ocsp", "OCSP takes POST at /ocsp, GET at /ocsp/<base64>");
 	} else if (strncmp(path, "/ocsp/", 6) == 0 && get) {
 		ocsp_get(p, req, path + 6);
 	} else if (strncmp(path, "/crl/", 5) == 0 && get) {
 		crl_get(p, req, path + 5);
 	} else if (strcmp(path, "/healthz") == 0 && get) {
 		send_bytes(req, 200, "text/plain", kiln_slice_of("ok\n", 3), "no-store");
-	} else if (strncmp(path, "/ocsp/", 6) == 0 || strncmp(path, "/crl/", 5) == 0 ||
-		   strcmp(path, "/healthz") == 0) {
-		evhttp_send_error(req, 405, NULL);
+	} else if (strncmp(path, "/ocsp/", 6) == 0) {
+		refuse(p, req, 405, "ocsp", "OCSP takes POST at /ocsp, GET at /ocsp/<base64>");
+	} else if (strncmp(path, "/crl/", 5) == 0) {
+		refuse(p, req, 405, "crl", "CRLs take GET");
+	} else if (strcmp(path, "/healthz") == 0) {
+		refuse(p, req, 405, "healthz", "/healthz takes GET");
 	} else {
-		evhttp_send_error(req, 404, NULL);
+		refuse(p, req, 404, "http", "this listener serves /ocsp, /crl/<CA name>.crl and /healthz");
 	}
 }
 

@@ -10,6 +10,7 @@
 
 #include "server.h"
 
+#include <event2/http.h>
 #include <openssl/ssl.h>
 
 /* ------------------------------------------------------------ tls.c */
@@ -156,5 +157,7 @@ KILN_MUST_USE kiln_result kiln_problem_make(const struct kiln_problem_spec *p,
 /* Splits "host:port" or "[v6]:port" (host without brackets). */
 KILN_MUST_USE kiln_result kiln_listen_parse(const char *listen, char *host, size_t cap,
 					    uint16_t *port);
+/* "GET", "POST", ...; "?" for a method libevent has no name for. */
+const char *kiln_http_method_name(enum evhttp_cmd_type t);
 
 #endif /* KILN_SERVER_IMPL_H */

@@ -575,7 +575,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ requests (loop) */
 
-static const char *method_name(enum evhttp_cmd_type t)
+const char *kiln_http_method_name(enum evhttp_cmd_type t)
 {
 	switch (t) {
 	case EVHTTP_REQ_GET:
@@ -797,7 +797,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	j->s = s;
 	j->req = req;
 	j->start_ns = kiln_mono_ns();
-	j->method = method_name(evhttp_request_get_command(req));
+	j->method = kiln_http_method_name(evhttp_request_get_command(req));
 	kiln_response_init(&j->res);
 	kiln_diag_clear(&j->diag);
 	(void)snprintf(j->request_id, sizeof(j->request_id), "%s-%llu", s->id_prefix, ++s->next_id);

@@ -120,6 +120,23 @@ static void test_strtrunc(void **state)
 	assert_string_equal(dst, "xyz");
 }
 
+static void test_printable(void **state)
+{
+	static const char raw[] = { 'o', 'k', '\n', 0x1b, 0x7f, (char)0xc3, (char)0xa9, 0, 'x' };
+	char out[16];
+
+	(void)state;
+	kiln_printable(raw, sizeof(raw), out, sizeof(out));
+	assert_string_equal(out, "ok??????x"); /* every non-printable byte, NUL too, is '?' */
+	kiln_printable("abcdef", 6, out, 4);
+	assert_string_equal(out, "abc");
+	kiln_printable("", 0, out, sizeof(out));
+	assert_string_equal(out, "");
+	memcpy(out, "xyz", 4);
+	kiln_printable("ab", 2, out, 0); /* nothing written, nothing read */
+	assert_string_equal(out, "xyz");
+}
+
 static void test_parse_u64_ok(void **state)
 {
 	uint64_t v = 0;
@@ -177,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_hex_decode_errors),
 		cmocka_unit_test(test_strlcpy),
 		cmocka_unit_test(test_strtrunc),
+		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_parse_u64_ok),
 		cmocka_unit_test(test_parse_u64_errors),
 	};

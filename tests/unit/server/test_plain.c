@@ -3,7 +3,8 @@
  * deployment, spoken to with raw HTTP/1.1 over a socket: /healthz, POST
  * /ocsp and GET /ocsp/<base64> answered with verifiable OCSP responses,
  * malformed and oversized requests answered malformedRequest with a
- * rejection event, /crl/<ca>.crl, 404 and 405, and a bad listen address.
+ * rejection event, /crl/<ca>.crl, 404 and 405 (each a rejection event too),
+ * and a bad listen address.
  * The threads: several listeners' threads answering concurrent clients
  * (keep-alive and one connection per request), a garbage flood that is
  * answered malformedRequest while good requests keep being answered and
@@ -151,6 +152,28 @@ static int ocsp_status(const kiln_buf *b, int *cert_status)
 	return st;
 }
 
+/* The newest event is a rejection of operation what, with error slug and a message starting msg. */
+static void last_rejection_is(const char *what, const char *slug, const char *msg)
+{
+	struct kiln_event_rec *ev = NULL;
+	size_t n = 0;
+	json_t *j;
+
+	KT_OK(kiln_store_event_list(k.store, 0, 0, &ev, &n, NULL));
+	assert_true(n > 0);
+	assert_string_equal(ev[n - 1].type, "rejection");
+	assert_string_equal(ev[n - 1].subject, what);
+	j = json_loads(ev[n - 1].detail_json, 0, NULL);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "operation")), what);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), slug);
+	assert_non_null(json_string_value(json_object_get(j, "message")));
+	assert_memory_equal(json_string_value(json_object_get(j, "message")), msg, strlen(msg));
+	assert_string_equal(json_string_value(json_object_get(j, "peer")), "127.0.0.1");
+	json_decref(j);
+	kiln_store_event_list_free(ev, n);
+}
+
 static void test_routes(void **state)
 {
 	OCSP_REQUEST *req = OCSP_REQUEST_new();
@@ -208,11 +231,20 @@ static void test_routes(void **state)
 
 	assert_int_equal(http("GET", "/crl/test-issuing.crl", NULL, 0, &b), 200);
 	assert_true(b.len > 100);
+	/* Requests for nothing served: refused, and each one a rejection event. */
 	assert_int_equal(http("GET", "/crl/nope.crl", NULL, 0, NULL), 404);
 	assert_int_equal(http("GET", "/crl/test-issuing", NULL, 0, NULL), 404);
 	assert_int_equal(http("GET", "/v1/devices/1", NULL, 0, NULL), 404);
 	assert_int_equal(http("GET", "/ocsp", NULL, 0, NULL), 405);
+	assert_int_equal(http("PUT", "/healthz", NULL, 0, NULL), 405);
 	assert_int_equal(http("DELETE", "/crl/test-issuing.crl", NULL, 0, NULL), 405);
+	settle(plain);
+	assert_int_equal(kt_count_events(&k, "rejection"), rej + 9);
+	last_rejection_is("crl", "method-not-allowed", "DELETE /crl/test-issuing.crl: CRLs take GET");
+	/* The target is quoted as sent (percent-encoded), never decoded into the log. */
+	assert_int_equal(http("GET", "/x%0Ay%1B", NULL, 0, NULL), 404);
+	settle(plain);
+	last_rejection_is("http", "not-found", "GET /x%0Ay%1B: this listener serves");
 	OPENSSL_free(der);
 	OCSP_REQUEST_free(req);
 	kiln_buf_cleanup(&b);
