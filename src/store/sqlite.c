@@ -345,11 +345,14 @@ static kiln_result conn_open(struct kiln_sqlite *b, struct kiln_sqlite_conn *c, 
 	 * (SQLite's default is 2 MiB: past some ten thousand certificates
 	 * every insert re-read its index leaves from the OS). No memory map:
 	 * the file grows with every commit, and remapping it cost more than
-	 * the reads it saved.
+	 * the reads it saved. Temporary storage in memory: a group commit's
+	 * savepoint journal outgrows SQLite's in-memory spill limit and would
+	 * otherwise go to a file in /var/tmp (created, written, read and
+	 * unlinked per batch).
 	 */
 	return conn_exec(c->db,
 			 "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
-			 "PRAGMA cache_size = -16384;",
+			 "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;",
 			 "setting up a connection", d);
 }
 
