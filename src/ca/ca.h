@@ -532,20 +532,37 @@ struct kiln_ocsp_sync {
 KILN_MUST_USE kiln_result kiln_ocsp_sync(kiln_ocsp *o, struct kiln_ocsp_sync *res, kiln_diag *d);
 
 struct kiln_ocsp_answer {
-	int status;             /* OCSPResponseStatus: 0, 1 malformedRequest, 6 unauthorized */
+	int status;             /* OCSPResponseStatus: 0, 1 malformedRequest, 3 tryLater, 6 unauthorized */
 	bool cached;            /* answered from the table without signing */
 	bool unknown;           /* a CertID of an unknown certificate */
+	bool wants_signature;   /* KILN_OCSP_TABLE: a fresh signature would answer better */
+	bool nonce_dropped;     /* KILN_OCSP_TABLE: the table's answer, without the request's nonce */
 	char serial[KILN_STORE_SERIAL_HEX]; /* the first CertID's serial (for logs) */
+};
+
+/* What answering may cost. */
+enum kiln_ocsp_mode {
+	/* Signs what the table cannot answer: a nonce, several CertIDs, an unknown serial. */
+	KILN_OCSP_SIGN,
+	/*
+	 * The table only, no signature: a single CertID in the table is answered
+	 * from it, a nonce dropped (RFC 8954 lets a responder ignore it:
+	 * nonce_dropped); anything else is tryLater (3). wants_signature says a
+	 * KILN_OCSP_SIGN answer would differ: the caller decides whether this
+	 * client may have one (the plain listener's per-client signing budget).
+	 */
+	KILN_OCSP_TABLE,
 };
 
 /*
  * Answers one DER OCSPRequest: out always receives an OCSPResponse (errors
- * too: malformedRequest, unauthorized for an issuer kiln does not serve).
- * The result is a failure for those (KILN_ERR_MALFORMED, KILN_ERR_NOT_FOUND)
- * so the caller can record them.
+ * too: malformedRequest, unauthorized for an issuer kiln does not serve,
+ * tryLater in KILN_OCSP_TABLE mode). The result is a failure for those
+ * (KILN_ERR_MALFORMED, KILN_ERR_NOT_FOUND, KILN_ERR_RATE_LIMITED) so the
+ * caller can record them.
  */
-KILN_MUST_USE kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice req, kiln_buf *out,
-					    struct kiln_ocsp_answer *ans, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice req, enum kiln_ocsp_mode mode,
+					    kiln_buf *out, struct kiln_ocsp_answer *ans, kiln_diag *d);
 /* Responses in the table. */
 void kiln_ocsp_stats(kiln_ocsp *o, size_t *responses);
 

@@ -778,8 +778,8 @@ static bool cached(kiln_ocsp *o, int issuer, const struct kiln_ocsp_certid *id, 
 	return hit;
 }
 
-kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice body, kiln_buf *out,
-			      struct kiln_ocsp_answer *ans, kiln_diag *d)
+kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice body, enum kiln_ocsp_mode mode,
+			      kiln_buf *out, struct kiln_ocsp_answer *ans, kiln_diag *d)
 {
 	struct kiln_ocsp_request req;
 	struct kiln_ocsp_single s[KILN_OCSP_MAX_IDS];
@@ -810,6 +810,20 @@ kiln_result kiln_ocsp_respond(kiln_ocsp *o, kiln_slice body, kiln_buf *out,
 	if (req.n == 1 && req.nonce_ext.len == 0 && cached(o, issuer, &req.ids[0], out, &r)) {
 		ans->cached = true;
 		return r;
+	}
+	if (mode == KILN_OCSP_TABLE) {
+		ans->wants_signature = true;
+		if (req.n == 1 && cached(o, issuer, &req.ids[0], out, &r)) {
+			ans->cached = true;
+			ans->nonce_dropped = true;
+			return r;
+		}
+		ans->status = 3;
+		KILN_GUARD(kiln_ocsp_error(3, out));
+		return kiln_diag_set(d, KILN_ERR_RATE_LIMITED,
+				     "OCSP request that needs a fresh signature (%s), over this "
+				     "client's signing budget: tryLater",
+				     req.n > 1 ? "several CertIDs" : "a serial not in the table");
 	}
 	for (size_t i = 0; i < req.n; i++) {
 		KILN_GUARD(state_of(o, issuer, &req.ids[i], &st, d));

@@ -24,7 +24,7 @@
 static const char serve_usage[] =
 	"usage: kiln --dir DIR serve [--listen ADDR:PORT] [--workers N] [--nonce-ttl SECONDS]\n"
 	"                            [--rate REQUESTS_PER_SECOND] [--listen-http ADDR:PORT]\n"
-	"                            [--est-product ID]\n"
+	"                            [--est-product ID] [--ocsp-sign-rate N]\n"
 	"\n"
 	"Serves the kiln API over HTTPS (TLS 1.2 and 1.3) on ADDR:PORT (default: server.listen\n"
 	"in kiln.yaml, 127.0.0.1:8443). /v1 requires a client certificate from kiln identity\n"
@@ -38,6 +38,10 @@ static const char serve_usage[] =
 	"responses within a poll (200 ms) and the CRLs are issued again (coalesced, and\n"
 	"before half their validity), also written to DIR/crl/. It answers on one thread\n"
 	"per core; refused OCSP requests are recorded as rejection events (docs/revocation.md).\n"
+	"Pre-signed responses are served to anyone as fast as they ask; what needs a fresh\n"
+	"signature (a nonce, several certificates, an unknown serial) is limited to\n"
+	"--ocsp-sign-rate signatures per second per client address (default 50, bursts of\n"
+	"twice that): past it, the pre-signed response without the nonce, or tryLater.\n"
 	"\n"
 	"EST (RFC 7030) is served under /.well-known/est/[PRODUCT/]; --est-product names the\n"
 	"product served without a label (for clients that cannot send one).\n";
@@ -178,8 +182,8 @@ struct revocation_side {
 	kiln_plain *plain;
 };
 
-static kiln_result revocation_start(struct deployment *dep, const char *listen, const char *actor,
-				    struct revocation_side *rs, kiln_diag *d)
+static kiln_result revocation_start(struct deployment *dep, const char *listen, double sign_rate,
+				    const char *actor, struct revocation_side *rs, kiln_diag *d)
 {
 	struct kiln_publisher_opts po = { 0 };
 	struct kiln_plain_opts pl = { 0 };
@@ -198,7 +202,7 @@ static kiln_result revocation_start(struct deployment *dep, const char *listen, 
 					   &dep->log };
 	KILN_GUARD(kiln_publisher_start(&po, &rs->pub, d));
 	pl = (struct kiln_plain_opts){ .listen = listen, .ocsp = rs->ocsp, .pub = rs->pub,
-				       .store = dep->store, .log = &dep->log };
+				       .store = dep->store, .log = &dep->log, .sign_rate = sign_rate };
 	KILN_GUARD(kiln_plain_start(&pl, &rs->plain, d));
 	kiln_log_info(&dep->log, "kiln serve: OCSP and CRLs on http://%s (port %d, %u threads)",
 		      listen, kiln_plain_port(rs->plain), kiln_plain_threads(rs->plain));
@@ -246,6 +250,7 @@ struct serve_opts {
 	uint64_t workers;
 	uint64_t nonce_ttl;
 	uint64_t rate;
+	uint64_t ocsp_sign_rate;
 	const char *est_product;
 };
 
@@ -309,7 +314,7 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, kiln_server_new(&opts, &server, d));
 	kiln_buf_cleanup(&key_pem);
 	if (so->listen_http != NULL)
-		KILN_TRY(r, revocation_start(dep, so->listen_http, c->actor, &rs, d));
+		KILN_TRY(r, revocation_start(dep, so->listen_http, (double)so->ocsp_sign_rate, c->actor, &rs, d));
 	kiln_log_info(&dep->log, "kiln serve: listening on https://%s (port %d)", listen,
 		      kiln_server_port(server));
 	r = kiln_server_run(server, d);
@@ -351,13 +356,14 @@ static kiln_result serve_lock(const struct deployment *dep, int *fd, kiln_diag *
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *http = NULL;
-	const char *est_product = NULL;
+	const char *est_product = NULL, *sign_rate = NULL;
 	const struct cli_opt opts[] = { { "listen", true, &listen, NULL },
 					{ "listen-http", true, &http, NULL },
 					{ "workers", true, &workers, NULL },
 					{ "nonce-ttl", true, &ttl, NULL },
 					{ "rate", true, &rate, NULL },
 					{ "est-product", true, &est_product, NULL },
+					{ "ocsp-sign-rate", true, &sign_rate, NULL },
 					{ NULL, false, NULL, NULL } };
 	struct serve_opts so = { .rate = DEFAULT_RATE };
 	struct cli_common c;
@@ -387,6 +393,9 @@ int cmd_serve(int argc, char **argv)
 		return cli_usage_error("serve: --nonce-ttl must be 1 to 3600 seconds");
 	if (rate != NULL && (!kiln_is_ok(kiln_parse_u64(rate, 100000, &so.rate)) || so.rate == 0))
 		return cli_usage_error("serve: --rate must be 1 to 100000 requests per second");
+	if (sign_rate != NULL && (!kiln_is_ok(kiln_parse_u64(sign_rate, 100000, &so.ocsp_sign_rate)) ||
+				  so.ocsp_sign_rate == 0))
+		return cli_usage_error("serve: --ocsp-sign-rate must be 1 to 100000 signatures per second");
 	kiln_diag_clear(&d);
 	r = deploy_open(&c, NEED_STORE | NEED_GROUP_COMMIT, &dep, &d);
 	if (kiln_is_ok(r))

@@ -57,6 +57,9 @@
 #define THREADS_DEFAULT_MAX 16
 #define AUDIT_QUEUE_DEFAULT 256
 #define AUDIT_QUEUE_MAX 65536
+#define SIGN_RATE_DEFAULT 50
+#define SIGN_RATE_MAX 100000
+#define SIGN_CLIENTS_MAX 4096 /* client addresses with a signing budget at once */
 #define STOP_GRACE_MS 100
 #define LISTEN_BACKLOG 1024
 
@@ -95,6 +98,7 @@ struct kiln_plain {
 	bool astop;
 	pthread_t athread;
 	bool audit_running;
+	kiln_ratelimit *signing; /* fresh OCSP signatures per client address */
 };
 
 static void send_bytes(struct evhttp_request *req, int code, const char *type, kiln_slice body,
@@ -241,6 +245,19 @@ static void *audit_main(void *arg)
 	return NULL;
 }
 
+/* Takes one fresh signature from the client's budget (keyed by its address). */
+static bool may_sign(struct kiln_plain *p, struct evhttp_request *req)
+{
+	struct evhttp_connection *con = evhttp_request_get_connection(req);
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+	unsigned retry;
+
+	if (con != NULL)
+		evhttp_connection_get_peer(con, &addr, &port);
+	return kiln_ratelimit_take(p->signing, addr != NULL ? addr : "", kiln_mono_ns(), &retry);
+}
+
 static void ocsp_answer(struct kiln_plain *p, struct evhttp_request *req, kiln_slice body, bool get)
 {
 	struct kiln_ocsp_answer ans;
@@ -250,14 +267,25 @@ static void ocsp_answer(struct kiln_plain *p, struct evhttp_request *req, kiln_s
 
 	kiln_buf_init(&out, 1024 * 1024);
 	kiln_diag_clear(&d);
-	r = kiln_ocsp_respond(p->o.ocsp, body, &out, &ans, &d);
+	/* The table first; a fresh signature only within this client's budget. */
+	r = kiln_ocsp_respond(p->o.ocsp, body, KILN_OCSP_TABLE, &out, &ans, &d);
+	if (ans.wants_signature && may_sign(p, req)) {
+		kiln_buf_reset(&out);
+		kiln_diag_clear(&d);
+		r = kiln_ocsp_respond(p->o.ocsp, body, KILN_OCSP_SIGN, &out, &ans, &d);
+	} else if (ans.nonce_dropped) {
+		(void)snprintf(d.text, sizeof(d.text), "OCSP request with a nonce over this client's "
+			       "signing budget: answered from the table without the nonce");
+		record(p, req, "ocsp", "rate-limited", &d);
+	}
 	if (out.len == 0) {
 		kiln_log_error(p->o.log, "OCSP: %s", d.text);
 		out.len = 0;
 		if (!kiln_is_ok(kiln_ocsp_error(2, &out)))
 			out.len = 0;
 	} else if (!kiln_is_ok(r)) {
-		record(p, req, "ocsp", ans.status == 6 ? "unauthorized" : "malformedRequest", &d);
+		record(p, req, "ocsp", ans.status == 6 ? "unauthorized" : ans.status == 3 ? "tryLater" :
+				       "malformedRequest", &d);
 	}
 	send_bytes(req, 200, "application/ocsp-response", kiln_buf_view(&out),
 		   get && ans.status == 0 && !ans.unknown ? "max-age=60, public" : "no-store");
@@ -477,9 +505,12 @@ kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out, 
 	if (!kiln_is_ok(kiln_listen_parse(o->listen, host, sizeof(host), &port)))
 		return kiln_diag_set(d, KILN_ERR_USAGE, "--listen-http must be ADDR:PORT, not '%s'",
 				     o->listen);
-	if (o->threads > THREADS_MAX || o->audit_queue > AUDIT_QUEUE_MAX)
-		return kiln_diag_set(d, KILN_ERR_USAGE, "the plain-HTTP listener takes 1 to %d threads "
-				     "and an audit queue of at most %d", THREADS_MAX, AUDIT_QUEUE_MAX);
+	if (o->threads > THREADS_MAX || o->audit_queue > AUDIT_QUEUE_MAX ||
+	    !(o->sign_rate >= 0 && o->sign_rate <= SIGN_RATE_MAX))
+		return kiln_diag_set(d, KILN_ERR_USAGE, "the plain-HTTP listener takes 1 to %d threads, "
+				     "an audit queue of at most %d and at most %d OCSP signatures "
+				     "per second per client", THREADS_MAX, AUDIT_QUEUE_MAX,
+				     SIGN_RATE_MAX);
 	(void)evthread_use_pthreads();
 	p = calloc(1, sizeof(*p));
 	KILN_ENSURE(p != NULL, KILN_ERR_NOMEM);
@@ -488,11 +519,16 @@ kiln_result kiln_plain_start(const struct kiln_plain_opts *o, kiln_plain **out, 
 		p->o.threads = default_threads();
 	if (p->o.audit_queue == 0)
 		p->o.audit_queue = AUDIT_QUEUE_DEFAULT;
+	if (p->o.sign_rate == 0)
+		p->o.sign_rate = SIGN_RATE_DEFAULT;
 	pthread_mutex_init(&p->amu, NULL);
 	pthread_cond_init(&p->acv, NULL);
 	p->q = calloc(p->o.audit_queue, sizeof(*p->q));
 	p->t = calloc(p->o.threads, sizeof(*p->t));
-	if (p->q == NULL || p->t == NULL) {
+	if (p->q == NULL || p->t == NULL ||
+	    !kiln_is_ok(kiln_ratelimit_new(p->o.sign_rate,
+					   p->o.sign_rate >= 1 ? (unsigned)(2 * p->o.sign_rate) : 2,
+					   SIGN_CLIENTS_MAX, &p->signing))) {
 		r = kiln_diag_set(d, KILN_ERR_NOMEM, "out of memory for the plain-HTTP listener");
 		goto out;
 	}
@@ -576,6 +612,7 @@ void kiln_plain_free(kiln_plain *p)
 	}
 	pthread_mutex_destroy(&p->amu);
 	pthread_cond_destroy(&p->acv);
+	kiln_ratelimit_free(p->signing);
 	free(p->q);
 	free(p->t);
 	free(p);

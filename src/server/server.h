@@ -265,8 +265,9 @@ void kiln_publisher_free(kiln_publisher *p);
  * TLS: GET /healthz, GET /crl/<ca>.crl (application/pkix-crl), POST /ocsp
  * and GET /ocsp/<base64 request> (RFC 6960 appendix A). Several serving
  * threads, each with its own event loop, accepting from one listening
- * socket. Malformed and unauthorized OCSP requests are answered as RFC 6960
- * says (an OCSPResponse with that status) and recorded as "rejection"
+ * socket. Malformed and unauthorized OCSP requests, and requests over a
+ * client's signing budget (sign_rate), are answered as RFC 6960 says (an
+ * OCSPResponse with that status) and recorded as "rejection"
  * events by an audit thread, off the serving threads; past audit_queue
  * waiting events they are counted and recorded as one "suppressed" event.
  */
@@ -280,6 +281,14 @@ struct kiln_plain_opts {
 	const kiln_log *log;
 	unsigned threads;           /* serving threads, 1..64; 0: one per online core (at most 16) */
 	size_t audit_queue;         /* refusals waiting for the audit thread; 0: 256 */
+	/*
+	 * Fresh OCSP signatures per client address (a nonce echoed, several
+	 * CertIDs, an unknown serial): sign_rate per second, bursts of twice
+	 * that; 0: 50. Past it a client gets the table's answer without its
+	 * nonce, or tryLater, and the refusal is recorded: the HSM's signing rate
+	 * is not one client's to spend. Below 1 (tests): bursts of 2.
+	 */
+	double sign_rate;
 };
 
 /* The audit thread's counts (thread-safe snapshot). */

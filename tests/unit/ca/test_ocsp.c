@@ -77,9 +77,12 @@ static size_t request(X509 *leaf, X509 *issuer, const EVP_MD *md, bool nonce, ui
 	return (size_t)len;
 }
 
-/* Asks; checks the response verifies against issuer; returns the status of the one CertID. */
-static int ask(kiln_ocsp *o, X509 *leaf, X509 *issuer, const EVP_MD *md, bool nonce,
-	       struct kiln_ocsp_answer *ans, int *reason)
+/*
+ * Asks in mode; checks the response verifies against issuer and echoes the
+ * nonce unless the answer says it was dropped; returns the one CertID's status.
+ */
+static int ask_mode(kiln_ocsp *o, enum kiln_ocsp_mode mode, X509 *leaf, X509 *issuer,
+		    const EVP_MD *md, bool nonce, struct kiln_ocsp_answer *ans, int *reason)
 {
 	STACK_OF(X509) *untrusted = sk_X509_new_null();
 	X509_STORE *store = X509_STORE_new();
@@ -97,7 +100,7 @@ static int ask(kiln_ocsp *o, X509 *leaf, X509 *issuer, const EVP_MD *md, bool no
 
 	kiln_buf_init(&out, 1 << 20);
 	kiln_diag_clear(&d);
-	KT_OK(kiln_ocsp_respond(o, kiln_slice_of(der, n), &out, ans, &d));
+	KT_OK(kiln_ocsp_respond(o, kiln_slice_of(der, n), mode, &out, ans, &d));
 	p = out.ptr;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out.len);
 	assert_non_null(resp);
@@ -109,8 +112,8 @@ static int ask(kiln_ocsp *o, X509 *leaf, X509 *issuer, const EVP_MD *md, bool no
 	/* The delegated signer chains to the issuer; OCSP_basic_verify checks its EKU. */
 	if (OCSP_basic_verify(bs, untrusted, store, 0) != 1)
 		fail_msg("response does not verify");
-	if (nonce)
-		assert_int_equal(OCSP_check_nonce(oreq, bs), 1);
+	if (nonce) /* 1: echoed; -1: in the request, not in the response */
+		assert_int_equal(OCSP_check_nonce(oreq, bs), ans->nonce_dropped ? -1 : 1);
 	assert_int_equal(OCSP_resp_find_status(bs, id, &status, reason, &rev, &thisu, &nextu), 1);
 	assert_int_equal(OCSP_check_validity(thisu, nextu, 5, -1), 1);
 	OCSP_CERTID_free(id);
@@ -122,6 +125,12 @@ static int ask(kiln_ocsp *o, X509 *leaf, X509 *issuer, const EVP_MD *md, bool no
 	X509_STORE_free(store);
 	kiln_buf_cleanup(&out);
 	return status;
+}
+
+static int ask(kiln_ocsp *o, X509 *leaf, X509 *issuer, const EVP_MD *md, bool nonce,
+	       struct kiln_ocsp_answer *ans, int *reason)
+{
+	return ask_mode(o, KILN_OCSP_SIGN, leaf, issuer, md, nonce, ans, reason);
 }
 
 static void test_signer_made_on_first_use(void **state)
@@ -243,7 +252,7 @@ static void test_refusals(void **state)
 	kiln_diag_clear(&d);
 	KT_OK(kiln_ocsp_new(k.ca, 3600, "test", &o, &d));
 	kiln_buf_init(&out, 4096);
-	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of("garbage", 7), &out, &ans, &d), KILN_ERR_MALFORMED);
+	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of("garbage", 7), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_MALFORMED);
 	assert_int_equal(ans.status, 1);
 	p = out.ptr;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out.len);
@@ -264,13 +273,13 @@ static void test_refusals(void **state)
 	memcpy(req + n, id.ptr, id.len);
 	kiln_buf_reset(&out);
 	kiln_diag_clear(&d);
-	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of(req, n + id.len), &out, &ans, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of(req, n + id.len), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_NOT_FOUND);
 	assert_int_equal(ans.status, 6);
 	p = out.ptr;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out.len);
 	assert_int_equal(OCSP_response_status(resp), OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 	OCSP_RESPONSE_free(resp);
-	KT_ERR(kiln_ocsp_respond(NULL, kiln_slice_of(req, 1), &out, &ans, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_ocsp_respond(NULL, kiln_slice_of(req, 1), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_ARG);
 	kiln_buf_cleanup(&id);
 	kiln_buf_cleanup(&out);
 	X509_free(l1);
@@ -301,6 +310,64 @@ static void test_unknown_serial(void **state)
 	kiln_ocsp_free(o);
 }
 
+/*
+ * The table-only mode (a client over its signing budget): a pre-signed answer
+ * as always, a nonce dropped rather than signed for, tryLater for an unknown
+ * serial; and wants_signature says when signing would answer better.
+ */
+static void test_table_mode(void **state)
+{
+	static const uint8_t try_later[] = { 0x30, 0x03, 0x0a, 0x01, 0x03 };
+	char s1[KILN_SERIAL_HEX];
+	struct kiln_ocsp_answer ans;
+	X509 *l1, *iss, *fake;
+	OCSP_REQUEST *oreq;
+	kiln_ocsp *o = NULL;
+	uint8_t *der;
+	size_t n, certs = 0;
+	kiln_buf out;
+	int reason;
+	kiln_diag d;
+
+	(void)state;
+	issue("TST-TM-0001", s1, &l1, &iss);
+	kiln_diag_clear(&d);
+	KT_OK(kiln_ocsp_new(k.ca, 3600, "test", &o, &d));
+	KT_OK(kiln_ocsp_presign_all(o, &certs, &d));
+	assert_int_equal(ask_mode(o, KILN_OCSP_TABLE, l1, iss, EVP_sha1(), false, &ans, &reason),
+			 V_OCSP_CERTSTATUS_GOOD);
+	assert_true(ans.cached);
+	assert_false(ans.wants_signature);
+	assert_false(ans.nonce_dropped);
+	/* With a nonce: the same pre-signed answer, the nonce not echoed. */
+	assert_int_equal(ask_mode(o, KILN_OCSP_TABLE, l1, iss, EVP_sha256(), true, &ans, &reason),
+			 V_OCSP_CERTSTATUS_GOOD);
+	assert_true(ans.cached && ans.nonce_dropped && ans.wants_signature);
+	/* Signing allowed: the nonce is echoed. */
+	assert_int_equal(ask_mode(o, KILN_OCSP_SIGN, l1, iss, EVP_sha256(), true, &ans, &reason),
+			 V_OCSP_CERTSTATUS_GOOD);
+	assert_false(ans.cached || ans.nonce_dropped);
+	/* An unknown serial would need a signature: tryLater, unsigned, and a failure to record. */
+	fake = X509_dup(l1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(fake), 0x4243), 1);
+	n = request(fake, iss, EVP_sha1(), false, &der, &oreq);
+	kiln_buf_init(&out, 1 << 20);
+	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of(der, n), KILN_OCSP_TABLE, &out, &ans, &d),
+	       KILN_ERR_RATE_LIMITED);
+	assert_int_equal(ans.status, 3);
+	assert_true(ans.wants_signature);
+	assert_int_equal(out.len, sizeof(try_later));
+	assert_memory_equal(out.ptr, try_later, sizeof(try_later));
+	assert_non_null(strstr(d.text, "tryLater"));
+	kiln_buf_cleanup(&out);
+	OCSP_REQUEST_free(oreq);
+	OPENSSL_free(der);
+	X509_free(fake);
+	X509_free(l1);
+	X509_free(iss);
+	kiln_ocsp_free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +375,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_mode, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,6 +252,95 @@ static void test_routes(void **state)
 	kiln_buf_cleanup(&path);
 }
 
+/* Sends a request for the leaf (nonce: with one); returns the OCSPResponseStatus; *echoed: nonce back. */
+static int ask_nonce(bool nonce, bool *echoed)
+{
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	const unsigned char *p;
+	uint8_t *der = NULL;
+	kiln_buf b;
+	int len, st;
+
+	assert_non_null(OCSP_request_add0_id(req, OCSP_cert_to_id(EVP_sha1(), leaf, issuer)));
+	if (nonce)
+		assert_int_equal(OCSP_request_add1_nonce(req, NULL, 16), 1);
+	len = i2d_OCSP_REQUEST(req, &der);
+	kiln_buf_init(&b, 1 << 20);
+	assert_int_equal(http("POST", "/ocsp", der, (size_t)len, &b), 200);
+	p = b.ptr;
+	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)b.len);
+	assert_non_null(resp);
+	st = OCSP_response_status(resp);
+	*echoed = false;
+	if (st == 0) {
+		bs = OCSP_response_get1_basic(resp);
+		assert_non_null(bs);
+		*echoed = OCSP_check_nonce(req, bs) == 1;
+		OCSP_BASICRESP_free(bs);
+	}
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(req);
+	OPENSSL_free(der);
+	kiln_buf_cleanup(&b);
+	return st;
+}
+
+/*
+ * A client's budget of fresh signatures (bursts of 2, one more every 1000 s): two
+ * nonces are echoed, the third request gets the pre-signed answer without
+ * it, a request without a nonce is answered as always, an unknown serial
+ * gets tryLater; each refusal is a rejection event.
+ */
+static void test_sign_budget(void **state)
+{
+	struct kiln_plain_opts pl = { .listen = "127.0.0.1:0", .ocsp = ocsp, .pub = pub,
+				      .store = k.store, .log = &k.log, .threads = 1, .sign_rate = 0.001 };
+	kiln_plain *p = NULL, *saved = plain;
+	OCSP_REQUEST *req = OCSP_REQUEST_new();
+	OCSP_CERTID *id;
+	ASN1_INTEGER *sn = ASN1_INTEGER_new();
+	uint8_t *der = NULL;
+	kiln_buf b;
+	int len, cs = -1;
+	bool echoed = false;
+	int64_t rej;
+
+	(void)state;
+	KT_OK(kiln_plain_start(&pl, &p, NULL));
+	plain = p; /* http() and settle() speak to this listener */
+	settle(p);
+	rej = kt_count_events(&k, "rejection");
+	assert_int_equal(ask_nonce(true, &echoed), 0);
+	assert_true(echoed);
+	assert_int_equal(ask_nonce(true, &echoed), 0);
+	assert_true(echoed);
+	assert_int_equal(ask_nonce(true, &echoed), 0);
+	assert_false(echoed);
+	assert_int_equal(ask_nonce(false, &echoed), 0);
+	settle(p);
+	assert_int_equal(kt_count_events(&k, "rejection"), rej + 1);
+	last_rejection_is("ocsp", "rate-limited", "OCSP request with a nonce over this client's");
+
+	assert_int_equal(ASN1_INTEGER_set(sn, 0x4244), 1);
+	id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), sn);
+	assert_non_null(OCSP_request_add0_id(req, id));
+	len = i2d_OCSP_REQUEST(req, &der);
+	kiln_buf_init(&b, 1 << 20);
+	assert_int_equal(http("POST", "/ocsp", der, (size_t)len, &b), 200);
+	assert_int_equal(ocsp_status(&b, &cs), OCSP_RESPONSE_STATUS_TRYLATER);
+	settle(p);
+	assert_int_equal(kt_count_events(&k, "rejection"), rej + 2);
+	last_rejection_is("ocsp", "tryLater", "OCSP request that needs a fresh signature");
+	plain = saved;
+	kiln_plain_free(p);
+	kiln_buf_cleanup(&b);
+	ASN1_INTEGER_free(sn);
+	OCSP_REQUEST_free(req);
+	OPENSSL_free(der);
+}
+
 /* ------------------------------------------------------------ threads (no cmocka asserts off the main thread) */
 
 static OCSP_CERTID *leaf_id; /* made on the main thread, only read by the clients */
@@ -604,6 +693,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_sign_budget),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_garbage_flood),
 		cmocka_unit_test(test_stop),
