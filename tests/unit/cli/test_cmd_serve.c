@@ -99,6 +99,9 @@ static void test_usage_errors(void **state)
 	usage("--rate must be 1 to 100000", "--rate", "0", NULL);
 	usage("--rate must be 1 to 100000", "--rate", "100001", NULL);
 	usage("--rate must be 1 to 100000", "--rate", "1.5", NULL);
+	usage("--ocsp-sign-rate must be 1 to 100000", "--ocsp-sign-rate", "0", NULL);
+	usage("--ocsp-sign-rate must be 1 to 100000", "--ocsp-sign-rate", "100001", NULL);
+	usage("--ocsp-sign-rate must be 1 to 100000", "--ocsp-sign-rate", "fast", NULL);
 	usage("option --listen needs a value", "--listen", NULL);
 	usage("unexpected argument 'now'", "now", NULL);
 	usage("unknown option '--port'", "--port", "8443", NULL);
@@ -114,7 +117,7 @@ static void test_usage_errors(void **state)
 	/* Valid options, but no deployment. */
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "--dir", "/nonexistent", "serve",
 				"--listen", "[::1]:8443", "--workers", "64", "--nonce-ttl", "3600",
-				"--rate", "100000", NULL),
+				"--rate", "100000", "--ocsp-sign-rate", "1", NULL),
 			 CLI_FAIL);
 	assert_int_equal(kt_lines(&err), 1);
 	assert_non_null(strstr(kiln_buf_cstr(&err), "/nonexistent"));
@@ -123,6 +126,7 @@ static void test_usage_errors(void **state)
 	/* --help. */
 	assert_int_equal(kt_run(kiln_cli_main, &out, &err, "kiln", "serve", "--help", NULL), CLI_OK);
 	assert_non_null(strstr(kiln_buf_cstr(&out), "usage: kiln --dir DIR serve"));
+	assert_non_null(strstr(kiln_buf_cstr(&out), "--ocsp-sign-rate"));
 	kiln_buf_cleanup(&out);
 	kiln_buf_cleanup(&err);
 }
