@@ -32,6 +32,8 @@
 
 #include "kiln/agent.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 
 #include <sys/resource.h>
@@ -218,6 +220,49 @@ static int run_mode(const struct opts *o, unsigned round, bool fresh, struct res
 	return 0;
 }
 
+/*
+ * The simulator alone, no network: per device what provision_one makes it do
+ * (open the state, boot, CSR, evidence over a nonce), on one thread; CPU ms
+ * per device. Splits "simulator+client" into the device and the client.
+ */
+static int sim_only(const struct opts *o, unsigned round, double *ms)
+{
+	struct run run = { .o = o };
+	char tag[32];
+	double c0;
+	unsigned n = o->count < 200 ? o->count : 200;
+
+	(void)snprintf(tag, sizeof(tag), "R%uS", round);
+	if (create_devices(&run, tag) != 0)
+		return -1;
+	c0 = self_cpu();
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t nonce[32];
+		char dir[600];
+		kiln_rot *rot = NULL;
+		kiln_buf csr;
+		json_t *ev = NULL;
+		kiln_diag d;
+		bool ok;
+
+		kiln_diag_clear(&d);
+		kiln_buf_init(&csr, 1 << 16);
+		device_path(&run, i, dir, sizeof(dir));
+		ok = kiln_is_ok(kiln_random(nonce, sizeof(nonce))) &&
+		     kiln_is_ok(kiln_rot_open(dir, &rot, &d)) && kiln_is_ok(kiln_rot_csr(rot, &csr, &d)) &&
+		     kiln_is_ok(kiln_rot_evidence(rot, nonce, kiln_buf_view(&csr), &ev, &d));
+		json_decref(ev);
+		kiln_buf_cleanup(&csr);
+		kiln_rot_free(rot);
+		if (!ok) {
+			fprintf(stderr, "bench: simulator %s: %s\n", dir, d.text);
+			return -1;
+		}
+	}
+	*ms = (self_cpu() - c0) * 1e3 / n;
+	return 0;
+}
+
 static void usage(void)
 {
 	fputs("usage: bench_provision --dir DIR --url URL --cert C --key K --ca CA --product P\n"
@@ -315,6 +360,7 @@ int main(int argc, char **argv)
 	struct verify_shared vs = { reqs, 64 };
 	double kg[99], sg[99], vf[99], hsm[99], floor_[99];
 	struct result ka[99], nc[99];
+	double sim[99];
 
 	parse_args(argc, argv, &o);
 	if (open_hsm(&o, &dep, &p11) != 0 || make_reqs(64, "FLOOR", reqs) != 0 ||
@@ -333,6 +379,8 @@ int main(int argc, char **argv)
 		vf[r] = run_threads(o.threads, ops, verify_worker, &vs, NULL, NULL);
 		hsm[r] = run_threads(o.threads, ops, p11_sign_worker, &p11, NULL, NULL);
 		floor_[r] = 1.0 / (2.0 / kg[r] + 3.0 / sg[r] + 3.0 / vf[r] + 1.0 / hsm[r]);
+		if (sim_only(&o, r, &sim[r]) != 0)
+			return 1;
 		ka[r] = nc[r] = (struct result){ 0 };
 		if ((o.only == NULL || strcmp(o.only, "keep-alive") == 0) &&
 		    run_mode(&o, r, false, &ka[r]) != 0)
@@ -355,6 +403,8 @@ int main(int argc, char **argv)
 		printf("  SoftHSM2 sign (PKCS#11)        %9.0f /s\n", median(hsm, n));
 		printf("  crypto floor per device        %9.0f devices/s  (%.2f ms of CPU)\n", fl,
 		       o.threads * 1e3 / fl);
+		printf("  simulator alone (boot, CSR, evidence; no network) %.2f ms CPU per device\n",
+		       median(sim, n));
 		if (k > 0)
 			print_mode("kiln, keep-alive", ka, n, o.server_pid != 0);
 		if (c > 0)
