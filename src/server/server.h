@@ -143,7 +143,7 @@ struct kiln_server_opts {
 	kiln_slice tls_key_pem;      /* the server key (PEM); kiln wipes its copy after loading */
 	kiln_slice client_ca_pem;    /* trust anchors for client certificates (service root) */
 	kiln_slice client_chain_pem; /* intermediates clients need not send (service issuing CA) */
-	unsigned workers;            /* 0: 4 */
+	unsigned workers;            /* 0: 16 (they mostly wait on commits, sessions, readers) */
 	size_t max_body;             /* 0: 65536 */
 	size_t max_headers;          /* 0: 8192 (all header lines together) */
 	unsigned timeout_s;          /* read and write timeout per connection; 0: 10 */
