@@ -310,22 +310,6 @@ static kiln_result read_backup(struct deployment *dep, struct restore *w, kiln_d
 	return kiln_ok();
 }
 
-/* No kiln serve on this deployment, and none starts while we restore (kiln serve takes it shared). */
-static kiln_result lock_out_serve(struct deployment *dep, struct restore *w, kiln_diag *d)
-{
-	char path[KILN_PATH_MAX + 16];
-
-	KILN_GUARD(deploy_path(dep->dir, "serve.lock", path, sizeof(path)));
-	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (w->lock_fd < 0)
-		return kiln_diag_set(d, KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0)
-		return kiln_diag_set(d, KILN_ERR_BUSY,
-				     "kiln serve is running on this deployment; stop it before "
-				     "restoring");
-	return kiln_ok();
-}
-
 /* Decrypts in the HSM and writes the database to the staged file beside the live one. */
 static kiln_result unseal(struct deployment *dep, struct restore *w, kiln_diag *d)
 {
@@ -457,7 +441,8 @@ static kiln_result prepare_restore(struct deployment *dep, struct restore *w, ki
 	json_t *params;
 	kiln_result r;
 
-	KILN_GUARD(lock_out_serve(dep, w, d));
+	/* No kiln serve on this deployment, and none starts while we restore. */
+	KILN_GUARD(deploy_lock_out_serve(dep, "restoring", &w->lock_fd, d));
 	params = restore_params(w);
 	KILN_ENSURE(params != NULL, KILN_ERR_NOMEM);
 	r = kiln_govern_check(dep->store, w->request_id, KILN_OP_BACKUP_RESTORE, params, w->actor,

@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char ca_usage[] =
 	"usage: kiln --dir DIR ca list [--json]\n"
@@ -158,7 +159,7 @@ static int ca_rotate(const struct cli_common *c, const struct rotate_args *a)
 	kiln_env env = KILN_ENV_NONE;
 	kiln_diag d, warn;
 	kiln_result r;
-	int rc;
+	int rc, lock_fd = -1;
 
 	if ((a->env == NULL) == (a->request == NULL))
 		return cli_usage_error("ca rotate: give --env ENV (to request) or --request ID (to "
@@ -178,7 +179,17 @@ static int ca_rotate(const struct cli_common *c, const struct rotate_args *a)
 		deploy_rules(&dep, &rules);
 		r = kiln_ca_rotate_request(dep.ca, a->env, a->alg, actor, &rules, &res, &d);
 	} else if (kiln_is_ok(r)) {
-		r = kiln_ca_rotate_run(dep.ca, a->request, actor, &res, &d);
+		/*
+		 * A running kiln serve loaded the CAs when it started: it would keep
+		 * issuing from the CA this retires. It must be stopped first, and none
+		 * starts until the rotation is committed.
+		 */
+		r = deploy_lock_out_serve(&dep, "running a CA rotation (it would keep issuing "
+					  "from the CA the rotation retires)", &lock_fd, &d);
+		if (!kiln_is_ok(r))
+			r = kiln_govern_refused(dep.store, "request-refused", actor, a->request, r, &d);
+		else
+			r = kiln_ca_rotate_run(dep.ca, a->request, actor, &res, &d);
 	}
 	/*
 	 * The new CA's delegated OCSP signer, with an engine that knows the new
@@ -192,6 +203,8 @@ static int ca_rotate(const struct cli_common *c, const struct rotate_args *a)
 				"kiln serve makes it on first use\n", warn.text);
 	}
 	deploy_close(&dep);
+	if (lock_fd >= 0)
+		(void)close(lock_fd);
 	if (!kiln_is_ok(r))
 		return cli_fail(r, &d);
 	rc = rotate_print(c, &res, run, made);

@@ -4,11 +4,14 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -23,6 +26,23 @@ kiln_result deploy_realpath(const char *path, char *out, size_t cap)
 	r = kiln_strlcpy(out, abs, cap);
 	free(abs);
 	return r;
+}
+
+kiln_result deploy_lock_out_serve(const struct deployment *dep, const char *what, int *fd,
+				  kiln_diag *d)
+{
+	char path[KILN_PATH_MAX + 16];
+
+	*fd = -1;
+	KILN_GUARD(deploy_path(dep->dir, "serve.lock", path, sizeof(path)));
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return kiln_diag_set(d, KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
+		return kiln_diag_set(d, KILN_ERR_BUSY,
+				     "kiln serve is running on this deployment; stop it before %s",
+				     what);
+	return kiln_ok();
 }
 
 kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap)

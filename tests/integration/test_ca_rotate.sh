@@ -67,6 +67,14 @@ check "no new CA row" test "$(rows "$D" cas)" -eq "$CAS0"
 check "test-issuing still active" test "$(sqlite3 "$D/kiln.db" "SELECT status FROM cas WHERE name = 'test-issuing'")" = active
 check "a second officer approves" kiln --dir "$D" approve "$R" --key "$OB"
 refuse "--algorithm with --request" "--algorithm goes with --env" kiln --dir "$D" ca rotate --request "$R" --algorithm p384
+# A running kiln serve would keep issuing from the CA the rotation retires: it must stop first.
+check "serve runs" serve_start "$D"
+REF0=$(rows "$D" events "type = 'request-refused' AND subject = '$R'")
+refuse "approved, but kiln serve runs" "kiln serve is running on this deployment; stop it before running a CA rotation" kiln --dir "$D" ca rotate --request "$R"
+check "the refusal is an event naming the request" test "$(rows "$D" events "type = 'request-refused' AND subject = '$R'")" -eq $((REF0 + 1))
+check "still no new CA row, no new key object" test "$(rows "$D" cas)" -eq "$CAS0" -a "$(objects)" -eq "$OBJ0"
+check "the request is still approved, not executed" test "$(sqlite3 "$D/kiln.db" "SELECT count(*) FROM events WHERE type = 'request-executed' AND subject = '$R'")" -eq 0
+check "serve stops" serve_stop
 
 # ---------------------------------------------------------------- the rotation
 check "kiln ca rotate --request runs it" kiln --dir "$D" --json ca rotate --request "$R"
