@@ -64,13 +64,13 @@ KILN_MUST_USE kiln_result deploy_realpath(const char *path, char *out, size_t ca
 /* dir/rel, or rel itself when absolute. */
 KILN_MUST_USE kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap);
 /*
- * DIR/serve.lock, which kiln serve holds shared while it runs: taken here
- * exclusively, without waiting, for an operation a running server would not
- * see (a restore, a CA rotation); KILN_ERR_BUSY naming what while a server
- * runs. *fd holds the lock until closed; no server starts meanwhile.
+ * DIR/serve.lock, without waiting. kiln serve holds it shared while it runs
+ * (what: NULL); an operation a running server would not see (a restore, a CA
+ * rotation) takes it exclusively (what: the operation, for the message).
+ * KILN_ERR_BUSY when the other side holds it. *fd keeps the lock until closed.
  */
-KILN_MUST_USE kiln_result deploy_lock_out_serve(const struct deployment *dep, const char *what,
-						int *fd, kiln_diag *d);
+KILN_MUST_USE kiln_result deploy_serve_lock(const struct deployment *dep, const char *what,
+					    int *fd, kiln_diag *d);
 
 /* The approval rules of the deployment (kiln.yaml approvals:). */
 void deploy_rules(const struct deployment *dep, struct kiln_govern_rules *out);

@@ -442,7 +442,7 @@ static kiln_result prepare_restore(struct deployment *dep, struct restore *w, ki
 	kiln_result r;
 
 	/* No kiln serve on this deployment, and none starts while we restore. */
-	KILN_GUARD(deploy_lock_out_serve(dep, "restoring", &w->lock_fd, d));
+	KILN_GUARD(deploy_serve_lock(dep, "restoring", &w->lock_fd, d));
 	params = restore_params(w);
 	KILN_ENSURE(params != NULL, KILN_ERR_NOMEM);
 	r = kiln_govern_check(dep->store, w->request_id, KILN_OP_BACKUP_RESTORE, params, w->actor,

@@ -184,7 +184,7 @@ static int ca_rotate(const struct cli_common *c, const struct rotate_args *a)
 		 * issuing from the CA this retires. It must be stopped first, and none
 		 * starts until the rotation is committed.
 		 */
-		r = deploy_lock_out_serve(&dep, "running a CA rotation (it would keep issuing "
+		r = deploy_serve_lock(&dep, "running a CA rotation (it would keep issuing "
 					  "from the CA the rotation retires)", &lock_fd, &d);
 		if (!kiln_is_ok(r))
 			r = kiln_govern_refused(dep.store, "request-refused", actor, a->request, r, &d);

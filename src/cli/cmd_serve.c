@@ -334,26 +334,6 @@ out:
 	return r;
 }
 
-/*
- * DIR/serve.lock, held shared for as long as kiln serve runs: kiln backup
- * restore takes it exclusively, so it refuses while a server runs and no
- * server starts while it restores (docs/backup.md).
- */
-static kiln_result serve_lock(const struct deployment *dep, int *fd, kiln_diag *d)
-{
-	char path[KILN_PATH_MAX + 16];
-
-	KILN_GUARD(deploy_path(dep->dir, "serve.lock", path, sizeof(path)));
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return kiln_diag_set(d, KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_SH | LOCK_NB) != 0)
-		return kiln_diag_set(d, KILN_ERR_BUSY,
-				     "a backup restore is running on this deployment; try again "
-				     "when it is done");
-	return kiln_ok();
-}
-
 int cmd_serve(int argc, char **argv)
 {
 	const char *listen = NULL, *workers = NULL, *ttl = NULL, *rate = NULL, *http = NULL;
@@ -400,7 +380,7 @@ int cmd_serve(int argc, char **argv)
 	kiln_diag_clear(&d);
 	r = deploy_open(&c, NEED_STORE | NEED_GROUP_COMMIT, &dep, &d);
 	if (kiln_is_ok(r))
-		r = serve_lock(&dep, &lock_fd, &d);
+		r = deploy_serve_lock(&dep, NULL, &lock_fd, &d); /* shared: see docs/backup.md */
 	if (kiln_is_ok(r)) {
 		if (!c.verbose)
 			dep.log.min = KILN_LOG_INFO;

@@ -28,8 +28,8 @@ kiln_result deploy_realpath(const char *path, char *out, size_t cap)
 	return r;
 }
 
-kiln_result deploy_lock_out_serve(const struct deployment *dep, const char *what, int *fd,
-				  kiln_diag *d)
+kiln_result deploy_serve_lock(const struct deployment *dep, const char *what, int *fd,
+			      kiln_diag *d)
 {
 	char path[KILN_PATH_MAX + 16];
 
@@ -38,11 +38,13 @@ kiln_result deploy_lock_out_serve(const struct deployment *dep, const char *what
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return kiln_diag_set(d, KILN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
-		return kiln_diag_set(d, KILN_ERR_BUSY,
-				     "kiln serve is running on this deployment; stop it before %s",
-				     what);
-	return kiln_ok();
+	if (flock(*fd, (what != NULL ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+		return kiln_ok();
+	if (what == NULL)
+		return kiln_diag_set(d, KILN_ERR_BUSY, "a backup restore or a CA rotation is running "
+				     "on this deployment; try again when it is done");
+	return kiln_diag_set(d, KILN_ERR_BUSY,
+			     "kiln serve is running on this deployment; stop it before %s", what);
 }
 
 kiln_result deploy_path(const char *dir, const char *rel, char *out, size_t cap)

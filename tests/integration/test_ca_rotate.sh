@@ -75,6 +75,9 @@ check "the refusal is an event naming the request" test "$(rows "$D" events "typ
 check "still no new CA row, no new key object" test "$(rows "$D" cas)" -eq "$CAS0" -a "$(objects)" -eq "$OBJ0"
 check "the request is still approved, not executed" test "$(sqlite3 "$D/kiln.db" "SELECT count(*) FROM events WHERE type = 'request-executed' AND subject = '$R'")" -eq 0
 check "serve stops" serve_stop
+# The other way round: while a rotation or a restore holds serve.lock, kiln serve does not start.
+refuse "kiln serve waits for no rotation or restore" "a backup restore or a CA rotation is running on this deployment" \
+	flock -x "$D/serve.lock" "$KILN_BIN" --dir "$D" serve --listen "127.0.0.1:$(free_port)"
 
 # ---------------------------------------------------------------- the rotation
 check "kiln ca rotate --request runs it" kiln --dir "$D" --json ca rotate --request "$R"
