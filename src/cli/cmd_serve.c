@@ -315,7 +315,8 @@ static kiln_result serve(struct deployment *dep, const struct cli_common *c,
 	KILN_TRY(r, kiln_server_new(&opts, &server, d));
 	kiln_buf_cleanup(&key_pem);
 	if (so->listen_http != NULL)
-		KILN_TRY(r, revocation_start(dep, so->listen_http, (double)so->ocsp_sign_rate, c->actor, &rs, d));
+		KILN_TRY(r, revocation_start(dep, so->listen_http, (double)so->ocsp_sign_rate,
+					     c->actor, &rs, d));
 	kiln_log_info(&dep->log, "kiln serve: listening on https://%s (port %d)", listen,
 		      kiln_server_port(server));
 	r = kiln_server_run(server, d);
