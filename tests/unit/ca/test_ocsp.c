@@ -252,7 +252,8 @@ static void test_refusals(void **state)
 	kiln_diag_clear(&d);
 	KT_OK(kiln_ocsp_new(k.ca, 3600, "test", &o, &d));
 	kiln_buf_init(&out, 4096);
-	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of("garbage", 7), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_MALFORMED);
+	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of("garbage", 7), KILN_OCSP_SIGN, &out, &ans, &d),
+	       KILN_ERR_MALFORMED);
 	assert_int_equal(ans.status, 1);
 	p = out.ptr;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out.len);
@@ -273,13 +274,15 @@ static void test_refusals(void **state)
 	memcpy(req + n, id.ptr, id.len);
 	kiln_buf_reset(&out);
 	kiln_diag_clear(&d);
-	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of(req, n + id.len), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(kiln_ocsp_respond(o, kiln_slice_of(req, n + id.len), KILN_OCSP_SIGN, &out, &ans, &d),
+	       KILN_ERR_NOT_FOUND);
 	assert_int_equal(ans.status, 6);
 	p = out.ptr;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)out.len);
 	assert_int_equal(OCSP_response_status(resp), OCSP_RESPONSE_STATUS_UNAUTHORIZED);
 	OCSP_RESPONSE_free(resp);
-	KT_ERR(kiln_ocsp_respond(NULL, kiln_slice_of(req, 1), KILN_OCSP_SIGN, &out, &ans, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_ocsp_respond(NULL, kiln_slice_of(req, 1), KILN_OCSP_SIGN, &out, &ans, &d),
+	       KILN_ERR_ARG);
 	kiln_buf_cleanup(&id);
 	kiln_buf_cleanup(&out);
 	X509_free(l1);

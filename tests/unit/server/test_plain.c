@@ -252,7 +252,10 @@ static void test_routes(void **state)
 	kiln_buf_cleanup(&path);
 }
 
-/* Sends a request for the leaf (nonce: with one); returns the OCSPResponseStatus; *echoed: nonce back. */
+/*
+ * Sends a request for the leaf (nonce: with one); returns the
+ * OCSPResponseStatus; *echoed: the nonce came back.
+ */
 static int ask_nonce(bool nonce, bool *echoed)
 {
 	OCSP_REQUEST *req = OCSP_REQUEST_new();
@@ -324,7 +327,8 @@ static void test_sign_budget(void **state)
 	last_rejection_is("ocsp", "rate-limited", "OCSP request with a nonce over this client's");
 
 	assert_int_equal(ASN1_INTEGER_set(sn, 0x4244), 1);
-	id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer), X509_get0_pubkey_bitstr(issuer), sn);
+	id = OCSP_cert_id_new(EVP_sha1(), X509_get_subject_name(issuer),
+			      X509_get0_pubkey_bitstr(issuer), sn);
 	assert_non_null(OCSP_request_add0_id(req, id));
 	len = i2d_OCSP_REQUEST(req, &der);
 	kiln_buf_init(&b, 1 << 20);
