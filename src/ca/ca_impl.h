@@ -144,6 +144,23 @@ KILN_MUST_USE kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key,
 				       const X509 *unsigned_cert, const struct kiln_lint_profile *p,
 				       bool check_sig, const char *purpose, kiln_buf *der,
 				       kiln_diag *d);
+/* What signing a CA certificate leaves behind. */
+struct ca_cert_made {
+	X509 *cert;                               /* parsed from der; caller frees */
+	kiln_buf *der;                            /* appended to */
+	char serial[KILN_SERIAL_HEX];
+	char subject[KILN_STORE_NAME_MAX * 2];    /* one-line form */
+};
+/*
+ * A CA certificate (kiln init's profile: CA:TRUE, keyCertSign and cRLSign,
+ * spec's path length) from spec, whose subject, key, validity, issuer (NULL:
+ * self-signed) and signature algorithm the caller sets; a fresh serial here.
+ * Linted against at most days of validity, signed by signer in tok, its
+ * signature checked, parsed into out.
+ */
+KILN_MUST_USE kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer,
+					struct kiln_cert_spec *spec, int64_t days,
+					struct ca_cert_made *out, kiln_diag *d);
 /* Appends the PEM for DER certificate bytes. */
 KILN_MUST_USE kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out);
 /* A small JSON object as text, from jansson json_pack format and args. Caller frees. */

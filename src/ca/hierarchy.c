@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CA_KU (KU_KEY_CERT_SIGN | KU_CRL_SIGN)
 #define BACKDATE_SECONDS 60
 
 struct ca_built {
@@ -60,16 +59,12 @@ static kiln_result make_ca(kiln_token *tok, const struct kiln_hierarchy_opts *o,
 	bool root = parent == NULL;
 	unsigned days = root ? o->root_validity_days : o->issuing_validity_days;
 	struct kiln_cert_spec spec = { 0 };
-	struct kiln_lint_profile prof = { 0 };
+	struct ca_cert_made made = { .der = &self->der };
 	X509_NAME *subject = NULL;
-	X509 *unsigned_cert = NULL;
-	kiln_buf tbs;
 	kiln_result r;
 
-	kiln_buf_init(&tbs, KILN_BUF_DEFAULT_MAX);
 	KILN_TRY(r, kiln_token_generate(tok, o->alg, self->name, &self->key, &self->pub, d));
 	KILN_TRY(r, build_subject(o, root ? "Root" : "Issuing", &subject, d));
-	KILN_TRY(r, kiln_serial_new(spec.serial));
 	self->nb = kiln_now() - BACKDATE_SECONDS;
 	self->na = self->nb + BACKDATE_SECONDS + (int64_t)days * 86400;
 	if (!root && self->na > parent->na)
@@ -80,21 +75,14 @@ static kiln_result make_ca(kiln_token *tok, const struct kiln_hierarchy_opts *o,
 	spec.subject_key = self->pub;
 	spec.issuer = root ? NULL : parent->cert;
 	spec.sig_alg = o->alg;
-	spec.is_ca = true;
 	spec.path_len = root ? 1 : 0;
-	spec.key_usage = CA_KU;
-	KILN_TRY(r, kiln_cert_tbs_x509(&spec, &tbs, &unsigned_cert, d));
-	prof = (struct kiln_lint_profile){ true, spec.path_len, CA_KU, (int64_t)days + 1,
-					   spec.issuer, o->alg, NULL, self->pub };
-	KILN_TRY(r, ca_sign_cert(tok, root ? &self->key : &parent->key, kiln_buf_view(&tbs),
-				 unsigned_cert, &prof, true, "ca-certificate", &self->der, d));
-	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&self->der), &self->cert, d));
-	kiln_cert_serial_hex(self->cert, self->serial, sizeof(self->serial));
-	kiln_name_format(subject, self->subject, sizeof(self->subject));
+	KILN_TRY(r, ca_certify_ca(tok, root ? &self->key : &parent->key, &spec, (int64_t)days,
+				  &made, d));
+	self->cert = made.cert;
+	memcpy(self->serial, made.serial, sizeof(self->serial));
+	memcpy(self->subject, made.subject, sizeof(self->subject));
 out:
-	X509_free(unsigned_cert);
 	X509_NAME_free(subject);
-	kiln_buf_cleanup(&tbs);
 	return r;
 }
 

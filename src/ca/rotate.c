@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CA_KU (KU_KEY_CERT_SIGN | KU_CRL_SIGN)
 #define BACKDATE_SECONDS 60
 #define GENERATION_MAX 9999
 
@@ -214,18 +213,14 @@ struct rotate_work {
 static kiln_result rotate_cert(struct rotate_work *w, kiln_diag *d)
 {
 	struct kiln_cert_spec spec = { 0 };
-	struct kiln_lint_profile prof;
+	struct ca_cert_made made = { .der = &w->der };
 	X509_NAME *subject = NULL;
-	X509 *unsigned_cert = NULL;
 	int64_t days = (w->cur->rec.not_after - w->cur->rec.not_before) / 86400;
-	kiln_buf tbs;
 	kiln_result r;
 
-	kiln_buf_init(&tbs, KILN_BUF_DEFAULT_MAX);
 	if (days < 1)
 		days = 1;
 	KILN_TRY(r, rotate_subject(w->cur, w->t.generation, &subject, d));
-	KILN_TRY(r, kiln_serial_new(spec.serial));
 	w->nb = kiln_now() - BACKDATE_SECONDS;
 	w->na = w->nb + BACKDATE_SECONDS + days * 86400;
 	if (w->na > w->root->rec.not_after)
@@ -241,21 +236,13 @@ static kiln_result rotate_cert(struct rotate_work *w, kiln_diag *d)
 	spec.subject_key = w->pub;
 	spec.issuer = w->root->cert;
 	spec.sig_alg = w->root->alg;
-	spec.is_ca = true;
 	spec.path_len = 0;
-	spec.key_usage = CA_KU;
-	KILN_TRY(r, kiln_cert_tbs_x509(&spec, &tbs, &unsigned_cert, d));
-	prof = (struct kiln_lint_profile){ true, 0, CA_KU, days + 1, w->root->cert, w->root->alg,
-					   NULL, w->pub };
-	KILN_TRY(r, ca_sign_cert(w->root->token, &w->root->key, kiln_buf_view(&tbs), unsigned_cert,
-				 &prof, true, "ca-certificate", &w->der, d));
-	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&w->der), &w->cert, d));
-	kiln_cert_serial_hex(w->cert, w->serial, sizeof(w->serial));
-	kiln_name_format(subject, w->subject, sizeof(w->subject));
+	KILN_TRY(r, ca_certify_ca(w->root->token, &w->root->key, &spec, days, &made, d));
+	w->cert = made.cert;
+	memcpy(w->serial, made.serial, sizeof(w->serial));
+	memcpy(w->subject, made.subject, sizeof(w->subject));
 out:
-	X509_free(unsigned_cert);
 	X509_NAME_free(subject);
-	kiln_buf_cleanup(&tbs);
 	return r;
 }
 

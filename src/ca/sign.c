@@ -6,6 +6,7 @@
 #include "ca_impl.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/pem.h>
 
 kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
@@ -36,6 +37,32 @@ kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tb
 out:
 	X509_free(signed_cert);
 	kiln_buf_cleanup(&sig);
+	return r;
+}
+
+kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer, struct kiln_cert_spec *spec,
+			  int64_t days, struct ca_cert_made *out, kiln_diag *d)
+{
+	struct kiln_lint_profile prof;
+	X509 *unsigned_cert = NULL;
+	kiln_buf tbs;
+	kiln_result r;
+
+	kiln_buf_init(&tbs, KILN_BUF_DEFAULT_MAX);
+	KILN_TRY(r, kiln_serial_new(spec->serial));
+	spec->is_ca = true;
+	spec->key_usage = KU_KEY_CERT_SIGN | KU_CRL_SIGN;
+	KILN_TRY(r, kiln_cert_tbs_x509(spec, &tbs, &unsigned_cert, d));
+	prof = (struct kiln_lint_profile){ true, spec->path_len, spec->key_usage, days + 1,
+					   spec->issuer, spec->sig_alg, NULL, spec->subject_key };
+	KILN_TRY(r, ca_sign_cert(tok, signer, kiln_buf_view(&tbs), unsigned_cert, &prof, true,
+				 "ca-certificate", out->der, d));
+	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(out->der), &out->cert, d));
+	kiln_cert_serial_hex(out->cert, out->serial, sizeof(out->serial));
+	kiln_name_format(spec->subject, out->subject, sizeof(out->subject));
+out:
+	X509_free(unsigned_cert);
+	kiln_buf_cleanup(&tbs);
 	return r;
 }
 
