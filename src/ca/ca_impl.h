@@ -144,23 +144,28 @@ KILN_MUST_USE kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key,
 				       const X509 *unsigned_cert, const struct kiln_lint_profile *p,
 				       bool check_sig, const char *purpose, kiln_buf *der,
 				       kiln_diag *d);
-/* What signing a CA certificate leaves behind. */
+/* A CA certificate being made: validity in, the rest out of ca_certify_ca. */
 struct ca_cert_made {
+	int64_t nb, na;                           /* notBefore, notAfter (the caller's) */
 	X509 *cert;                               /* parsed from der; caller frees */
-	kiln_buf *der;                            /* appended to */
+	kiln_buf der;                             /* caller inits and cleans up */
 	char serial[KILN_SERIAL_HEX];
 	char subject[KILN_STORE_NAME_MAX * 2];    /* one-line form */
 };
 /*
  * A CA certificate (kiln init's profile: CA:TRUE, keyCertSign and cRLSign,
- * spec's path length) from spec, whose subject, key, validity, issuer (NULL:
- * self-signed) and signature algorithm the caller sets; a fresh serial here.
+ * spec's path length) from spec, whose subject, key, issuer (NULL:
+ * self-signed) and signature algorithm the caller sets, valid out->nb to
+ * out->na; a fresh serial here.
  * Linted against at most days of validity, signed by signer in tok, its
  * signature checked, parsed into out.
  */
 KILN_MUST_USE kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer,
 					struct kiln_cert_spec *spec, int64_t days,
 					struct ca_cert_made *out, kiln_diag *d);
+/* A CA row's key, certificate, serial, subject, validity and creation time from a made CA. */
+void ca_made_rec_fill(struct kiln_ca_rec *rec, const struct ca_cert_made *c,
+		      const kiln_key_ref *key);
 /* Appends the PEM for DER certificate bytes. */
 KILN_MUST_USE kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out);
 /* A small JSON object as text, from jansson json_pack format and args. Caller frees. */

@@ -17,11 +17,7 @@ struct ca_built {
 	const char *name;
 	kiln_key_ref key;
 	EVP_PKEY *pub;
-	X509 *cert;
-	kiln_buf der;
-	int64_t nb, na;
-	char serial[KILN_SERIAL_HEX];
-	char subject[KILN_STORE_NAME_MAX * 2];
+	struct ca_cert_made c;
 };
 
 static const char *env_title(kiln_env env)
@@ -59,28 +55,22 @@ static kiln_result make_ca(kiln_token *tok, const struct kiln_hierarchy_opts *o,
 	bool root = parent == NULL;
 	unsigned days = root ? o->root_validity_days : o->issuing_validity_days;
 	struct kiln_cert_spec spec = { 0 };
-	struct ca_cert_made made = { .der = &self->der };
 	X509_NAME *subject = NULL;
 	kiln_result r;
 
 	KILN_TRY(r, kiln_token_generate(tok, o->alg, self->name, &self->key, &self->pub, d));
 	KILN_TRY(r, build_subject(o, root ? "Root" : "Issuing", &subject, d));
-	self->nb = kiln_now() - BACKDATE_SECONDS;
-	self->na = self->nb + BACKDATE_SECONDS + (int64_t)days * 86400;
-	if (!root && self->na > parent->na)
-		self->na = parent->na;
-	spec.not_before = self->nb;
-	spec.not_after = self->na;
+	self->c.nb = kiln_now() - BACKDATE_SECONDS;
+	self->c.na = self->c.nb + BACKDATE_SECONDS + (int64_t)days * 86400;
+	if (!root && self->c.na > parent->c.na)
+		self->c.na = parent->c.na;
 	spec.subject = subject;
 	spec.subject_key = self->pub;
-	spec.issuer = root ? NULL : parent->cert;
+	spec.issuer = root ? NULL : parent->c.cert;
 	spec.sig_alg = o->alg;
 	spec.path_len = root ? 1 : 0;
 	KILN_TRY(r, ca_certify_ca(tok, root ? &self->key : &parent->key, &spec, (int64_t)days,
-				  &made, d));
-	self->cert = made.cert;
-	memcpy(self->serial, made.serial, sizeof(self->serial));
-	memcpy(self->subject, made.subject, sizeof(self->subject));
+				  &self->c, d));
 out:
 	X509_NAME_free(subject);
 	return r;
@@ -106,21 +96,12 @@ static kiln_result record_one(kiln_store_tx *tx, const struct record_ctx *c,
 	kiln_strtrunc(rec.role, role, sizeof(rec.role));
 	kiln_strtrunc(rec.alg, kiln_alg_get(c->o->alg)->name, sizeof(rec.alg));
 	kiln_strtrunc(rec.token, kiln_token_label(c->tok), sizeof(rec.token));
-	kiln_strtrunc(rec.key_label, b->key.label, sizeof(rec.key_label));
-	memcpy(rec.key_id, b->key.id, b->key.id_len);
-	rec.key_id_len = b->key.id_len;
 	rec.parent_id = parent_id;
-	kiln_strtrunc(rec.serial, b->serial, sizeof(rec.serial));
-	kiln_strtrunc(rec.subject, b->subject, sizeof(rec.subject));
-	rec.not_before = b->nb;
-	rec.not_after = b->na;
-	rec.created = kiln_now();
-	rec.cert_der = b->der.ptr;
-	rec.cert_len = b->der.len;
+	ca_made_rec_fill(&rec, &b->c, &b->key);
 	KILN_GUARD(kiln_store_tx_ca_add(tx, &rec, d));
 	*id = rec.id;
-	ca_cert_rec_fill(&cert, b->serial, NULL, "ca", X509_get_subject_name(b->cert), b->nb, b->na,
-			 kiln_buf_view(&b->der));
+	ca_cert_rec_fill(&cert, b->c.serial, NULL, "ca", X509_get_subject_name(b->c.cert), b->c.nb,
+			 b->c.na, kiln_buf_view(&b->c.der));
 	cert.ca_id = parent_id != 0 ? parent_id : rec.id;
 	kiln_strtrunc(cert.env, rec.env, sizeof(cert.env));
 	KILN_GUARD(kiln_key_fingerprint(b->pub, cert.spki_sha256));
@@ -130,8 +111,8 @@ static kiln_result record_one(kiln_store_tx *tx, const struct record_ctx *c,
 	kiln_strtrunc(ev.actor, c->o->actor, sizeof(ev.actor));
 	kiln_strtrunc(ev.subject, b->name, sizeof(ev.subject));
 	ev.detail_json = ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s}", "env", rec.env, "role", role,
-				       "alg", rec.alg, "token", rec.token, "serial", b->serial,
-				       "subject", b->subject);
+				       "alg", rec.alg, "token", rec.token, "serial", b->c.serial,
+				       "subject", b->c.subject);
 	KILN_ENSURE(ev.detail_json != NULL, KILN_ERR_NOMEM);
 	r = kiln_store_tx_event_add(tx, &ev, d);
 	free(ev.detail_json);
@@ -160,7 +141,7 @@ kiln_result kiln_ca_create_hierarchy(kiln_token *tok, kiln_store *store,
 	(void)snprintf(names[1], sizeof(names[1]), "%s-issuing", kiln_env_name(o->env));
 	for (int i = 0; i < 2; i++) {
 		cas[i].name = names[i];
-		kiln_buf_init(&cas[i].der, KILN_BUF_DEFAULT_MAX);
+		kiln_buf_init(&cas[i].c.der, KILN_BUF_DEFAULT_MAX);
 	}
 	KILN_TRY(r, make_ca(tok, o, &cas[0], NULL, d));
 	KILN_TRY(r, make_ca(tok, o, &cas[1], &cas[0], d));
@@ -170,8 +151,8 @@ out:
 		if (!kiln_is_ok(r) && cas[i].key.label[0] != '\0')
 			(void)kiln_is_ok(kiln_token_destroy(tok, &cas[i].key, NULL));
 		EVP_PKEY_free(cas[i].pub);
-		X509_free(cas[i].cert);
-		kiln_buf_cleanup(&cas[i].der);
+		X509_free(cas[i].c.cert);
+		kiln_buf_cleanup(&cas[i].c.der);
 	}
 	return r;
 }

@@ -201,11 +201,7 @@ struct rotate_work {
 	struct ca_entry *cur, *root;
 	kiln_key_ref key;
 	EVP_PKEY *pub;
-	X509 *cert;
-	kiln_buf der;
-	int64_t nb, na;
-	char serial[KILN_SERIAL_HEX];
-	char subject[KILN_STORE_NAME_MAX * 2];
+	struct ca_cert_made c;
 	int64_t new_id;
 };
 
@@ -213,7 +209,6 @@ struct rotate_work {
 static kiln_result rotate_cert(struct rotate_work *w, kiln_diag *d)
 {
 	struct kiln_cert_spec spec = { 0 };
-	struct ca_cert_made made = { .der = &w->der };
 	X509_NAME *subject = NULL;
 	int64_t days = (w->cur->rec.not_after - w->cur->rec.not_before) / 86400;
 	kiln_result r;
@@ -221,26 +216,21 @@ static kiln_result rotate_cert(struct rotate_work *w, kiln_diag *d)
 	if (days < 1)
 		days = 1;
 	KILN_TRY(r, rotate_subject(w->cur, w->t.generation, &subject, d));
-	w->nb = kiln_now() - BACKDATE_SECONDS;
-	w->na = w->nb + BACKDATE_SECONDS + days * 86400;
-	if (w->na > w->root->rec.not_after)
-		w->na = w->root->rec.not_after;
-	if (w->na <= kiln_now()) {
+	w->c.nb = kiln_now() - BACKDATE_SECONDS;
+	w->c.na = w->c.nb + BACKDATE_SECONDS + days * 86400;
+	if (w->c.na > w->root->rec.not_after)
+		w->c.na = w->root->rec.not_after;
+	if (w->c.na <= kiln_now()) {
 		r = kiln_diag_set(d, KILN_ERR_CERT_EXPIRED, "root CA %s has expired: a new issuing "
 				  "CA under it would be born invalid", w->root->rec.name);
 		goto out;
 	}
-	spec.not_before = w->nb;
-	spec.not_after = w->na;
 	spec.subject = subject;
 	spec.subject_key = w->pub;
 	spec.issuer = w->root->cert;
 	spec.sig_alg = w->root->alg;
 	spec.path_len = 0;
-	KILN_TRY(r, ca_certify_ca(w->root->token, &w->root->key, &spec, days, &made, d));
-	w->cert = made.cert;
-	memcpy(w->serial, made.serial, sizeof(w->serial));
-	memcpy(w->subject, made.subject, sizeof(w->subject));
+	KILN_TRY(r, ca_certify_ca(w->root->token, &w->root->key, &spec, days, &w->c, d));
 out:
 	X509_NAME_free(subject);
 	return r;
@@ -261,35 +251,26 @@ static kiln_result rotate_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	kiln_strtrunc(rec.role, "issuing", sizeof(rec.role));
 	kiln_strtrunc(rec.alg, alg, sizeof(rec.alg));
 	kiln_strtrunc(rec.token, w->cur->rec.token, sizeof(rec.token));
-	kiln_strtrunc(rec.key_label, w->key.label, sizeof(rec.key_label));
-	memcpy(rec.key_id, w->key.id, w->key.id_len);
-	rec.key_id_len = w->key.id_len;
 	rec.parent_id = w->root->rec.id;
-	kiln_strtrunc(rec.serial, w->serial, sizeof(rec.serial));
-	kiln_strtrunc(rec.subject, w->subject, sizeof(rec.subject));
-	rec.not_before = w->nb;
-	rec.not_after = w->na;
-	rec.created = kiln_now();
-	rec.cert_der = w->der.ptr;
-	rec.cert_len = w->der.len;
+	ca_made_rec_fill(&rec, &w->c, &w->key);
 	rec.generation = w->t.generation;
 	kiln_strtrunc(rec.status, "active", sizeof(rec.status));
 	KILN_GUARD(kiln_store_tx_ca_add(tx, &rec, d));
 	w->new_id = rec.id;
-	ca_cert_rec_fill(&cert, w->serial, w->root, "ca", X509_get_subject_name(w->cert), w->nb,
-			 w->na, kiln_buf_view(&w->der));
+	ca_cert_rec_fill(&cert, w->c.serial, w->root, "ca", X509_get_subject_name(w->c.cert), w->c.nb,
+			 w->c.na, kiln_buf_view(&w->c.der));
 	KILN_GUARD(kiln_key_fingerprint(w->pub, cert.spki_sha256));
 	KILN_GUARD(kiln_store_tx_cert_add(tx, &cert, d));
 	KILN_GUARD(ca_tx_event(tx, "ca-create", w->actor, rec.name,
 			       ca_event_json("{s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "env", rec.env,
 					     "role", "issuing", "alg", alg, "token", rec.token,
-					     "serial", w->serial, "subject", w->subject,
+					     "serial", w->c.serial, "subject", w->c.subject,
 					     "generation", (json_int_t)rec.generation),
 			       d));
 	return ca_tx_event(tx, "ca-rotate", w->actor, rec.env,
 			   ca_event_json("{s:s,s:s,s:s,s:s,s:I,s:s}", "request", w->id, "retired",
 					 w->cur->rec.name, "active", rec.name, "serial",
-					 w->serial, "generation", (json_int_t)rec.generation,
+					 w->c.serial, "generation", (json_int_t)rec.generation,
 					 "alg", alg),
 			   d);
 }
@@ -333,7 +314,7 @@ kiln_result kiln_ca_rotate_run(kiln_ca *ca, const char *id, const char *actor,
 	w.ca = ca;
 	w.id = id;
 	w.actor = actor;
-	kiln_buf_init(&w.der, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w.c.der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = kiln_store_request_get(ca->store, id, &q, &local);
 	if (!kiln_is_ok(r)) {
@@ -359,14 +340,14 @@ kiln_result kiln_ca_rotate_run(kiln_ca *ca, const char *id, const char *actor,
 		kiln_strtrunc(out->old_name, w.cur->rec.name, sizeof(out->old_name));
 		kiln_strtrunc(out->new_name, w.t.name, sizeof(out->new_name));
 		kiln_strtrunc(out->alg, kiln_alg_get(w.t.alg)->name, sizeof(out->alg));
-		kiln_strtrunc(out->serial, w.serial, sizeof(out->serial));
+		kiln_strtrunc(out->serial, w.c.serial, sizeof(out->serial));
 		kiln_strtrunc(out->key_label, w.key.label, sizeof(out->key_label));
 		out->generation = w.t.generation;
 		out->quorum = q.quorum;
 		out->expires = q.expires;
 	}
 	EVP_PKEY_free(w.pub);
-	X509_free(w.cert);
-	kiln_buf_cleanup(&w.der);
+	X509_free(w.c.cert);
+	kiln_buf_cleanup(&w.c.der);
 	return r;
 }

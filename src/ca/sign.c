@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <string.h>
 #include <openssl/pem.h>
 
 kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
@@ -50,20 +51,37 @@ kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer, struct ki
 
 	kiln_buf_init(&tbs, KILN_BUF_DEFAULT_MAX);
 	KILN_TRY(r, kiln_serial_new(spec->serial));
+	spec->not_before = out->nb;
+	spec->not_after = out->na;
 	spec->is_ca = true;
 	spec->key_usage = KU_KEY_CERT_SIGN | KU_CRL_SIGN;
 	KILN_TRY(r, kiln_cert_tbs_x509(spec, &tbs, &unsigned_cert, d));
 	prof = (struct kiln_lint_profile){ true, spec->path_len, spec->key_usage, days + 1,
 					   spec->issuer, spec->sig_alg, NULL, spec->subject_key };
 	KILN_TRY(r, ca_sign_cert(tok, signer, kiln_buf_view(&tbs), unsigned_cert, &prof, true,
-				 "ca-certificate", out->der, d));
-	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(out->der), &out->cert, d));
+				 "ca-certificate", &out->der, d));
+	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&out->der), &out->cert, d));
 	kiln_cert_serial_hex(out->cert, out->serial, sizeof(out->serial));
 	kiln_name_format(spec->subject, out->subject, sizeof(out->subject));
 out:
 	X509_free(unsigned_cert);
 	kiln_buf_cleanup(&tbs);
 	return r;
+}
+
+void ca_made_rec_fill(struct kiln_ca_rec *rec, const struct ca_cert_made *c,
+		      const kiln_key_ref *key)
+{
+	kiln_strtrunc(rec->key_label, key->label, sizeof(rec->key_label));
+	memcpy(rec->key_id, key->id, key->id_len);
+	rec->key_id_len = key->id_len;
+	kiln_strtrunc(rec->serial, c->serial, sizeof(rec->serial));
+	kiln_strtrunc(rec->subject, c->subject, sizeof(rec->subject));
+	rec->not_before = c->nb;
+	rec->not_after = c->na;
+	rec->created = kiln_now();
+	rec->cert_der = c->der.ptr;
+	rec->cert_len = c->der.len;
 }
 
 kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out)
