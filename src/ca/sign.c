@@ -86,18 +86,5 @@ void ca_made_rec_fill(struct kiln_ca_rec *rec, const struct ca_cert_made *c,
 
 kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL;
-	long n;
-	kiln_result r = kiln_fail(KILN_ERR_CRYPTO);
-
-	KILN_ENSURE(bio != NULL, KILN_ERR_NOMEM);
-	if (PEM_write_bio(bio, PEM_STRING_X509, "", der.ptr, (long)der.len) > 0) {
-		n = BIO_get_mem_data(bio, &data);
-		if (n > 0)
-			r = kiln_buf_append(out, data, (size_t)n);
-	}
-	BIO_free(bio);
-	ERR_clear_error();
-	return r;
+	return kiln_pem_encode(PEM_STRING_X509, der, out);
 }

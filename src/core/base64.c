@@ -1,6 +1,8 @@
 /* Strict base64 (RFC 4648 section 4): protocol bodies carry DER and nonces in it. */
 #include "core.h"
 
+#include <string.h>
+
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out)
@@ -25,6 +27,34 @@ kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out)
 		KILN_GUARD(kiln_buf_append(out, q, 4));
 	}
 	return kiln_ok();
+}
+
+kiln_result kiln_pem_encode(const char *label, kiln_slice der, kiln_buf *out)
+{
+	size_t frame = sizeof("-----BEGIN -----\n-----END -----\n") - 1, lines = (der.len + 47) / 48;
+	size_t need, b64;
+
+	KILN_ENSURE(label != NULL && label[0] != '\0', KILN_ERR_ARG);
+	KILN_ENSURE(kiln_mul_size(der.len / 3 + (der.len % 3 != 0), 4, &b64), KILN_ERR_TOO_BIG);
+	/* All or nothing: room for the whole text first, so no append below fails half-way. */
+	KILN_ENSURE(kiln_mul_size(strlen(label), 2, &need) && kiln_add_size(need, frame, &need) &&
+			    kiln_add_size(need, b64, &need) &&
+			    kiln_add_size(need, lines, &need),
+		    KILN_ERR_TOO_BIG);
+	KILN_GUARD(kiln_buf_reserve(out, need));
+	KILN_GUARD(kiln_buf_append_str(out, "-----BEGIN "));
+	KILN_GUARD(kiln_buf_append_str(out, label));
+	KILN_GUARD(kiln_buf_append_str(out, "-----\n"));
+	/* 48 bytes make a 64-character line (RFC 7468 section 2). */
+	for (size_t i = 0; i < der.len; i += 48) {
+		size_t n = der.len - i < 48 ? der.len - i : 48;
+
+		KILN_GUARD(kiln_base64_encode(kiln_slice_of(der.ptr + i, n), out));
+		KILN_GUARD(kiln_buf_append(out, "\n", 1));
+	}
+	KILN_GUARD(kiln_buf_append_str(out, "-----END "));
+	KILN_GUARD(kiln_buf_append_str(out, label));
+	return kiln_buf_append_str(out, "-----\n");
 }
 
 static int value_of(uint8_t c)

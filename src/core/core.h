@@ -320,6 +320,12 @@ KILN_MUST_USE kiln_result kiln_hex_decode(const char *hex, uint8_t *out, size_t 
 /* Standard base64 (RFC 4648 section 4, with padding), appended to out. */
 KILN_MUST_USE kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out);
 /*
+ * RFC 7468 text encoding of der under label ("CERTIFICATE"): the BEGIN line,
+ * base64 in lines of 64 characters, the END line, each ending in '\n' (what
+ * OpenSSL's PEM writer produces). Appended to out.
+ */
+KILN_MUST_USE kiln_result kiln_pem_encode(const char *label, kiln_slice der, kiln_buf *out);
+/*
  * Strict decoding: the standard alphabet, correct padding, no whitespace or
  * other characters, canonical trailing bits. Appended to out (whose cap bounds it).
  */

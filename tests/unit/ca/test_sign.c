@@ -3,6 +3,7 @@
 
 #include "ca/ca_impl.h"
 
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 
@@ -107,6 +108,21 @@ static void test_unsigned_object_and_pem(void **state)
 					  ca_issuing(k.ca, KILN_ENV_TEST)->rec.cert_len),
 			    &pem));
 	assert_non_null(strstr(kiln_buf_cstr(&pem), "-----BEGIN CERTIFICATE-----"));
+	{
+		/* Byte for byte what OpenSSL's PEM writer makes of the same DER. */
+		const struct kiln_ca_rec *rec = &ca_issuing(k.ca, KILN_ENV_TEST)->rec;
+		BIO *bio = BIO_new(BIO_s_mem());
+		char *data = NULL;
+		long n;
+
+		assert_non_null(bio);
+		assert_true(PEM_write_bio(bio, PEM_STRING_X509, "", rec->cert_der,
+					  (long)rec->cert_len) > 0);
+		n = BIO_get_mem_data(bio, &data);
+		assert_int_equal((size_t)n, pem.len);
+		assert_memory_equal(data, pem.ptr, pem.len);
+		BIO_free(bio);
+	}
 	kiln_buf_cleanup(&pem);
 	kiln_buf_cleanup(&tbs);
 }

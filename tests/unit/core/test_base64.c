@@ -81,6 +81,46 @@ static void test_caps(void **state)
 	kiln_buf_cleanup(&small);
 }
 
+/* RFC 7468: BEGIN and END lines, 64 characters per line, '\n' after each. */
+static void test_pem(void **state)
+{
+	uint8_t der[100];
+	kiln_buf p, small;
+	const char *line;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(der); i++)
+		der[i] = (uint8_t)(i * 7 + 1);
+	kiln_buf_init(&p, 4096);
+	KT_OK(kiln_pem_encode("TEST", kiln_slice_str("foobar"), &p));
+	assert_string_equal(kiln_buf_cstr(&p), "-----BEGIN TEST-----\nZm9vYmFy\n-----END TEST-----\n");
+	for (size_t n = 0; n <= sizeof(der); n++) {
+		size_t lines = 0, chars = 0;
+
+		p.len = 0;
+		KT_OK(kiln_pem_encode("CERTIFICATE", kiln_slice_of(der, n), &p));
+		line = strchr(kiln_buf_cstr(&p), '\n') + 1;
+		for (const char *nl; (nl = strchr(line, '\n')) != NULL && line[0] != '-';
+		     line = nl + 1) {
+			assert_true(nl - line <= 64);
+			/* Only the last line may be short. */
+			if (nl - line < 64)
+				assert_true(strncmp(nl + 1, "-----END", 8) == 0);
+			chars += (size_t)(nl - line);
+			lines++;
+		}
+		assert_int_equal(lines, (n + 47) / 48);
+		assert_int_equal(chars, (n + 2) / 3 * 4);
+		assert_string_equal(line, "-----END CERTIFICATE-----\n");
+	}
+	KT_ERR(kiln_pem_encode("", kiln_slice_str("x"), &p), KILN_ERR_ARG);
+	kiln_buf_init(&small, 40);
+	KT_ERR(kiln_pem_encode("CERTIFICATE", kiln_slice_of(der, sizeof(der)), &small),
+	       KILN_ERR_TOO_BIG);
+	kiln_buf_cleanup(&small);
+	kiln_buf_cleanup(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -88,6 +128,7 @@ int main(void)
 		cmocka_unit_test(test_binary_round_trip),
 		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_pem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
