@@ -589,17 +589,13 @@ out:
 
 kiln_result kiln_cert_pem(const X509 *cert, kiln_buf *out)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL;
-	long n;
-	kiln_result r = kiln_fail(KILN_ERR_CRYPTO);
+	unsigned char *der = NULL;
+	int n = i2d_X509(cert, &der);
+	kiln_result r;
 
-	KILN_ENSURE(bio != NULL, KILN_ERR_NOMEM);
-	if (PEM_write_bio_X509(bio, (X509 *)cert) == 1) {
-		n = BIO_get_mem_data(bio, &data);
-		if (n > 0)
-			r = kiln_buf_append(out, data, (size_t)n);
-	}
-	BIO_free(bio);
+	ERR_clear_error();
+	KILN_ENSURE(n > 0, KILN_ERR_CRYPTO);
+	r = kiln_pem_encode(PEM_STRING_X509, kiln_slice_of(der, (size_t)n), out);
+	OPENSSL_free(der);
 	return r;
 }

@@ -316,6 +316,19 @@ static void test_self_signed_root_each_alg(void **state)
 
 /* ------------------------------------------------ leaves with everything */
 
+/* The same DER, string types included (X509_NAME_cmp compares canonical forms). */
+static void assert_same_name_der(const X509_NAME *a, const X509_NAME *b)
+{
+	unsigned char *da = NULL, *db = NULL;
+	int na = i2d_X509_NAME(a, &da), nb = i2d_X509_NAME(b, &db);
+
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(da, db, (size_t)na);
+	OPENSSL_free(da);
+	OPENSSL_free(db);
+}
+
 static void check_full_leaf(X509 *x, X509 *ca, const struct kiln_cert_spec *s)
 {
 	int crit = -1;
@@ -323,6 +336,8 @@ static void check_full_leaf(X509 *x, X509 *ca, const struct kiln_cert_spec *s)
 	/* names */
 	assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x), s->subject), 0);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(ca)), 0);
+	assert_same_name_der(X509_get_subject_name(x), s->subject);
+	assert_same_name_der(X509_get_issuer_name(x), X509_get_subject_name(ca));
 	assert_int_equal(X509_check_issued(ca, x), X509_V_OK);
 	/* serial */
 	{
@@ -398,6 +413,40 @@ static void test_leaf_each_alg(void **state)
 		X509_NAME_free(n);
 		X509_free(ca);
 	}
+}
+
+/* A TBS's names are the DER they were given: string types and multi-valued RDNs included. */
+static void test_names_copied_exactly(void **state)
+{
+	X509 *ca = make_root(0, NULL), *x;
+	X509_NAME *n = X509_NAME_new();
+	struct kiln_cert_spec s;
+
+	(void)state;
+	assert_non_null(n);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "C", V_ASN1_PRINTABLESTRING,
+						    (const unsigned char *)"DE", -1, -1, 0), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "O", V_ASN1_UTF8STRING,
+						    (const unsigned char *)"Acm\xc3\xa9", -1, -1, 0), 1);
+	/* OU + CN in one RDN */
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "OU", V_ASN1_PRINTABLESTRING,
+						    (const unsigned char *)"Line 4", -1, -1, 0), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", V_ASN1_UTF8STRING,
+						    (const unsigned char *)"device-9", -1, -1, -1), 1);
+	assert_int_equal(X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 2)),
+			 X509_NAME_ENTRY_set(X509_NAME_get_entry(n, 3)));
+	leaf_spec(&s, n, leaf_ec, algs[0], ca);
+	x = issue(&s, ca_keys[0]);
+	assert_same_name_der(X509_get_subject_name(x), n);
+	assert_same_name_der(X509_get_issuer_name(x), X509_get_subject_name(ca));
+	assert_int_equal(ASN1_STRING_type(X509_NAME_ENTRY_get_data(
+				 X509_NAME_get_entry(X509_get_subject_name(x), 0))),
+			 V_ASN1_PRINTABLESTRING);
+	assert_int_equal(X509_NAME_ENTRY_set(X509_NAME_get_entry(X509_get_subject_name(x), 3)),
+			 X509_NAME_ENTRY_set(X509_NAME_get_entry(X509_get_subject_name(x), 2)));
+	X509_free(x);
+	X509_NAME_free(n);
+	X509_free(ca);
 }
 
 static void test_all_extensions(void **state)
@@ -1170,6 +1219,7 @@ int main(void)
 		cmocka_unit_test(test_serial_new),
 		cmocka_unit_test(test_self_signed_root_each_alg),
 		cmocka_unit_test(test_leaf_each_alg),
+		cmocka_unit_test(test_names_copied_exactly),
 		cmocka_unit_test(test_all_extensions),
 		cmocka_unit_test(test_validity_encoding_and_pathlen),
 		cmocka_unit_test(test_openssl_verify_chain),
