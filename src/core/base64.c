@@ -7,25 +7,33 @@ static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 kiln_result kiln_base64_encode(kiln_slice in, kiln_buf *out)
 {
-	size_t groups = in.len / 3 + (in.len % 3 != 0), need;
+	size_t groups = in.len / 3 + (in.len % 3 != 0), need, i = 0;
+	char *q;
 
 	KILN_ENSURE(kiln_mul_size(groups, 4, &need), KILN_ERR_TOO_BIG);
 	KILN_GUARD(kiln_buf_reserve(out, need));
-	for (size_t i = 0; i < in.len; i += 3) {
-		uint32_t v = (uint32_t)in.ptr[i] << 16;
-		size_t n = in.len - i >= 3 ? 3 : in.len - i;
-		char q[4];
+	/* Written in place: the reservation holds the text and its terminating NUL. */
+	q = (char *)out->ptr + out->len;
+	for (; in.len - i >= 3; i += 3, q += 4) {
+		uint32_t v = (uint32_t)in.ptr[i] << 16 | (uint32_t)in.ptr[i + 1] << 8 | in.ptr[i + 2];
 
-		if (n > 1)
-			v |= (uint32_t)in.ptr[i + 1] << 8;
-		if (n > 2)
-			v |= in.ptr[i + 2];
 		q[0] = alphabet[(v >> 18) & 63];
 		q[1] = alphabet[(v >> 12) & 63];
-		q[2] = n > 1 ? alphabet[(v >> 6) & 63] : '=';
-		q[3] = n > 2 ? alphabet[v & 63] : '=';
-		KILN_GUARD(kiln_buf_append(out, q, 4));
+		q[2] = alphabet[(v >> 6) & 63];
+		q[3] = alphabet[v & 63];
 	}
+	if (i < in.len) {
+		uint32_t v = (uint32_t)in.ptr[i] << 16;
+
+		if (in.len - i > 1)
+			v |= (uint32_t)in.ptr[i + 1] << 8;
+		q[0] = alphabet[(v >> 18) & 63];
+		q[1] = alphabet[(v >> 12) & 63];
+		q[2] = in.len - i > 1 ? alphabet[(v >> 6) & 63] : '=';
+		q[3] = '=';
+	}
+	out->len += need;
+	out->ptr[out->len] = 0;
 	return kiln_ok();
 }
 
