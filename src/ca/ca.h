@@ -288,6 +288,7 @@ struct kiln_station {
 struct kiln_begin_result {
 	uint8_t nonce[KILN_NONCE_LEN]; /* a secret until used; never logged */
 	int64_t expires;
+	char lot[64];
 	char product[KILN_PRODUCT_MAX];
 	const char *attestation;       /* static: "none", "dice", ... */
 };
@@ -310,6 +311,18 @@ struct kiln_provision_req {
 	const char *device_serial;
 	const char *firmware_version;    /* what the device claims */
 	const char *components_json;     /* canonical JSON object text, "" when none */
+	/*
+	 * Optional, NULL for none: the station's next nonce (RFC 8555's
+	 * Replay-Nonce pattern), so that a station provisioning device after
+	 * device needs one round trip per device instead of two. When the
+	 * request issues a certificate, a nonce for the same station and lot,
+	 * valid next_ttl_s seconds (0: the default), commits with it and is
+	 * written here (next->expires != 0). None (next->expires 0) when the
+	 * lot has no budget left after this device, and none in the answer to
+	 * a repeated request.
+	 */
+	struct kiln_begin_result *next;
+	int64_t next_ttl_s;
 };
 
 /*

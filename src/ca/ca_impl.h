@@ -81,6 +81,8 @@ struct issue_work {
 	struct kiln_attest_result att;
 	uint8_t nonce_sha256[32];
 	uint8_t request_sha256[32];
+	struct kiln_nonce_rec next_nonce;    /* the station's next nonce, when prov->next is set */
+	bool next_made;                      /* recorded by the commit (budget left after this one) */
 };
 
 /* A renewal in progress: the device and the certificate being renewed. */

@@ -359,12 +359,20 @@ static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	bool seen = false;
 
 	if (w->prov != NULL) {
+		int64_t issued = 0;
+
 		/* Checked before, and again here where it counts: atomically with the issuance. */
 		KILN_GUARD(kiln_store_tx_nonce_use(tx, w->nonce_sha256, w->prov->station->name,
 						   w->dev.created, w->request_sha256, w->serial_hex,
 						   NULL, d));
-		KILN_GUARD(kiln_store_tx_batch_consume(tx, w->batch.lot, w->policy->product, NULL,
+		KILN_GUARD(kiln_store_tx_batch_consume(tx, w->batch.lot, w->policy->product, &issued,
 						       d));
+		/* The station's next nonce, while the lot has budget after this device. */
+		w->next_made = false;
+		if (w->prov->next != NULL && issued < w->batch.quantity) {
+			KILN_GUARD(kiln_store_tx_nonce_add(tx, &w->next_nonce, d));
+			w->next_made = true;
+		}
 	}
 	/*
 	 * A key is one device's identity: a key certified before is a cloned or

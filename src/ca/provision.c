@@ -54,27 +54,39 @@ static kiln_result begin_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 	return kiln_store_tx_nonce_add(tx, ctx, d);
 }
 
+/* A fresh nonce for the station and lot: its bytes to out, its record (digest, binding, expiry) to n. */
+static kiln_result nonce_make(const char *station, const char *lot, int64_t ttl_s,
+			      uint8_t out[KILN_NONCE_LEN], struct kiln_nonce_rec *n)
+{
+	int64_t now = kiln_now();
+
+	if (ttl_s <= 0 || ttl_s > 3600)
+		ttl_s = KILN_NONCE_TTL_DEFAULT;
+	memset(n, 0, sizeof(*n));
+	KILN_GUARD(kiln_random(out, KILN_NONCE_LEN));
+	KILN_GUARD(sha256(kiln_slice_of(out, KILN_NONCE_LEN), n->nonce_sha256));
+	kiln_strtrunc(n->station, station, sizeof(n->station));
+	kiln_strtrunc(n->lot, lot, sizeof(n->lot));
+	n->issued = now;
+	n->expires = now + ttl_s;
+	return kiln_ok();
+}
+
 static kiln_result begin(kiln_ca *ca, const char *lot, const struct kiln_station *st, int64_t ttl_s,
 			 struct kiln_begin_result *out, kiln_diag *d)
 {
 	struct kiln_batch_rec batch = { 0 };
 	struct kiln_nonce_rec n = { 0 };
 	const kiln_policy *policy = NULL;
-	int64_t version = 0, now = kiln_now();
+	int64_t version = 0;
 	kiln_result r;
 
-	if (ttl_s <= 0 || ttl_s > 3600)
-		ttl_s = KILN_NONCE_TTL_DEFAULT;
 	KILN_TRY(r, resolve_lot(ca, lot, st, &batch, &policy, &version, d));
-	KILN_TRY(r, kiln_random(out->nonce, sizeof(out->nonce)));
-	KILN_TRY(r, sha256(kiln_slice_of(out->nonce, sizeof(out->nonce)), n.nonce_sha256));
-	kiln_strtrunc(n.station, st->name, sizeof(n.station));
-	kiln_strtrunc(n.lot, batch.lot, sizeof(n.lot));
-	n.issued = now;
-	n.expires = now + ttl_s;
+	KILN_TRY(r, nonce_make(st->name, batch.lot, ttl_s, out->nonce, &n));
 	/* Lazy: a nonce lost in a crash costs the device a new begin; its use commits durably. */
 	KILN_TRY(r, kiln_store_write_lazy(ca->store, begin_tx, &n, d));
 	out->expires = n.expires;
+	kiln_strtrunc(out->lot, batch.lot, sizeof(out->lot));
 	kiln_strtrunc(out->product, batch.product, sizeof(out->product));
 	out->attestation = kiln_attest_type_name(policy->attestation.type);
 out:
@@ -287,7 +299,16 @@ static kiln_result finish(struct issue_work *w, struct kiln_issue_result *res, b
 		return kiln_diag_set(d, KILN_ERR_POLICY_SERIAL, "the request names no device serial");
 	KILN_GUARD(issue_resolve(w, NULL, d));
 	KILN_GUARD(reprovision_lookup(w, d));
+	if (req->next != NULL)
+		KILN_GUARD(nonce_make(req->station->name, w->batch.lot, req->next_ttl_s,
+				      req->next->nonce, &w->next_nonce));
 	r = issue_run(w, res, d);
+	if (kiln_is_ok(r) && w->next_made) {
+		req->next->expires = w->next_nonce.expires;
+		kiln_strtrunc(req->next->lot, w->batch.lot, sizeof(req->next->lot));
+		kiln_strtrunc(req->next->product, w->policy->product, sizeof(req->next->product));
+		req->next->attestation = kiln_attest_type_name(w->policy->attestation.type);
+	}
 	/*
 	 * A copy of this very request, sent while this one was being signed,
 	 * committed first: this one is answered as a repeat, not as a replay.
@@ -310,6 +331,8 @@ kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_re
 	kiln_result r;
 
 	*repeated = false;
+	if (req->next != NULL)
+		memset(req->next, 0, sizeof(*req->next));
 	if (req->station == NULL || req->station->name == NULL || req->nonce == NULL)
 		return kiln_diag_set(d, KILN_ERR_ARG, "a provisioning request needs a station and a nonce");
 	w = calloc(1, sizeof(*w));
@@ -321,6 +344,9 @@ kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_re
 	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = finish(w, res, repeated, &local);
+	/* A next nonce the commit did not record (or a refusal) is nothing: forget its bytes. */
+	if (req->next != NULL && req->next->expires == 0)
+		kiln_wipe(req->next->nonce, sizeof(req->next->nonce));
 	if (!kiln_is_ok(r)) {
 		kiln_buf_reset(&res->cert_der);
 		kiln_buf_reset(&res->chain_pem);

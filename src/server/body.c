@@ -241,14 +241,20 @@ static kiln_result parse_device(const json_t *dev, struct body_finish *out, kiln
 
 kiln_result body_finish_parse(kiln_slice in, struct body_finish *out, kiln_diag *d)
 {
-	static const struct member m[] = {
-		{ "nonce", true }, { "csr", true }, { "device", true }, { "evidence", false }
-	};
-	json_t *j = NULL;
+	static const struct member m[] = { { "nonce", true },	 { "csr", true },
+					   { "device", true },	 { "evidence", false },
+					   { "next", false } };
+	json_t *j = NULL, *next;
 	kiln_result r;
 
 	KILN_GUARD(parse(in, &j, d));
-	KILN_TRY(r, check_members(j, "the request", m, 4, d));
+	KILN_TRY(r, check_members(j, "the request", m, 5, d));
+	next = json_object_get(j, "next");
+	if (next != NULL && !json_is_boolean(next)) {
+		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "member \"next\" must be true or false");
+		goto out;
+	}
+	out->next = json_is_true(next);
 	KILN_TRY(r, parse_nonce(j, out->nonce, d));
 	KILN_TRY(r, get_b64(j, "csr", KILN_BODY_MAX, &out->csr, d));
 	KILN_TRY(r, parse_device(json_object_get(j, "device"), out, d));

@@ -32,6 +32,7 @@ struct body_finish {
 	char firmware_version[64];
 	char components_json[1024];   /* canonical: sorted keys, compact; "" when absent */
 	struct kiln_evidence evidence;
+	bool next;                    /* "next": true asks for the next nonce with the answer */
 };
 
 /* POST /v1/revocations: exactly one of serial, device, lot, station; from/to: seconds. */

@@ -91,6 +91,23 @@ kiln_result route_batch_get(void *ctx, const struct kiln_request *req, struct ki
 	return app_json(res, 200, batch_json(&rec));
 }
 
+/* A nonce as begin answers it (and finish, for the next one): NULL when out of memory. */
+static json_t *nonce_json(const struct kiln_begin_result *br)
+{
+	char expires[KILN_TIME_STR];
+	json_t *j = NULL;
+	kiln_buf nonce;
+
+	kiln_buf_init(&nonce, 64);
+	kiln_time_format(br->expires, expires);
+	if (kiln_is_ok(kiln_base64_encode(kiln_slice_of(br->nonce, sizeof(br->nonce)), &nonce)))
+		j = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "nonce", kiln_buf_cstr(&nonce),
+			      "expires_at", expires, "expires", (json_int_t)br->expires, "lot", br->lot,
+			      "product", br->product, "attestation", br->attestation);
+	kiln_buf_cleanup(&nonce); /* wiped */
+	return j;
+}
+
 kiln_result route_provision_begin(void *ctx, const struct kiln_request *req,
 				  struct kiln_response *res, kiln_diag *d)
 {
@@ -98,8 +115,6 @@ kiln_result route_provision_begin(void *ctx, const struct kiln_request *req,
 	struct kiln_station st = station_of(req);
 	struct kiln_begin_result br;
 	struct body_begin b;
-	char expires[KILN_TIME_STR];
-	kiln_buf nonce;
 	kiln_diag local;
 	kiln_result r;
 
@@ -110,16 +125,8 @@ kiln_result route_provision_begin(void *ctx, const struct kiln_request *req,
 		return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 	}
 	KILN_GUARD(kiln_ca_provision_begin(app->ca, b.lot, &st, app->nonce_ttl_s, &br, d));
-	kiln_buf_init(&nonce, 64);
-	r = kiln_base64_encode(kiln_slice_of(br.nonce, sizeof(br.nonce)), &nonce);
-	kiln_time_format(br.expires, expires);
-	if (kiln_is_ok(r))
-		r = app_json(res, 200,
-			     json_pack("{s:s,s:s,s:I,s:s,s:s,s:s}", "nonce", kiln_buf_cstr(&nonce),
-				       "expires_at", expires, "expires", (json_int_t)br.expires, "lot",
-				       b.lot, "product", br.product, "attestation", br.attestation));
+	r = app_json(res, 200, nonce_json(&br));
 	kiln_wipe(br.nonce, sizeof(br.nonce));
-	kiln_buf_cleanup(&nonce);
 	return r;
 }
 
@@ -130,12 +137,15 @@ kiln_result route_provision_finish(void *ctx, const struct kiln_request *req,
 	struct kiln_station st = station_of(req);
 	struct kiln_issue_result ir;
 	struct kiln_provision_req pr;
+	struct kiln_begin_result next;
 	struct body_finish b;
 	bool repeated = false;
 	kiln_diag local;
+	json_t *answer;
 	kiln_result r;
 
 	kiln_diag_clear(&local);
+	memset(&next, 0, sizeof(next));
 	body_finish_init(&b);
 	kiln_issue_result_init(&ir);
 	r = body_finish_parse(req->body, &b, &local);
@@ -144,19 +154,27 @@ kiln_result route_provision_finish(void *ctx, const struct kiln_request *req,
 		r = kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 		goto out;
 	}
-	pr = (struct kiln_provision_req){ &st,
-					  b.nonce,
-					  kiln_buf_view(&b.csr),
-					  &b.evidence,
-					  b.serial,
-					  b.firmware_version,
-					  b.components_json };
+	pr = (struct kiln_provision_req){ .station = &st,
+					  .nonce = b.nonce,
+					  .csr = kiln_buf_view(&b.csr),
+					  .evidence = &b.evidence,
+					  .device_serial = b.serial,
+					  .firmware_version = b.firmware_version,
+					  .components_json = b.components_json,
+					  .next = b.next ? &next : NULL,
+					  .next_ttl_s = app->nonce_ttl_s };
 	KILN_TRY(r, kiln_ca_provision_finish(app->ca, &pr, &ir, &repeated, d));
-	r = app_json(res, repeated ? 200 : 201,
-		     json_pack("{s:s,s:I,s:s,s:b}", "serial", ir.serial, "device_id",
-			       (json_int_t)ir.device_id, "certificate", kiln_buf_cstr(&ir.chain_pem),
-			       "repeated", repeated));
+	answer = json_pack("{s:s,s:I,s:s,s:b}", "serial", ir.serial, "device_id",
+			   (json_int_t)ir.device_id, "certificate", kiln_buf_cstr(&ir.chain_pem),
+			   "repeated", repeated);
+	if (answer != NULL && next.expires != 0 &&
+	    json_object_set_new(answer, "next", nonce_json(&next)) != 0) {
+		json_decref(answer);
+		answer = NULL;
+	}
+	r = app_json(res, repeated ? 200 : 201, answer);
 out:
+	kiln_wipe(next.nonce, sizeof(next.nonce));
 	kiln_issue_result_cleanup(&ir);
 	body_finish_cleanup(&b);
 	return r;

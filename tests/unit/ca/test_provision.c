@@ -134,8 +134,13 @@ static void preq_make(struct preq *p, kiln_rot *rot, const uint8_t nonce[KILN_NO
 	KT_OK(kiln_strlcpy(p->comps, comps, sizeof(p->comps)));
 	free(comps);
 	json_decref(info);
-	p->req = (struct kiln_provision_req){ st, p->nonce, kiln_buf_view(&p->csr), &p->ev,
-					      p->serial, p->fw, p->comps };
+	p->req = (struct kiln_provision_req){ .station = st,
+					      .nonce = p->nonce,
+					      .csr = kiln_buf_view(&p->csr),
+					      .evidence = &p->ev,
+					      .device_serial = p->serial,
+					      .firmware_version = p->fw,
+					      .components_json = p->comps };
 }
 
 static void preq_cleanup(struct preq *p)
@@ -525,6 +530,75 @@ static void test_replay(void **state)
 	preq_cleanup(&p);
 	preq_cleanup(&other);
 	preq_cleanup(&changed);
+	kiln_rot_free(a);
+	kiln_rot_free(c);
+}
+
+/*
+ * The next nonce: filled only when the commit recorded it (bound to the
+ * station and the lot, with the TTL asked), used by the next device in
+ * place of a begin; zeroed by a refusal; none once the lot's budget is spent.
+ */
+static void test_next_nonce(void **state)
+{
+	static const uint8_t zero[KILN_NONCE_LEN];
+	struct kiln_begin_result b, next, next2;
+	struct kiln_issue_result res;
+	struct kiln_nonce_rec n = { 0 };
+	struct preq p, q;
+	bool repeated;
+	kiln_rot *a = device_new("WGT-NX-0001", NULL, NULL);
+	kiln_rot *c = device_new("WGT-NX-0002", NULL, NULL);
+	int64_t now = kiln_now();
+	kiln_diag d;
+
+	(void)state;
+	open_lot("widget", "LOT-NEXT", 2, NULL);
+	begin_ok("LOT-NEXT", &st1, 120, &b);
+	preq_make(&p, a, b.nonce, &st1, true);
+	p.req.next = &next;
+	p.req.next_ttl_s = 30;
+	KT_OK(finish(&p, &res, &repeated, &d));
+	assert_true(next.expires >= now + 30 && next.expires <= kiln_now() + 30);
+	assert_string_equal(next.lot, "LOT-NEXT");
+	assert_string_equal(next.product, "widget");
+	assert_string_equal(next.attestation, "dice");
+	assert_memory_not_equal(next.nonce, zero, sizeof(zero));
+	nonce_row(next.nonce, &n);
+	assert_string_equal(n.station, "st-1");
+	assert_string_equal(n.lot, "LOT-NEXT");
+	assert_int_equal(n.used, 0);
+	kiln_issue_result_cleanup(&res);
+
+	/* Another station cannot use it: refused, and the refusal's next nonce is wiped. */
+	preq_make(&q, c, next.nonce, &st2, true);
+	q.req.next = &next2;
+	memset(&next2, 0xaa, sizeof(next2));
+	finish_refused(&q, KILN_ERR_NONCE_STATION, "rejection", "st-1");
+	assert_int_equal(next2.expires, 0);
+	assert_memory_equal(next2.nonce, zero, sizeof(zero));
+	preq_cleanup(&q);
+
+	/* The next device of st-1 on it: issued without a begin; the lot's last unit, so no next. */
+	preq_make(&q, c, next.nonce, &st1, true);
+	q.req.next = &next2;
+	KT_OK(finish(&q, &res, &repeated, &d));
+	assert_false(repeated);
+	assert_int_equal(next2.expires, 0);
+	assert_memory_equal(next2.nonce, zero, sizeof(zero));
+	assert_int_equal(issued("LOT-NEXT"), 2);
+	kiln_issue_result_cleanup(&res);
+
+	/* The same request again: answered as a repeat, with no next nonce. */
+	KT_OK(finish(&q, &res, &repeated, &d));
+	assert_true(repeated);
+	assert_int_equal(next2.expires, 0);
+	kiln_issue_result_cleanup(&res);
+
+	/* No next nonce was handed out past the budget: a begin now says why. */
+	begin_refused("LOT-NEXT", &st1, KILN_ERR_BATCH_QUOTA, "issued all 2");
+	preq_cleanup(&p);
+	preq_cleanup(&q);
 	kiln_rot_free(a);
 	kiln_rot_free(c);
 }
@@ -1018,6 +1092,7 @@ int main(void)
 		cmocka_unit_test(test_begin_arguments),
 		cmocka_unit_test(test_happy_path_and_lineage),
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_next_nonce),
 		cmocka_unit_test(test_unknown_nonce),
 		cmocka_unit_test(test_nonce_of_another_station),
 		cmocka_unit_test(test_expired_nonce),

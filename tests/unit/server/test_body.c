@@ -338,6 +338,34 @@ static void test_finish_good(void **state)
 	body_finish_cleanup(&f);
 }
 
+/* "next": a boolean, false when absent; anything else is refused by name. */
+static void test_finish_next(void **state)
+{
+	static const char *const bad[] = { "1", "\"true\"", "null", "{}" };
+	struct body_finish f;
+	char json[512];
+	kiln_diag d;
+
+	(void)state;
+	body_finish_init(&f);
+	KT_OK(fin_parts(NONCE32, "MIIB", DEV, NULL, &f, &d));
+	assert_false(f.next);
+	(void)snprintf(json, sizeof(json), "{\"nonce\": \"%s\", \"csr\": \"MIIB\", \"device\": %s, "
+		       "\"next\": true}", NONCE32, DEV);
+	KT_OK(fin(json, &f, &d));
+	assert_true(f.next);
+	(void)snprintf(json, sizeof(json), "{\"next\": false, \"nonce\": \"%s\", \"csr\": \"MIIB\", "
+		       "\"device\": %s}", NONCE32, DEV);
+	KT_OK(fin(json, &f, &d));
+	assert_false(f.next);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		(void)snprintf(json, sizeof(json), "{\"nonce\": \"%s\", \"csr\": \"MIIB\", "
+			       "\"device\": %s, \"next\": %s}", NONCE32, DEV, bad[i]);
+		refused(fin(json, &f, &d), &d, KILN_ERR_MALFORMED, "member \"next\" must be true or false");
+	}
+	body_finish_cleanup(&f);
+}
+
 static void test_finish_components_canonical(void **state)
 {
 	static const char *const same[] = {
@@ -537,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_begin),
 		cmocka_unit_test(test_revocation),
 		cmocka_unit_test(test_finish_good),
+		cmocka_unit_test(test_finish_next),
 		cmocka_unit_test(test_finish_components_canonical),
 		cmocka_unit_test(test_finish_malformed),
 		cmocka_unit_test(test_activate),

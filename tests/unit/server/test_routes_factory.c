@@ -10,6 +10,7 @@
 #include "server/app_impl.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,141 @@ static void test_provision_finish(void **state)
 	free(body);
 }
 
+/* finish_body with "next": value added (JSON text). */
+static char *with_next(char *body, const char *value)
+{
+	size_t n = strlen(body);
+	char *s = malloc(n + 32);
+
+	assert_non_null(s);
+	assert_true(n > 0 && body[n - 1] == '}');
+	(void)snprintf(s, n + 32, "%.*s,\"next\":%s}", (int)(n - 1), body, value);
+	free(body);
+	return s;
+}
+
+/*
+ * "next": true: the answer carries the station's next nonce, committed with
+ * the issuance, which the next device uses without a begin. None in a
+ * repeat's answer, none once the lot has no budget left, none when not asked.
+ */
+static void test_provision_next_nonce(void **state)
+{
+	char *nonce, *body, *next, *other;
+	struct kiln_nonce_rec rec = { 0 };
+	int64_t ev, nonces, now = kiln_now();
+	kiln_buf raw;
+	struct call c;
+
+	(void)state;
+	open_lot("widget-test", "LOT-N-1", 3);
+	nonce = begin(&st1, "LOT-N-1");
+	body = with_next(finish_body(nonce, "WT-N-01"), "true");
+	nonces = kt_count(&k, "nonces");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, body, &st1, &c);
+	if (!kiln_is_ok(c.r))
+		fail_msg("finish: %s", c.d.text);
+	assert_int_equal(c.status, 201);
+	{
+		const json_t *n = json_object_get(c.json, "next");
+
+		assert_true(json_is_object(n));
+		/* A begin answer's members: the lot used, its product, the application's TTL. */
+		assert_string_equal(jstr(n, "lot"), "LOT-N-1");
+		assert_string_equal(jstr(n, "product"), "widget-test");
+		assert_string_equal(jstr(n, "attestation"), "none");
+		assert_true(jint(n, "expires") >= now + 90 && jint(n, "expires") <= kiln_now() + 90);
+		assert_int_equal(strlen(jstr(n, "expires_at")), 20);
+		next = strdup(jstr(n, "nonce"));
+		assert_non_null(next);
+	}
+	call_done(&c);
+	/* Recorded, bound to the station and the lot, unused. */
+	assert_int_equal(kt_count(&k, "nonces"), nonces + 1);
+	kiln_buf_init(&raw, 64);
+	KT_OK(kiln_base64_decode(kiln_slice_str(next), &raw));
+	assert_int_equal(raw.len, KILN_NONCE_LEN);
+	{
+		uint8_t h[32];
+
+		assert_int_equal(EVP_Digest(raw.ptr, raw.len, h, NULL, EVP_sha256(), NULL), 1);
+		KT_OK(kiln_store_nonce_get(k.store, h, &rec, NULL));
+	}
+	kiln_buf_cleanup(&raw);
+	assert_string_equal(rec.station, "st-1");
+	assert_string_equal(rec.lot, "LOT-N-1");
+	assert_int_equal(rec.used, 0);
+
+	/* The same request again: the same certificate, and no next nonce (nothing is written). */
+	nonces = kt_count(&k, "nonces");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, body, &st1, &c);
+	KT_OK(c.r);
+	assert_int_equal(c.status, 200);
+	assert_null(json_object_get(c.json, "next"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	free(body);
+
+	/* The next device on the next nonce, no begin: issued; the lot's last unit, so no next. */
+	other = with_next(finish_body(next, "WT-N-02"), "true");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
+	if (!kiln_is_ok(c.r))
+		fail_msg("finish on the next nonce: %s", c.d.text);
+	assert_int_equal(c.status, 201);
+	assert_true(json_is_object(json_object_get(c.json, "next")));
+	free(next);
+	next = strdup(jstr(json_object_get(c.json, "next"), "nonce"));
+	call_done(&c);
+	free(other);
+	other = with_next(finish_body(next, "WT-N-03"), "true");
+	nonces = kt_count(&k, "nonces");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
+	KT_OK(c.r);
+	assert_int_equal(c.status, 201);
+	assert_null(json_object_get(c.json, "next"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	free(other);
+	free(next);
+
+	/* Not asked ("next": false, or absent as in test_provision_finish): none. */
+	open_lot("widget-test", "LOT-N-2", 5);
+	free(nonce);
+	nonce = begin(&st1, "LOT-N-2");
+	other = with_next(finish_body(nonce, "WT-N-04"), "false");
+	nonces = kt_count(&k, "nonces");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
+	KT_OK(c.r);
+	assert_null(json_object_get(c.json, "next"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	free(other);
+
+	/* A next that is not a boolean: refused by the route, one event, nothing else. */
+	free(nonce);
+	nonce = begin(&st1, "LOT-N-2");
+	other = with_next(finish_body(nonce, "WT-N-05"), "\"yes\"");
+	ev = kt_count(&k, "events");
+	nonces = kt_count(&k, "nonces");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
+	refused(&c, ev, KILN_ERR_MALFORMED, "st-1");
+	assert_non_null(strstr(jstr(c.problem, "detail"), "\"next\" must be true or false"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	free(other);
+
+	/* A refused finish that asked for a next nonce gets none, and none is recorded. */
+	other = with_next(finish_body(nonce, "WT-N-06"), "true");
+	ev = kt_count(&k, "events");
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st_test, &c);
+	refused(&c, ev, KILN_ERR_NONCE_STATION, "st-t");
+	assert_null(json_object_get(c.problem, "next"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	free(other);
+	free(nonce);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +599,7 @@ int main(void)
 		cmocka_unit_test(test_batch_close_and_get),
 		cmocka_unit_test(test_provision_begin),
 		cmocka_unit_test(test_provision_finish),
+		cmocka_unit_test(test_provision_next_nonce),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -42,8 +42,12 @@ static int setup(void **state)
 	KT_OK(kiln_ca_batch_open(k.ca, &br, &rec, &d));
 	KT_OK(kiln_ca_provision_begin(k.ca, "LOT-INV", &station, 60, &b, &d));
 	kt_make_csr("p256", "WT-INV-1", NULL, &csr, NULL);
-	pr = (struct kiln_provision_req){ &station, b.nonce, kiln_buf_view(&csr), NULL, "WT-INV-1",
-					  "2.0.0", "{\"pcb\":\"PCB-9\",\"soc\":\"SOC-9\"}" };
+	pr = (struct kiln_provision_req){ .station = &station,
+					  .nonce = b.nonce,
+					  .csr = kiln_buf_view(&csr),
+					  .device_serial = "WT-INV-1",
+					  .firmware_version = "2.0.0",
+					  .components_json = "{\"pcb\":\"PCB-9\",\"soc\":\"SOC-9\"}" };
 	kiln_issue_result_init(&prov);
 	if (!kiln_is_ok(kiln_ca_provision_finish(k.ca, &pr, &prov, &repeated, &d)))
 		fail_msg("provision: %s", d.text);
