@@ -70,4 +70,15 @@ KILN_MUST_USE kiln_result kiln_dice_sim_open(const char *state_dir, const struct
 KILN_MUST_USE kiln_result kiln_tpm_open(const char *state_dir, const struct kiln_rot_meta *m,
 					kiln_rot **out, kiln_diag *d);
 
+/*
+ * The station's next nonce (client.c): the "next" member of the last finish
+ * answer (the shape of a begin answer), kept on the client that got it.
+ * keep takes ownership (NULL drops what is kept). take hands it over when it
+ * is for lot and valid for at least KILN_NEXT_NONCE_MARGIN_S more seconds,
+ * else drops it and returns NULL.
+ */
+#define KILN_NEXT_NONCE_MARGIN_S 5
+void kiln_client_next_keep(kiln_client *c, struct json_t *next);
+struct json_t *kiln_client_next_take(kiln_client *c, const char *lot);
+
 #endif /* KILN_AGENT_IMPL_H */

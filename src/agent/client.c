@@ -3,7 +3,7 @@
  * (libcurl). The server is verified against the given anchors, TLS 1.2 at
  * least; responses are capped and parsed with core's bounded JSON parser.
  */
-#include "kiln/agent.h"
+#include "agent_impl.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -19,6 +19,7 @@ struct kiln_client {
 	CURL *curl;
 	char url[512];
 	kiln_buf response;
+	json_t *next; /* the next nonce, see kiln_client_next_keep */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -86,7 +87,30 @@ void kiln_client_free(kiln_client *c)
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
 	kiln_buf_cleanup(&c->response);
+	json_decref(c->next);
 	free(c);
+}
+
+void kiln_client_next_keep(kiln_client *c, json_t *next)
+{
+	json_decref(c->next);
+	c->next = next;
+}
+
+json_t *kiln_client_next_take(kiln_client *c, const char *lot)
+{
+	json_t *next = c->next;
+	const char *its_lot = json_string_value(json_object_get(next, "lot"));
+	json_t *expires = json_object_get(next, "expires");
+
+	c->next = NULL;
+	if (next == NULL || its_lot == NULL || lot == NULL || strcmp(its_lot, lot) != 0 ||
+	    !json_is_integer(expires) ||
+	    json_integer_value(expires) - kiln_now() < KILN_NEXT_NONCE_MARGIN_S) {
+		json_decref(next);
+		return NULL;
+	}
+	return next;
 }
 
 static kiln_result perform(kiln_client *c, const char *method, const char *url, const char *body,

@@ -1,13 +1,15 @@
 /*
  * The device's side of the provisioning protocol (docs/protocol.md):
- * begin, then evidence and CSR from the root of trust, then finish. The
+ * begin, then evidence and CSR from the root of trust, then finish. A
+ * finish asks for the station's next nonce, which the next device uses
+ * instead of a begin (one round trip per device on a busy line). The
  * finish request is written to state_dir/pending.json before it is sent: a
  * device that lost the response (a crash, a cut cable, a killed server)
  * sends the very same request again and kiln answers it with the same
  * certificate. A definitive refusal removes it; a lost connection or a
  * server error keeps it.
  */
-#include "kiln/agent.h"
+#include "agent_impl.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -70,6 +72,9 @@ static kiln_result finish(kiln_client *c, const char *dir, const json_t *body,
 	if (out->status == 200 || out->status == 201) {
 		KILN_TRY(r, save_cert(dir, resp, out, d));
 		(void)unlink(pending);
+		/* The station's next nonce: the next device skips begin. */
+		if (json_is_object(json_object_get(resp, "next")))
+			kiln_client_next_keep(c, json_incref(json_object_get(resp, "next")));
 	} else {
 		r = problem(out->status, resp, "provision/finish", d);
 		/*
@@ -85,11 +90,27 @@ out:
 	return r;
 }
 
+/* A begin answer (or a finish answer's "next"): the nonce, for a lot of product (NULL: any). */
+static kiln_result nonce_of(const json_t *ans, const char *product, const char *lot,
+			    kiln_buf *nonce, kiln_diag *d)
+{
+	const char *lot_product = json_string_value(json_object_get(ans, "product"));
+	const char *b64 = json_string_value(json_object_get(ans, "nonce"));
+
+	if (product != NULL && (lot_product == NULL || strcmp(product, lot_product) != 0))
+		return kiln_diag_set(d, KILN_ERR_ARG, "lot %s is for product %s, not %s", lot,
+				     lot_product != NULL ? lot_product : "?", product);
+	kiln_buf_reset(nonce);
+	if (b64 == NULL || !kiln_is_ok(kiln_base64_decode(kiln_slice_str(b64), nonce)) ||
+	    nonce->len != 32)
+		return kiln_diag_set(d, KILN_ERR_MALFORMED, "the begin response carries no valid nonce");
+	return kiln_ok();
+}
+
 static kiln_result begin(kiln_client *c, const char *product, const char *lot, kiln_buf *nonce,
 			 json_t **info, struct kiln_provision_outcome *out, kiln_diag *d)
 {
 	json_t *body = json_pack("{s:s}", "lot", lot), *resp = NULL;
-	const char *b64, *lot_product;
 	kiln_result r;
 
 	KILN_ENSURE(body != NULL, KILN_ERR_NOMEM);
@@ -98,18 +119,7 @@ static kiln_result begin(kiln_client *c, const char *product, const char *lot, k
 		r = problem(out->status, resp, "provision/begin", d);
 		goto out;
 	}
-	lot_product = json_string_value(json_object_get(resp, "product"));
-	if (product != NULL && (lot_product == NULL || strcmp(product, lot_product) != 0)) {
-		r = kiln_diag_set(d, KILN_ERR_ARG, "lot %s is for product %s, not %s", lot,
-				  lot_product != NULL ? lot_product : "?", product);
-		goto out;
-	}
-	b64 = json_string_value(json_object_get(resp, "nonce"));
-	if (b64 == NULL || !kiln_is_ok(kiln_base64_decode(kiln_slice_str(b64), nonce)) ||
-	    nonce->len != 32) {
-		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "the begin response carries no valid nonce");
-		goto out;
-	}
+	KILN_TRY(r, nonce_of(resp, product, lot, nonce, d));
 	*info = json_incref(resp);
 out:
 	json_decref(body);
@@ -213,22 +223,33 @@ out:
 	return r;
 }
 
-static kiln_result fresh(kiln_client *c, kiln_rot *rot, const char *dir, const char *product,
-			 const char *lot, struct kiln_provision_outcome *out, kiln_diag *d)
+/*
+ * One attempt: the nonce (*info: the station's next nonce, when it has one,
+ * else from begin), activation when the root of trust needs it, the finish
+ * body saved, then sent asking for the next nonce.
+ */
+static kiln_result attempt(kiln_client *c, kiln_rot *rot, const char *pending, const char *dir,
+			   const char *product, const char *lot, json_t *info,
+			   struct kiln_provision_outcome *out, kiln_diag *d)
 {
-	char pending[4096];
-	json_t *info = NULL, *body = NULL;
+	json_t *body = NULL;
 	char *text = NULL;
 	kiln_buf nonce;
 	kiln_result r;
 
 	kiln_buf_init(&nonce, 64);
-	KILN_TRY(r, state_path(dir, "pending.json", pending, sizeof(pending)));
-	KILN_TRY(r, begin(c, product, lot, &nonce, &info, out, d));
+	if (info != NULL)
+		KILN_TRY(r, nonce_of(info, product, lot, &nonce, d));
+	else
+		KILN_TRY(r, begin(c, product, lot, &nonce, &info, out, d));
 	if (kiln_rot_needs_activation(rot))
 		KILN_TRY(r, activate(c, rot, &nonce, out, d));
 	KILN_TRY(r, finish_body(rot, &nonce, json_string_value(json_object_get(info, "attestation")),
 				&body, d));
+	if (json_object_set_new(body, "next", json_true()) != 0) {
+		r = kiln_fail(KILN_ERR_NOMEM);
+		goto out;
+	}
 	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL) {
 		r = kiln_fail(KILN_ERR_NOMEM);
@@ -243,6 +264,35 @@ out:
 	json_decref(body);
 	kiln_buf_cleanup(&nonce);
 	return r;
+}
+
+static kiln_result fresh(kiln_client *c, kiln_rot *rot, const char *dir, const char *product,
+			 const char *lot, struct kiln_provision_outcome *out, kiln_diag *d)
+{
+	char pending[4096];
+	json_t *next = kiln_client_next_take(c, lot);
+	kiln_diag first;
+	kiln_result r;
+
+	r = state_path(dir, "pending.json", pending, sizeof(pending));
+	if (!kiln_is_ok(r)) {
+		json_decref(next);
+		return r;
+	}
+	if (next == NULL)
+		return attempt(c, rot, pending, dir, product, lot, NULL, out, d);
+	/*
+	 * A next nonce the server no longer honours (expired on the way, or the
+	 * lot's state changed) issued nothing: begin and try once more.
+	 */
+	kiln_diag_clear(&first);
+	r = attempt(c, rot, pending, dir, product, lot, next, out, &first);
+	if (r.code != KILN_ERR_NONCE_EXPIRED && r.code != KILN_ERR_NONCE_UNKNOWN) {
+		if (!kiln_is_ok(r))
+			return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&first, r));
+		return r;
+	}
+	return attempt(c, rot, pending, dir, product, lot, NULL, out, d);
 }
 
 kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot, const char *state_dir,

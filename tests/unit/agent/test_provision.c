@@ -10,7 +10,7 @@
  */
 #include "support/srv_fixture.h"
 
-#include "kiln/agent.h"
+#include "agent/agent_impl.h"
 
 #include <jansson.h>
 #include <openssl/pem.h>
@@ -30,6 +30,7 @@ static int setup(void **state)
 {
 	struct kiln_batch_req br[] = {
 		{ "widget", "LOT-A", 100, NULL, NULL, "eng" },
+		{ "widget", "LOT-NX", 100, NULL, NULL, "eng" },
 		{ "widget", "LOT-SHUT", 100, NULL, NULL, "eng" },
 		{ "widget", "LOT-ST2", 100, NULL, "st-2", "eng" },
 	};
@@ -565,6 +566,74 @@ static void test_rate_limited(void **state)
 	free(dir);
 }
 
+/* One provisioning of a new device into lot as c: the nonces it recorded. */
+static int64_t provision_new(kiln_client *c, const char *serial, const char *lot)
+{
+	char *dir = device_new(serial, NULL, NULL);
+	struct kiln_provision_outcome out;
+	int64_t nonces = kt_count(&kt_srv.k, "nonces");
+	kiln_diag d;
+
+	if (!kiln_is_ok(provision(c, dir, "widget", lot, &out, &d)))
+		fail_msg("provision %s: %s", serial, d.text);
+	assert_int_equal(out.status, 201);
+	assert_true(exists(dir, "cert.pem"));
+	assert_false(exists(dir, "pending.json"));
+	kiln_provision_outcome_cleanup(&out);
+	free(dir);
+	return kt_count(&kt_srv.k, "nonces") - nonces;
+}
+
+/* A next nonce the client keeps, as a finish answer would carry it. */
+static void keep_next(kiln_client *c, const uint8_t nonce[32], const char *lot, int64_t expires)
+{
+	kiln_buf b64;
+
+	kiln_buf_init(&b64, 64);
+	KT_OK(kiln_base64_encode(kiln_slice_of(nonce, 32), &b64));
+	kiln_client_next_keep(c, json_pack("{s:s,s:I,s:s,s:s,s:s}", "nonce", kiln_buf_cstr(&b64),
+					   "expires", (json_int_t)expires, "lot", lot, "product",
+					   "widget", "attestation", "dice"));
+	kiln_buf_cleanup(&b64);
+}
+
+/*
+ * A station provisioning device after device: the first begins, each finish
+ * asks for the next nonce and the next device uses it (no begin: one nonce
+ * recorded per device instead of two). A next nonce for another lot, or about
+ * to expire, is not used; one the server refuses as unknown costs a begin and
+ * one more try.
+ */
+static void test_next_nonce_skips_begin(void **state)
+{
+	kiln_client *c = client_for(default_url(), st_cert, st_key, kt_srv.ca_file);
+	uint8_t forged[32];
+	int64_t from;
+
+	(void)state;
+	assert_int_equal(provision_new(c, "WGT-NX-0001", "LOT-NX"), 2); /* begin's, the next */
+	assert_int_equal(provision_new(c, "WGT-NX-0002", "LOT-NX"), 1); /* the next only */
+	assert_int_equal(provision_new(c, "WGT-NX-0003", "LOT-NX"), 1);
+	/* Another lot: the kept nonce is for LOT-NX; begin. */
+	assert_int_equal(provision_new(c, "WGT-NX-0004", "LOT-A"), 2);
+	/* A nonce about to expire is not sent. */
+	from = kt_count(&kt_srv.k, "events");
+	KT_OK(kiln_random(forged, sizeof(forged)));
+	keep_next(c, forged, "LOT-A", kiln_now() + KILN_NEXT_NONCE_MARGIN_S - 1);
+	assert_int_equal(provision_new(c, "WGT-NX-0005", "LOT-A"), 2);
+	assert_int_equal(count_reason(from, "nonce-unknown"), 0);
+	/* One the server never issued: refused (one rejection event), then begin and success. */
+	from = kt_count(&kt_srv.k, "events");
+	keep_next(c, forged, "LOT-A", kiln_now() + 100);
+	assert_int_equal(provision_new(c, "WGT-NX-0006", "LOT-A"), 2);
+	assert_int_equal(count_reason(from, "nonce-unknown"), 1);
+	/* Without a client's kept nonce the take finds nothing; keep NULL drops one. */
+	keep_next(c, forged, "LOT-A", kiln_now() + 100);
+	kiln_client_next_keep(c, NULL);
+	assert_null(kiln_client_next_take(c, "LOT-A"));
+	kiln_client_free(c);
+}
+
 static void test_finish_body(void **state)
 {
 	char *dir = device_new("WGT-AG-0050", NULL, NULL);
@@ -603,6 +672,7 @@ int main(void)
 		cmocka_unit_test(test_transport_error_keeps_pending),
 		cmocka_unit_test(test_server_failure_keeps_pending),
 		cmocka_unit_test(test_rate_limited),
+		cmocka_unit_test(test_next_nonce_skips_begin),
 		cmocka_unit_test(test_finish_body),
 	};
 
