@@ -468,6 +468,21 @@ static char *with_next(char *body, const char *value)
 	return s;
 }
 
+/* A finish as st-1 answered with status and no next nonce, and no nonce recorded. */
+static void finish_without_next(const char *body, int status)
+{
+	int64_t nonces = kt_count(&k, "nonces");
+	struct call c;
+
+	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, body, &st1, &c);
+	if (!kiln_is_ok(c.r))
+		fail_msg("finish: %s", c.d.text);
+	assert_int_equal(c.status, status);
+	assert_null(json_object_get(c.json, "next"));
+	call_done(&c);
+	assert_int_equal(kt_count(&k, "nonces"), nonces);
+}
+
 /*
  * "next": true: the answer carries the station's next nonce, committed with
  * the issuance, which the next device uses without a begin. None in a
@@ -521,13 +536,7 @@ static void test_provision_next_nonce(void **state)
 	assert_int_equal(rec.used, 0);
 
 	/* The same request again: the same certificate, and no next nonce (nothing is written). */
-	nonces = kt_count(&k, "nonces");
-	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, body, &st1, &c);
-	KT_OK(c.r);
-	assert_int_equal(c.status, 200);
-	assert_null(json_object_get(c.json, "next"));
-	call_done(&c);
-	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	finish_without_next(body, 200);
 	free(body);
 
 	/* The next device on the next nonce, no begin: issued; the lot's last unit, so no next. */
@@ -542,13 +551,7 @@ static void test_provision_next_nonce(void **state)
 	call_done(&c);
 	free(other);
 	other = with_next(finish_body(next, "WT-N-03"), "true");
-	nonces = kt_count(&k, "nonces");
-	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
-	KT_OK(c.r);
-	assert_int_equal(c.status, 201);
-	assert_null(json_object_get(c.json, "next"));
-	call_done(&c);
-	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	finish_without_next(other, 201);
 	free(other);
 	free(next);
 
@@ -557,12 +560,7 @@ static void test_provision_next_nonce(void **state)
 	free(nonce);
 	nonce = begin(&st1, "LOT-N-2");
 	other = with_next(finish_body(nonce, "WT-N-04"), "false");
-	nonces = kt_count(&k, "nonces");
-	call(route_provision_finish, "POST", "/v1/provision/finish", NULL, other, &st1, &c);
-	KT_OK(c.r);
-	assert_null(json_object_get(c.json, "next"));
-	call_done(&c);
-	assert_int_equal(kt_count(&k, "nonces"), nonces);
+	finish_without_next(other, 201);
 	free(other);
 
 	/* A next that is not a boolean: refused by the route, one event, nothing else. */
