@@ -237,7 +237,8 @@ kiln_result ca_policy_active(kiln_ca *ca, const char *product, const kiln_policy
 	kiln_policy *parsed = NULL;
 	kiln_result r;
 
-	r = kiln_store_policy_active(ca->store, product, &rec, NULL);
+	/* Version and digest first: the text is read and parsed once per version. */
+	r = kiln_store_policy_active_head(ca->store, product, &rec, NULL);
 	if (r.code == KILN_ERR_NOT_FOUND)
 		return kiln_diag_set(d, KILN_ERR_UNKNOWN_PRODUCT,
 				     "unknown product '%.64s': no active policy; add one with kiln policy add",
@@ -246,7 +247,14 @@ kiln_result ca_policy_active(kiln_ca *ca, const char *product, const kiln_policy
 	KILN_ENSURE(pthread_mutex_lock(&ca->lock) == 0, KILN_ERR_INTERNAL);
 	e = cache_find(ca, &rec);
 	if (e == NULL) {
-		r = kiln_policy_parse(kiln_slice_of(rec.yaml, rec.yaml_len), product, &parsed, d);
+		/* That very version (the active one may have changed since: it is then parsed next time). */
+		int64_t v = rec.version;
+
+		kiln_policy_rec_cleanup(&rec);
+		r = kiln_store_policy_get(ca->store, product, v, &rec, d);
+		if (kiln_is_ok(r))
+			r = kiln_policy_parse(kiln_slice_of(rec.yaml, rec.yaml_len), product, &parsed,
+					      d);
 		e = kiln_is_ok(r) ? calloc(1, sizeof(*e)) : NULL;
 		if (e != NULL) {
 			kiln_strtrunc(e->product, rec.product, sizeof(e->product));

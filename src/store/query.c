@@ -391,11 +391,13 @@ static const char sql_policy_active[] =
 	"SELECT " POLICY_COLS " FROM policies WHERE product = ?1 AND status = 'active'";
 static const char sql_policy_version[] =
 	"SELECT " POLICY_COLS " FROM policies WHERE product = ?1 AND version = ?2";
+static const char sql_policy_active_head[] =
+	"SELECT " POLICY_COLS_NO_YAML " FROM policies WHERE product = ?1 AND status = 'active'";
 static const char sql_policy_list[] =
 	"SELECT " POLICY_COLS_NO_YAML " FROM policies ORDER BY product, version LIMIT ?1";
 
 kiln_result kiln_sqlite_policy_get(kiln_store *s, const char *product, int64_t version,
-				   struct kiln_policy_rec *out, kiln_diag *d)
+				   bool text, struct kiln_policy_rec *out, kiln_diag *d)
 {
 	struct kiln_sqlite *b = s->backend;
 	struct kiln_sqlite_conn *c = kiln_sqlite_reader_get(b);
@@ -403,8 +405,10 @@ kiln_result kiln_sqlite_policy_get(kiln_store *s, const char *product, int64_t v
 	kiln_result r;
 	int rc = SQLITE_OK;
 
-	KILN_TRY(r, kiln_sqlite_stmt(c, version == 0 ? sql_policy_active : sql_policy_version, &st,
-				     d));
+	KILN_TRY(r, kiln_sqlite_stmt(c, version != 0 ? sql_policy_version
+						     : text   ? sql_policy_active
+							      : sql_policy_active_head,
+				     &st, d));
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 1, product, false));
 	if (version != 0)
 		KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 2, version));

@@ -776,7 +776,14 @@ kiln_result kiln_store_policy_active(kiln_store *s, const char *product,
 				     struct kiln_policy_rec *out, kiln_diag *d)
 {
 	KILN_ENSURE(s != NULL && product != NULL && out != NULL, KILN_ERR_ARG);
-	return s->ops->policy_get(s, product, 0, out, d);
+	return s->ops->policy_get(s, product, 0, true, out, d);
+}
+
+kiln_result kiln_store_policy_active_head(kiln_store *s, const char *product,
+					  struct kiln_policy_rec *out, kiln_diag *d)
+{
+	KILN_ENSURE(s != NULL && product != NULL && out != NULL, KILN_ERR_ARG);
+	return s->ops->policy_get(s, product, 0, false, out, d);
 }
 
 kiln_result kiln_store_policy_get(kiln_store *s, const char *product, int64_t version,
@@ -785,7 +792,7 @@ kiln_result kiln_store_policy_get(kiln_store *s, const char *product, int64_t ve
 	KILN_ENSURE(s != NULL && product != NULL && out != NULL, KILN_ERR_ARG);
 	if (version < 1)
 		return bad(d, "policy version");
-	return s->ops->policy_get(s, product, version, out, d);
+	return s->ops->policy_get(s, product, version, true, out, d);
 }
 
 kiln_result kiln_store_policy_list(kiln_store *s, struct kiln_policy_rec **out, size_t *n,

@@ -456,6 +456,12 @@ void kiln_store_ca_list_free(struct kiln_ca_rec *list, size_t n);
 /* The active version of a product's policy (KILN_ERR_NOT_FOUND when none). */
 KILN_MUST_USE kiln_result kiln_store_policy_active(kiln_store *s, const char *product,
 						   struct kiln_policy_rec *out, kiln_diag *d);
+/*
+ * The same without its text (yaml NULL): version and digest, which is what a
+ * cache of parsed policies needs to tell whether it holds the active one.
+ */
+KILN_MUST_USE kiln_result kiln_store_policy_active_head(kiln_store *s, const char *product,
+							struct kiln_policy_rec *out, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_policy_get(kiln_store *s, const char *product,
 						int64_t version, struct kiln_policy_rec *out,
 						kiln_diag *d);

@@ -164,9 +164,10 @@ struct kiln_store_ops {
 					    struct kiln_ca_rec *out, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*ca_list)(kiln_store *s, struct kiln_ca_rec **out, size_t *n,
 					     kiln_diag *d);
-	/* version 0: the active one. */
+	/* version 0: the active one. text false: yaml left NULL. */
 	KILN_MUST_USE kiln_result (*policy_get)(kiln_store *s, const char *product, int64_t version,
-						struct kiln_policy_rec *out, kiln_diag *d);
+						bool text, struct kiln_policy_rec *out,
+						kiln_diag *d);
 	KILN_MUST_USE kiln_result (*policy_list)(kiln_store *s, struct kiln_policy_rec **out,
 						 size_t *n, kiln_diag *d);
 	/* out NULL: existence only. *found tells whether the row exists (no error when not). */
@@ -498,8 +499,8 @@ KILN_MUST_USE kiln_result kiln_sqlite_ca_get(kiln_store *s, const char *name, in
 KILN_MUST_USE kiln_result kiln_sqlite_ca_list(kiln_store *s, struct kiln_ca_rec **out, size_t *n,
 					      kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_policy_get(kiln_store *s, const char *product,
-						 int64_t version, struct kiln_policy_rec *out,
-						 kiln_diag *d);
+						 int64_t version, bool text,
+						 struct kiln_policy_rec *out, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_policy_list(kiln_store *s, struct kiln_policy_rec **out,
 						  size_t *n, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_cert_get(kiln_store *s, const char *serial,

@@ -312,6 +312,17 @@ static void test_policy_reads(void **state)
 	assert_int_equal(got.sha256[31], 0x5a);
 	kiln_policy_rec_cleanup(&got);
 	assert_null(got.yaml);
+	/* The head: the same version and digest, no text. */
+	memset(&got, 0, sizeof(got));
+	KT_OK(kiln_store_policy_active_head(f->s, "widget", &got, &d));
+	assert_int_equal(got.version, 1);
+	assert_string_equal(got.status, "active");
+	assert_int_equal(got.sha256[31], 0x5a);
+	assert_null(got.yaml);
+	assert_int_equal(got.yaml_len, 0);
+	KT_ERR(kiln_store_policy_active_head(f->s, "gizmo", &got, &d), KILN_ERR_NOT_FOUND);
+	KT_ERR(kiln_store_policy_active_head(f->s, NULL, &got, &d), KILN_ERR_ARG);
+	kiln_diag_clear(&d);
 
 	KT_OK(kiln_store_policy_get(f->s, "widget", 2, &got, &d));
 	assert_string_equal(got.status, "pending");
