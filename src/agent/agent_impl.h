@@ -78,6 +78,10 @@ KILN_MUST_USE kiln_result kiln_tpm_open(const char *state_dir, const struct kiln
  * else drops it and returns NULL.
  */
 #define KILN_NEXT_NONCE_MARGIN_S 5
+/* kiln_client_call with the body already serialised (NULL: none). */
+KILN_MUST_USE kiln_result kiln_client_call_text(kiln_client *c, const char *method,
+						const char *path, const char *text, long *status,
+						struct json_t **resp, kiln_diag *d);
 void kiln_client_next_keep(kiln_client *c, struct json_t *next);
 struct json_t *kiln_client_next_take(kiln_client *c, const char *lot);
 

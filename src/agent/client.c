@@ -153,11 +153,10 @@ static unsigned retry_after(kiln_client *c)
 	return wait > 10 ? 10 : (unsigned)wait;
 }
 
-kiln_result kiln_client_call(kiln_client *c, const char *method, const char *path,
-			     const json_t *body, long *status, json_t **resp, kiln_diag *d)
+kiln_result kiln_client_call_text(kiln_client *c, const char *method, const char *path,
+				  const char *text, long *status, json_t **resp, kiln_diag *d)
 {
 	char url[1024];
-	char *text = NULL;
 	kiln_result r;
 	int n;
 
@@ -165,10 +164,6 @@ kiln_result kiln_client_call(kiln_client *c, const char *method, const char *pat
 	*status = 0;
 	n = snprintf(url, sizeof(url), "%s%s", c->url, path);
 	KILN_ENSURE(n > 0 && (size_t)n < sizeof(url), KILN_ERR_TOO_BIG);
-	if (body != NULL) {
-		text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-		KILN_ENSURE(text != NULL, KILN_ERR_NOMEM);
-	}
 	/* Rate limited: wait as asked and send the same request again (a bounded number of times). */
 	for (int attempt = 0;; attempt++) {
 		r = perform(c, method, url, text, status, d);
@@ -176,10 +171,26 @@ kiln_result kiln_client_call(kiln_client *c, const char *method, const char *pat
 			break;
 		(void)sleep(retry_after(c));
 	}
-	free(text);
 	KILN_GUARD(r);
 	if (c->response.len == 0)
 		return kiln_diag_set(d, KILN_ERR_MALFORMED, "%s %s: HTTP %ld with an empty body", method,
 				     path, *status);
 	return kiln_json_parse(kiln_buf_view(&c->response), RESPONSE_MAX, resp, d);
+}
+
+kiln_result kiln_client_call(kiln_client *c, const char *method, const char *path,
+			     const json_t *body, long *status, json_t **resp, kiln_diag *d)
+{
+	char *text = NULL;
+	kiln_result r;
+
+	*resp = NULL;
+	*status = 0;
+	if (body != NULL) {
+		text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+		KILN_ENSURE(text != NULL, KILN_ERR_NOMEM);
+	}
+	r = kiln_client_call_text(c, method, path, text, status, resp, d);
+	free(text);
+	return r;
 }

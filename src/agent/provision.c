@@ -59,8 +59,8 @@ static kiln_result save_cert(const char *dir, const json_t *resp, struct kiln_pr
 	return kiln_file_write(path, kiln_buf_view(&out->chain_pem), 0644, d);
 }
 
-/* Sends a saved or new finish body; success writes cert.pem and drops pending.json. */
-static kiln_result finish(kiln_client *c, const char *dir, const json_t *body,
+/* Sends a saved or new finish body (its JSON text); success writes cert.pem and drops pending.json. */
+static kiln_result finish(kiln_client *c, const char *dir, const char *body,
 			  struct kiln_provision_outcome *out, kiln_diag *d)
 {
 	char pending[4096];
@@ -68,7 +68,8 @@ static kiln_result finish(kiln_client *c, const char *dir, const json_t *body,
 	kiln_result r;
 
 	KILN_GUARD(state_path(dir, "pending.json", pending, sizeof(pending)));
-	KILN_TRY(r, kiln_client_call(c, "POST", "/v1/provision/finish", body, &out->status, &resp, d));
+	KILN_TRY(r, kiln_client_call_text(c, "POST", "/v1/provision/finish", body, &out->status,
+					  &resp, d));
 	if (out->status == 200 || out->status == 201) {
 		KILN_TRY(r, save_cert(dir, resp, out, d));
 		(void)unlink(pending);
@@ -178,19 +179,20 @@ out:
 	return r;
 }
 
-/* The pending request from an earlier run, if any (NULL when none). */
-static kiln_result load_pending(const char *path, json_t **out, kiln_diag *d)
+/* The pending request from an earlier run, if any (*found false when none), checked to be JSON. */
+static kiln_result load_pending(const char *path, kiln_buf *text, bool *found, kiln_diag *d)
 {
-	kiln_buf text;
+	json_t *j = NULL;
 	kiln_result r;
 
-	*out = NULL;
-	r = kiln_file_read(path, STATE_FILE_MAX, &text, NULL);
+	*found = false;
+	r = kiln_file_read(path, STATE_FILE_MAX, text, NULL);
 	if (r.code == KILN_ERR_NOT_FOUND)
 		return kiln_ok();
 	KILN_GUARD(r);
-	r = kiln_json_parse(kiln_buf_view(&text), STATE_FILE_MAX, out, d);
-	kiln_buf_cleanup(&text);
+	r = kiln_json_parse(kiln_buf_view(text), STATE_FILE_MAX, &j, d);
+	json_decref(j);
+	*found = kiln_is_ok(r);
 	return r;
 }
 
@@ -257,7 +259,7 @@ static kiln_result attempt(kiln_client *c, kiln_rot *rot, const char *pending, c
 	}
 	/* Saved before it is sent: the request a lost response will be asked again with. */
 	KILN_TRY(r, kiln_file_write(pending, kiln_slice_str(text), 0600, d));
-	r = finish(c, dir, body, out, d);
+	r = finish(c, dir, text, out, d);
 out:
 	free(text);
 	json_decref(info);
@@ -300,7 +302,8 @@ kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot, const char *stat
 				 struct kiln_provision_outcome *out, kiln_diag *d)
 {
 	char path[4096];
-	json_t *pending = NULL;
+	kiln_buf pending;
+	bool found = false;
 	kiln_diag first;
 	kiln_result r;
 
@@ -310,12 +313,15 @@ kiln_result kiln_agent_provision(kiln_client *c, kiln_rot *rot, const char *stat
 		return kiln_ok();
 	}
 	KILN_GUARD(state_path(state_dir, "pending.json", path, sizeof(path)));
-	KILN_GUARD(load_pending(path, &pending, d));
-	if (pending != NULL) {
+	r = load_pending(path, &pending, &found, d); /* initialises pending on every path */
+	if (!kiln_is_ok(r) || !found)
+		kiln_buf_cleanup(&pending);
+	KILN_GUARD(r);
+	if (found) {
 		out->resumed = true;
 		kiln_diag_clear(&first);
-		r = finish(c, state_dir, pending, out, &first);
-		json_decref(pending);
+		r = finish(c, state_dir, kiln_buf_cstr(&pending), out, &first);
+		kiln_buf_cleanup(&pending);
 		/* An expired or unknown nonce never issued anything: start again. */
 		if (r.code != KILN_ERR_NONCE_EXPIRED && r.code != KILN_ERR_NONCE_UNKNOWN) {
 			if (!kiln_is_ok(r))
