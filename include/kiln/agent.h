@@ -155,7 +155,9 @@ void kiln_provision_outcome_cleanup(struct kiln_provision_outcome *o);
 /*
  * Provisions the device in state_dir into batch lot (of product, when not
  * NULL: a lot of another product is refused before anything is sent):
- * begin, evidence and CSR, finish. The finish request is saved in state_dir before it is sent,
+ * begin, evidence and CSR, finish. The finish asks for the station's next
+ * nonce, which c keeps: the next device of the same lot provisioned through
+ * c skips begin (docs/protocol.md). The finish request is saved in state_dir before it is sent,
  * so a device that lost the response resends the identical request (kiln
  * answers it with the same certificate); the chain is saved as
  * state_dir/cert.pem on success. A refusal is KILN_ERR_* from the problem's
