@@ -405,6 +405,7 @@ kiln_result kiln_sqlite_policy_get(kiln_store *s, const char *product, int64_t v
 	kiln_result r;
 	int rc = SQLITE_OK;
 
+	/* A given version is always read whole; text applies to the active one. */
 	KILN_TRY(r, kiln_sqlite_stmt(c, version != 0 ? sql_policy_version
 						     : text   ? sql_policy_active
 							      : sql_policy_active_head,

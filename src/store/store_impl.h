@@ -164,7 +164,7 @@ struct kiln_store_ops {
 					    struct kiln_ca_rec *out, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*ca_list)(kiln_store *s, struct kiln_ca_rec **out, size_t *n,
 					     kiln_diag *d);
-	/* version 0: the active one. text false: yaml left NULL. */
+	/* version 0: the active one, with its text, or only its head (yaml NULL) when !text. */
 	KILN_MUST_USE kiln_result (*policy_get)(kiln_store *s, const char *product, int64_t version,
 						bool text, struct kiln_policy_rec *out,
 						kiln_diag *d);
