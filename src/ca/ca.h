@@ -590,18 +590,22 @@ struct kiln_lint_profile {
 	const X509 *issuer;           /* NULL for self-signed */
 	kiln_alg sig_alg;
 	const kiln_policy *policy;    /* device profiles: key must be allowed */
-	/* The subject key, when the caller holds it already decoded (saves a decode). */
+	/*
+	 * The subject key the TBS must carry. With subject_spki (its DER, as the
+	 * request had it) the TBS's key must be those bytes and subject_key is
+	 * their decoded form (no decode per certificate); without, the lint
+	 * decodes the TBS's key and it must equal subject_key when that is set.
+	 */
 	const EVP_PKEY *subject_key;
+	kiln_slice subject_spki;
 };
 
 /*
- * RFC 5280 and profile checks on a certificate whose signature is not yet
- * made: the object the TBS was encoded from (kiln_cert_tbs_x509), or a parsed
- * certificate. The TBS signature algorithm is checked (and the outer one, when
- * present, must agree). Each failure names the rule ("lint: keyUsage must be
- * critical").
+ * RFC 5280 and profile checks on a TBSCertificate's DER, the bytes about to
+ * be signed, read with kiln's strict DER reader. Each failure names the rule
+ * ("lint: keyUsage must be critical").
  */
-KILN_MUST_USE kiln_result kiln_lint_cert(const X509 *cert, const struct kiln_lint_profile *p,
-					 kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_lint_tbs(kiln_slice tbs, const struct kiln_lint_profile *p,
+					kiln_diag *d);
 
 #endif /* KILN_CA_H */

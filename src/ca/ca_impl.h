@@ -63,7 +63,6 @@ struct issue_work {
 	char crl_url[KILN_POLICY_STR_MAX + 96];
 	char ocsp_url[KILN_POLICY_STR_MAX + 64];
 	X509_NAME *subject;
-	X509 *unsigned_cert;
 	struct kiln_cert_spec spec;
 	char serial_hex[KILN_SERIAL_HEX];
 	kiln_buf tbs;
@@ -137,15 +136,14 @@ KILN_MUST_USE kiln_result ca_ocsp_signer_for(kiln_ca *ca, const struct ca_entry 
 					     kiln_diag *d);
 
 /*
- * Lints the unsigned certificate (the object tbs was encoded from) against p,
- * checks tbs is well-formed DER, signs it with key in tok, assembles the
- * signed certificate into der, and checks the signature when check_sig is set
- * (always for RSA, where a faulty signature can leak the key).
+ * Checks tbs is well-formed DER and lints it against p, signs it with key in
+ * tok, assembles the signed certificate into der, and checks the signature
+ * when check_sig is set (always for RSA, where a faulty signature can leak
+ * the key).
  */
 KILN_MUST_USE kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
-				       const X509 *unsigned_cert, const struct kiln_lint_profile *p,
-				       bool check_sig, const char *purpose, kiln_buf *der,
-				       kiln_diag *d);
+				       const struct kiln_lint_profile *p, bool check_sig,
+				       const char *purpose, kiln_buf *der, kiln_diag *d);
 /* A CA certificate being made: validity in, the rest out of ca_certify_ca. */
 struct ca_cert_made {
 	int64_t nb, na;                           /* notBefore, notAfter (the caller's) */

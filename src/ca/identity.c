@@ -178,7 +178,6 @@ static kiln_result identity(kiln_ca *ca, struct id_work *w, struct kiln_identity
 	struct kiln_cert_spec *s = &w->spec;
 	struct kiln_lint_profile prof;
 	kiln_csr *csr = NULL;
-	X509 *unsigned_cert = NULL;
 	kiln_buf tbs;
 	kiln_result r;
 
@@ -215,23 +214,24 @@ static kiln_result identity(kiln_ca *ca, struct id_work *w, struct kiln_identity
 		s->not_after = w->issuer->rec.not_after;
 	s->subject = w->subject;
 	s->subject_key = w->pub;
+	if (csr != NULL)
+		s->subject_spki = csr->spki;
 	s->issuer = w->issuer->cert;
 	s->sig_alg = w->issuer->alg;
 	s->path_len = -1;
 	s->key_usage = KU_DIGITAL_SIGNATURE;
 	s->eku[0] = NID_client_auth;
 	s->n_eku = 1;
-	KILN_TRY(r, kiln_cert_tbs_x509(s, &tbs, &unsigned_cert, d));
+	KILN_TRY(r, kiln_cert_tbs(s, &tbs, d));
 	prof = (struct kiln_lint_profile){ false, -1, KU_DIGITAL_SIGNATURE,
 					   (int64_t)ca->identity_validity_days + 1, w->issuer->cert,
-					   w->issuer->alg, NULL, w->pub };
-	KILN_TRY(r, ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&tbs),
-				 unsigned_cert, &prof, false, "identity-certificate", &w->der, d));
+					   w->issuer->alg, NULL, w->pub, s->subject_spki };
+	KILN_TRY(r, ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&tbs), &prof,
+				 false, "identity-certificate", &w->der, d));
 	KILN_TRY(r, kiln_store_write(ca->store, commit_tx, w, d));
 	KILN_TRY(r, ca_der_to_pem(kiln_buf_view(&w->der), &res->cert_pem));
 	kiln_strtrunc(res->serial, w->serial_hex, sizeof(res->serial));
 out:
-	X509_free(unsigned_cert);
 	kiln_csr_free(csr);
 	kiln_buf_cleanup(&tbs);
 	return r;

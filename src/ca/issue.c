@@ -229,7 +229,7 @@ static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
 	eku_nids(p->ext_key_usage, s);
 	s->crl_url = p->crl_url[0] != '\0' ? p->crl_url : w->crl_url;
 	s->ocsp_url = p->ocsp_url[0] != '\0' ? p->ocsp_url : w->ocsp_url;
-	return kiln_cert_tbs_x509(s, &w->tbs, &w->unsigned_cert, d);
+	return kiln_cert_tbs(s, &w->tbs, d);
 }
 
 /*
@@ -462,9 +462,9 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 	KILN_GUARD(build_tbs(w, d));
 	prof = (struct kiln_lint_profile){ false, -1, w->spec.key_usage,
 					   (int64_t)w->policy->validity_days + 1, w->issuer->cert,
-					   w->issuer->alg, w->policy, w->csr->pkey };
-	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs),
-				w->unsigned_cert, &prof, false, "certificate", &w->der, d));
+					   w->issuer->alg, w->policy, w->csr->pkey, w->csr->spki };
+	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs), &prof,
+				false, "certificate", &w->der, d));
 	KILN_GUARD(prepare_records(w));
 	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
 	KILN_GUARD(ca_release(w->issuer, kiln_buf_view(&w->der), w->serial_hex, res));
@@ -490,7 +490,6 @@ void issue_work_cleanup(struct issue_work *w)
 {
 	free(w->ev.detail_json);
 	kiln_csr_free(w->csr);
-	X509_free(w->unsigned_cert);
 	X509_NAME_free(w->subject);
 	kiln_buf_cleanup(&w->tbs);
 	kiln_buf_cleanup(&w->der);

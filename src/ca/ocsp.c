@@ -150,7 +150,6 @@ static kiln_result signer_make(kiln_ca *ca, const struct ca_entry *issuer, const
 	const X509_EXTENSION *extra[1];
 	ASN1_NULL *null = ASN1_NULL_new();
 	X509_NAME *subject = NULL;
-	X509 *unsigned_cert = NULL;
 	kiln_buf tbs;
 	kiln_result r;
 
@@ -185,11 +184,11 @@ static kiln_result signer_make(kiln_ca *ca, const struct ca_entry *issuer, const
 	spec.n_eku = 1;
 	spec.extra = extra;
 	spec.n_extra = 1;
-	KILN_TRY(r, kiln_cert_tbs_x509(&spec, &tbs, &unsigned_cert, d));
+	KILN_TRY(r, kiln_cert_tbs(&spec, &tbs, d));
 	prof = (struct kiln_lint_profile){ false, -1, KU_DIGITAL_SIGNATURE, OCSP_CERT_DAYS + 1,
-					   issuer->cert, issuer->alg, NULL, b.pub };
-	KILN_TRY(r, ca_sign_cert(issuer->token, &issuer->key, kiln_buf_view(&tbs), unsigned_cert,
-				 &prof, true, "ocsp-certificate", &b.der, d));
+					   issuer->cert, issuer->alg, NULL, b.pub, spec.subject_spki };
+	KILN_TRY(r, ca_sign_cert(issuer->token, &issuer->key, kiln_buf_view(&tbs), &prof, true,
+				 "ocsp-certificate", &b.der, d));
 	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&b.der), &b.cert, d));
 	r = kiln_store_write(ca->store, signer_record, &b, d);
 out:
@@ -197,7 +196,6 @@ out:
 		(void)kiln_is_ok(kiln_token_destroy(issuer->token, &b.key, NULL));
 	X509_EXTENSION_free(nocheck);
 	ASN1_NULL_free(null);
-	X509_free(unsigned_cert);
 	X509_NAME_free(subject);
 	EVP_PKEY_free(b.pub);
 	X509_free(b.cert);

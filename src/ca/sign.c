@@ -11,8 +11,8 @@
 #include <openssl/pem.h>
 
 kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tbs,
-			 const X509 *unsigned_cert, const struct kiln_lint_profile *p, bool check_sig,
-			 const char *purpose, kiln_buf *der, kiln_diag *d)
+			 const struct kiln_lint_profile *p, bool check_sig, const char *purpose,
+			 kiln_buf *der, kiln_diag *d)
 {
 	struct kiln_sign_req req = { key, tbs, purpose };
 	kiln_signer signer = kiln_token_signer(tok);
@@ -21,11 +21,11 @@ kiln_result ca_sign_cert(kiln_token *tok, const kiln_key_ref *key, kiln_slice tb
 	kiln_result r;
 
 	kiln_buf_init(&sig, 4096);
-	KILN_TRY(r, kiln_lint_cert(unsigned_cert, p, d));
 	if (!kiln_is_ok(kiln_der_check(tbs))) {
 		r = kiln_diag_set(d, KILN_ERR_INTERNAL, "lint: the TBS is not well-formed DER");
 		goto out;
 	}
+	KILN_TRY(r, kiln_lint_tbs(tbs, p, d));
 	KILN_TRY(r, kiln_signer_sign(&signer, &req, &sig, d));
 	KILN_TRY(r, kiln_signed_assemble(tbs, key->alg, kiln_buf_view(&sig), der));
 	if (check_sig || key->alg == KILN_ALG_RSA3072) {
@@ -45,7 +45,6 @@ kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer, struct ki
 			  int64_t days, struct ca_cert_made *out, kiln_diag *d)
 {
 	struct kiln_lint_profile prof;
-	X509 *unsigned_cert = NULL;
 	kiln_buf tbs;
 	kiln_result r;
 
@@ -55,16 +54,16 @@ kiln_result ca_certify_ca(kiln_token *tok, const kiln_key_ref *signer, struct ki
 	spec->not_after = out->na;
 	spec->is_ca = true;
 	spec->key_usage = KU_KEY_CERT_SIGN | KU_CRL_SIGN;
-	KILN_TRY(r, kiln_cert_tbs_x509(spec, &tbs, &unsigned_cert, d));
+	KILN_TRY(r, kiln_cert_tbs(spec, &tbs, d));
 	prof = (struct kiln_lint_profile){ true, spec->path_len, spec->key_usage, days + 1,
-					   spec->issuer, spec->sig_alg, NULL, spec->subject_key };
-	KILN_TRY(r, ca_sign_cert(tok, signer, kiln_buf_view(&tbs), unsigned_cert, &prof, true,
-				 "ca-certificate", &out->der, d));
+					   spec->issuer, spec->sig_alg, NULL, spec->subject_key,
+					   spec->subject_spki };
+	KILN_TRY(r, ca_sign_cert(tok, signer, kiln_buf_view(&tbs), &prof, true, "ca-certificate",
+				 &out->der, d));
 	KILN_TRY(r, kiln_cert_parse(kiln_buf_view(&out->der), &out->cert, d));
 	kiln_cert_serial_hex(out->cert, out->serial, sizeof(out->serial));
 	kiln_name_format(spec->subject, out->subject, sizeof(out->subject));
 out:
-	X509_free(unsigned_cert);
 	kiln_buf_cleanup(&tbs);
 	return r;
 }

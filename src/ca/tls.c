@@ -59,7 +59,6 @@ static kiln_result tls_issue(kiln_ca *ca, struct tls_work *w, kiln_buf *chain, k
 	struct kiln_name_attr cn;
 	struct kiln_lint_profile prof;
 	unsigned days = req->days != 0 ? req->days : 90;
-	X509 *unsigned_cert = NULL;
 	kiln_buf tbs;
 	kiln_result r;
 
@@ -94,16 +93,15 @@ static kiln_result tls_issue(kiln_ca *ca, struct tls_work *w, kiln_buf *chain, k
 		s->san_dns[s->n_san_dns++] = req->dns[i];
 	for (size_t i = 0; i < req->n_ips; i++)
 		s->san_ip[s->n_san_ip++] = req->ips[i];
-	KILN_TRY(r, kiln_cert_tbs_x509(s, &tbs, &unsigned_cert, d));
+	KILN_TRY(r, kiln_cert_tbs(s, &tbs, d));
 	prof = (struct kiln_lint_profile){ false, -1, KU_DIGITAL_SIGNATURE, (int64_t)days + 1,
-					   w->issuer->cert, w->issuer->alg, NULL, req->key };
-	KILN_TRY(r, ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&tbs),
-				 unsigned_cert, &prof, false, "tls-certificate", &w->der, d));
+					   w->issuer->cert, w->issuer->alg, NULL, req->key, s->subject_spki };
+	KILN_TRY(r, ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&tbs), &prof,
+				 false, "tls-certificate", &w->der, d));
 	KILN_TRY(r, kiln_store_write(ca->store, tls_tx, w, d));
 	KILN_TRY(r, ca_der_to_pem(kiln_buf_view(&w->der), chain));
 	r = kiln_buf_append_slice(chain, kiln_buf_view(&w->issuer->chain_pem));
 out:
-	X509_free(unsigned_cert);
 	kiln_buf_cleanup(&tbs);
 	return r;
 }

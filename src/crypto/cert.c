@@ -1,8 +1,8 @@
 /*
- * Certificates: serial numbers, the TBSCertificate built with OpenSSL from a
+ * Certificates: serial numbers, the TBSCertificate written as DER from a
  * kiln_cert_spec, and the signed object assembled around a signature made
- * in the HSM. OpenSSL never sees a CA private key: the TBS is encoded with
- * the signature AlgorithmIdentifier of the issuer's algorithm and handed to
+ * in the HSM. OpenSSL never sees a CA private key: the TBS carries the
+ * signature AlgorithmIdentifier of the issuer's algorithm and is handed to
  * the signer as bytes.
  */
 #include "crypto.h"
@@ -12,7 +12,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /*
  * Positive, and never a zero first byte: DER drops a leading zero octet, so a
@@ -30,179 +32,244 @@ kiln_result kiln_serial_new(uint8_t out[KILN_SERIAL_LEN])
 }
 
 /*
- * Sets the signature AlgorithmIdentifier, in the TBS and in the outer
- * structure (OpenSSL only sets them when it signs itself): the unsigned object
- * then reads like a certificate with an empty signature, which is what the
- * lint inspects.
+ * The TBSCertificate is written here as DER, field by field, in the order
+ * and encoding OpenSSL's own X509 object model produces for the same spec
+ * (tests/unit/crypto/test_cert.c holds an OpenSSL-built reference and
+ * requires the same bytes). OpenSSL still encodes the names (X509_NAME) and
+ * any extra extension (X509_EXTENSION); everything else is a handful of
+ * fixed-shape TLVs. Building and freeing an X509 with its extension objects
+ * cost more per certificate than the CSR's signature check (OpenSSL 3.0).
  */
-static kiln_result set_tbs_sigalg(X509 *x, const struct kiln_alg_info *ai)
-{
-	const unsigned char *p = ai->algid.ptr;
-	X509_ALGOR *parsed = d2i_X509_ALGOR(NULL, &p, (long)ai->algid.len);
-	X509_ALGOR *tbs_alg = (X509_ALGOR *)X509_get0_tbs_sigalg(x);
-	const X509_ALGOR *outer = NULL;
-	int ok;
 
-	KILN_ENSURE(parsed != NULL, KILN_ERR_CRYPTO);
-	X509_get0_signature(NULL, &outer, x);
-	ok = X509_ALGOR_copy(tbs_alg, parsed) == 1 && outer != NULL &&
-	     X509_ALGOR_copy((X509_ALGOR *)outer, parsed) == 1;
-	X509_ALGOR_free(parsed);
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
-	return kiln_ok();
+#define TAG_BOOLEAN 0x01
+#define TAG_OID 0x06
+#define TAG_UTCTIME 0x17
+#define TAG_GENTIME 0x18
+#define TAG_EXPLICIT0 0xa0 /* [0] constructed: version, DistributionPointName, fullName */
+#define TAG_EXPLICIT3 0xa3 /* [3]: extensions */
+#define TAG_KEYID 0x80     /* AuthorityKeyIdentifier keyIdentifier [0] IMPLICIT */
+#define GN_DNS 0x82        /* GeneralName dNSName [2] IMPLICIT IA5String */
+#define GN_URI 0x86        /* uniformResourceIdentifier [6] */
+#define GN_IP 0x87         /* iPAddress [7] OCTET STRING */
+
+/* Extensions kiln writes itself, at most one each; extras are checked against these. */
+#define TBS_MAX_OWN_EXT 8
+
+struct tbs_ctx {
+	const struct kiln_cert_spec *s;
+	kiln_buf *b;
+	uint8_t ski[20];
+	int own[TBS_MAX_OWN_EXT]; /* NIDs of the extensions written so far */
+	size_t n_own;
+};
+
+static kiln_result put(kiln_buf *b, uint8_t tag, const void *p, size_t n)
+{
+	return kiln_der_write(b, tag, kiln_slice_of(p, n));
 }
 
-/* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING value. */
-static kiln_result key_id(const X509_PUBKEY *xpk, ASN1_OCTET_STRING **out)
+static kiln_result put_oid(kiln_buf *b, int nid)
 {
-	const unsigned char *pk;
-	unsigned char md[20];
-	unsigned int mdlen = 0;
-	int pklen = 0;
-	kiln_result r = kiln_fail(KILN_ERR_CRYPTO);
+	const ASN1_OBJECT *o = OBJ_nid2obj(nid);
+	size_t n = o != NULL ? OBJ_length(o) : 0;
 
-	*out = NULL;
-	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, (X509_PUBKEY *)xpk) != 1)
-		goto out;
-	if (EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL) != 1)
-		goto out;
-	*out = ASN1_OCTET_STRING_new();
-	if (*out == NULL || ASN1_OCTET_STRING_set(*out, md, (int)mdlen) != 1)
-		goto out;
-	r = kiln_ok();
-out:
-	if (!kiln_is_ok(r)) {
-		ASN1_OCTET_STRING_free(*out);
-		*out = NULL;
+	KILN_ENSURE(n > 0, KILN_ERR_CRYPTO);
+	return put(b, TAG_OID, OBJ_get0_data(o), n);
+}
+
+/* A non-negative INTEGER from big-endian bytes: minimal, with a 0x00 before a high bit. */
+static kiln_result put_uint(kiln_buf *b, const uint8_t *p, size_t n)
+{
+	size_t start = b->len;
+
+	while (n > 0 && p[0] == 0) {
+		p++;
+		n--;
 	}
-	return r;
+	if (n == 0 || (p[0] & 0x80))
+		KILN_GUARD(kiln_buf_append_u8(b, 0));
+	KILN_GUARD(kiln_buf_append(b, p, n));
+	return kiln_der_wrap(b, start, KILN_DER_INTEGER);
 }
 
-/* A deep copy of an AlgorithmIdentifier parameter, for X509_PUBKEY_set0_param. */
-static bool dup_param(int ptype, const void *pval, void **out)
+/* RFC 5280 4.1.2.5: UTCTime for 1950 through 2049, GeneralizedTime otherwise (as ASN1_TIME_set). */
+static kiln_result put_time(kiln_buf *b, int64_t t)
 {
-	*out = NULL;
-	switch (ptype) {
-	case V_ASN1_UNDEF:
-	case V_ASN1_NULL:
-		return true;
-	case V_ASN1_OBJECT:
-		*out = OBJ_dup(pval);
-		return *out != NULL;
-	default:
-		*out = ASN1_STRING_dup(pval);
-		return *out != NULL;
-	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char text[24];
+	int year, n;
+
+	KILN_ENSURE(gmtime_r(&tt, &tm) != NULL, KILN_ERR_ARG);
+	year = tm.tm_year + 1900;
+	KILN_ENSURE(year >= 0 && year <= 9999, KILN_ERR_ARG);
+	if (year >= 1950 && year < 2050)
+		n = snprintf(text, sizeof(text), "%02d%02d%02d%02d%02d%02dZ", year % 100,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	else
+		n = snprintf(text, sizeof(text), "%04d%02d%02d%02d%02d%02dZ", year, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	KILN_ENSURE(n > 0 && (size_t)n < sizeof(text), KILN_ERR_ARG);
+	return put(b, year >= 1950 && year < 2050 ? TAG_UTCTIME : TAG_GENTIME, text, (size_t)n);
 }
 
-/* Copies a DER SubjectPublicKeyInfo field by field: no provider encoder involved. */
-static kiln_result copy_spki(X509 *x, kiln_slice spki)
+static kiln_result put_name(kiln_buf *b, const X509_NAME *name)
 {
-	X509_PUBKEY *dst = X509_get_X509_PUBKEY(x);
-	const ASN1_OBJECT *obj = NULL;
-	const void *pval = NULL;
-	const unsigned char *p;
-	X509_ALGOR *alg = NULL;
-	ASN1_OBJECT *obj_copy = NULL;
+	const unsigned char *der = NULL;
+	size_t len = 0;
+
+	KILN_ENSURE(X509_NAME_get0_der(name, &der, &len) == 1 && len > 0, KILN_ERR_CRYPTO);
+	return kiln_buf_append(b, der, len);
+}
+
+/*
+ * The subject's SubjectPublicKeyInfo: the DER given (a CSR's, checked for
+ * shape here: SEQUENCE { AlgorithmIdentifier, BIT STRING with no unused
+ * bits }), else the key's encoding. Its key bits are kept for the SKI.
+ */
+static kiln_result put_spki(struct tbs_ctx *t)
+{
+	kiln_slice spki = t->s->subject_spki, seq, alg, bits;
 	unsigned char *enc = NULL;
-	void *pval_copy = NULL;
-	kiln_slice seq, alg_der, bits;
 	kiln_cursor c, in;
 	uint8_t tag;
-	int ptype = V_ASN1_UNDEF;
-	kiln_result r = kiln_fail(KILN_ERR_CRYPTO);
+	kiln_result r;
 
-	kiln_cursor_init(&c, spki);
-	KILN_GUARD(kiln_der_read(&c, &tag, &seq));
-	KILN_ENSURE(tag == KILN_DER_SEQUENCE && kiln_cursor_remaining(&c) == 0, KILN_ERR_MALFORMED);
-	kiln_cursor_init(&in, seq);
-	KILN_GUARD(kiln_der_read(&in, &tag, &alg_der));
-	KILN_ENSURE(tag == KILN_DER_SEQUENCE, KILN_ERR_MALFORMED);
-	alg_der = kiln_slice_of(seq.ptr, in.pos); /* the whole AlgorithmIdentifier TLV */
-	KILN_GUARD(kiln_der_read(&in, &tag, &bits));
-	KILN_ENSURE(tag == KILN_DER_BIT_STRING && bits.len >= 2 && bits.ptr[0] == 0 &&
-			    kiln_cursor_remaining(&in) == 0,
-		    KILN_ERR_MALFORMED);
-	p = alg_der.ptr;
-	alg = d2i_X509_ALGOR(NULL, &p, (long)alg_der.len);
-	KILN_ENSURE(alg != NULL && dst != NULL, KILN_ERR_CRYPTO);
-	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
-	obj_copy = OBJ_dup(obj);
-	enc = OPENSSL_memdup(bits.ptr + 1, bits.len - 1);
-	if (obj_copy == NULL || enc == NULL || !dup_param(ptype, pval, &pval_copy) ||
-	    X509_PUBKEY_set0_param(dst, obj_copy, ptype, pval_copy, enc, (int)(bits.len - 1)) != 1) {
-		ASN1_OBJECT_free(obj_copy);
-		OPENSSL_free(enc);
-		if (ptype == V_ASN1_OBJECT)
-			ASN1_OBJECT_free(pval_copy);
-		else
-			ASN1_STRING_free(pval_copy);
-		goto out;
+	if (spki.len == 0) {
+		int n = i2d_PUBKEY((EVP_PKEY *)t->s->subject_key, &enc);
+
+		KILN_ENSURE(n > 0, KILN_ERR_CRYPTO);
+		spki = kiln_slice_of(enc, (size_t)n);
 	}
-	r = kiln_ok();
+	kiln_cursor_init(&c, spki);
+	KILN_TRY(r, kiln_der_read(&c, &tag, &seq));
+	KILN_TRY(r, tag == KILN_DER_SEQUENCE && kiln_cursor_remaining(&c) == 0 ? kiln_ok()
+										: kiln_fail(KILN_ERR_MALFORMED));
+	kiln_cursor_init(&in, seq);
+	KILN_TRY(r, kiln_der_read(&in, &tag, &alg));
+	KILN_TRY(r, tag == KILN_DER_SEQUENCE ? kiln_ok() : kiln_fail(KILN_ERR_MALFORMED));
+	KILN_TRY(r, kiln_der_read(&in, &tag, &bits));
+	KILN_TRY(r, tag == KILN_DER_BIT_STRING && bits.len >= 2 && bits.ptr[0] == 0 &&
+				    kiln_cursor_remaining(&in) == 0 ?
+			    kiln_ok() :
+			    kiln_fail(KILN_ERR_MALFORMED));
+	KILN_TRY(r, kiln_buf_append_slice(t->b, spki));
+	/* RFC 5280 4.2.1.2 method (1): SHA-1 of the subjectPublicKey BIT STRING value. */
+	KILN_TRY(r, EVP_Digest(bits.ptr + 1, bits.len - 1, t->ski, NULL, EVP_sha1(), NULL) == 1 ?
+			    kiln_ok() :
+			    kiln_fail(KILN_ERR_CRYPTO));
 out:
-	X509_ALGOR_free(alg);
+	OPENSSL_free(enc);
 	return r;
 }
 
-static kiln_result add_basic(X509 *x, const struct kiln_cert_spec *s)
-{
-	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
-	int ok = 0;
+/* Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } */
+struct ext_mark {
+	size_t start, value;
+};
 
-	KILN_ENSURE(bc != NULL, KILN_ERR_NOMEM);
-	bc->ca = s->is_ca ? 0xff : 0;
-	if (s->is_ca && s->path_len >= 0) {
-		bc->pathlen = ASN1_INTEGER_new();
-		if (bc->pathlen == NULL || ASN1_INTEGER_set(bc->pathlen, s->path_len) != 1)
-			goto out;
-	}
-	ok = X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT);
-out:
-	BASIC_CONSTRAINTS_free(bc);
-	KILN_ENSURE(ok == 1, KILN_ERR_CRYPTO);
+static kiln_result ext_begin(struct tbs_ctx *t, struct ext_mark *m, int nid, bool critical)
+{
+	KILN_ENSURE(t->n_own < TBS_MAX_OWN_EXT, KILN_ERR_INTERNAL);
+	t->own[t->n_own++] = nid;
+	m->start = t->b->len;
+	KILN_GUARD(put_oid(t->b, nid));
+	if (critical)
+		KILN_GUARD(put(t->b, TAG_BOOLEAN, "\xff", 1));
+	m->value = t->b->len;
 	return kiln_ok();
 }
 
-static kiln_result add_key_usage(X509 *x, unsigned ku)
+static kiln_result ext_end(struct tbs_ctx *t, const struct ext_mark *m)
 {
-	ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
-	int ok = bs != NULL;
-
-	/* KU_* values are the DER bit masks; bit n of the BIT STRING is mask 0x80 >> n. */
-	for (int bit = 0; ok && bit < 9; bit++) {
-		unsigned mask = bit < 8 ? (0x80u >> bit) : 0x8000u;
-
-		if (ku & mask)
-			ok = ASN1_BIT_STRING_set_bit(bs, bit, 1);
-	}
-	if (ok)
-		ok = X509_add1_ext_i2d(x, NID_key_usage, bs, 1, X509V3_ADD_DEFAULT);
-	ASN1_BIT_STRING_free(bs);
-	KILN_ENSURE(ok == 1, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	KILN_GUARD(kiln_der_wrap(t->b, m->value, KILN_DER_OCTET_STRING));
+	return kiln_der_wrap(t->b, m->start, KILN_DER_SEQUENCE);
 }
 
-static kiln_result add_eku(X509 *x, const struct kiln_cert_spec *s)
+static kiln_result ext_basic(struct tbs_ctx *t)
 {
-	EXTENDED_KEY_USAGE *eku;
-	int ok = 1;
+	struct ext_mark m;
+	size_t seq;
 
-	if (s->n_eku == 0)
+	KILN_GUARD(ext_begin(t, &m, NID_basic_constraints, true));
+	seq = t->b->len;
+	if (t->s->is_ca) {
+		KILN_GUARD(put(t->b, TAG_BOOLEAN, "\xff", 1));
+		if (t->s->path_len >= 0) {
+			uint32_t v = (uint32_t)t->s->path_len;
+			uint8_t be[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+					  (uint8_t)v };
+
+			KILN_GUARD(put_uint(t->b, be, sizeof(be)));
+		}
+	}
+	KILN_GUARD(kiln_der_wrap(t->b, seq, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
+}
+
+/*
+ * KU_* values are the DER bit masks: bit n of the BIT STRING is 0x80 >> n
+ * for n < 8, decipherOnly (bit 8) is 0x8000. Trailing zero octets are
+ * dropped and the unused-bits count is the last octet's trailing zeros.
+ */
+static kiln_result ext_key_usage(struct tbs_ctx *t)
+{
+	uint8_t v[3] = { 0, (uint8_t)(t->s->key_usage & 0xff),
+			 (uint8_t)((t->s->key_usage & 0x8000) ? 0x80 : 0) };
+	size_t n = v[2] != 0 ? 2 : v[1] != 0 ? 1 : 0;
+	struct ext_mark m;
+
+	if (n > 0) {
+		uint8_t last = v[n];
+
+		while (!(last & 1)) {
+			last = (uint8_t)(last >> 1);
+			v[0]++;
+		}
+	}
+	KILN_GUARD(ext_begin(t, &m, NID_key_usage, true));
+	KILN_GUARD(put(t->b, KILN_DER_BIT_STRING, v, n + 1));
+	return ext_end(t, &m);
+}
+
+static kiln_result ext_eku(struct tbs_ctx *t)
+{
+	struct ext_mark m;
+	size_t seq;
+
+	if (t->s->n_eku == 0)
 		return kiln_ok();
-	KILN_ENSURE(s->n_eku <= KILN_CERT_MAX_EKU, KILN_ERR_ARG);
-	eku = sk_ASN1_OBJECT_new_null();
-	KILN_ENSURE(eku != NULL, KILN_ERR_NOMEM);
-	for (size_t i = 0; ok && i < s->n_eku; i++) {
-		ASN1_OBJECT *o = OBJ_nid2obj(s->eku[i]);
+	KILN_ENSURE(t->s->n_eku <= KILN_CERT_MAX_EKU, KILN_ERR_ARG);
+	KILN_GUARD(ext_begin(t, &m, NID_ext_key_usage, false));
+	seq = t->b->len;
+	for (size_t i = 0; i < t->s->n_eku; i++)
+		KILN_GUARD(put_oid(t->b, t->s->eku[i]));
+	KILN_GUARD(kiln_der_wrap(t->b, seq, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
+}
 
-		ok = o != NULL && sk_ASN1_OBJECT_push(eku, o) > 0;
+/* SKI, then AKI: the issuer's SKI (the certificate's own when self-signed). */
+static kiln_result ext_key_ids(struct tbs_ctx *t)
+{
+	const ASN1_OCTET_STRING *issuer_ski =
+		t->s->issuer != NULL ? X509_get0_subject_key_id((X509 *)t->s->issuer) : NULL;
+	kiln_slice aki = kiln_slice_of(t->ski, sizeof(t->ski));
+	struct ext_mark m;
+	size_t seq;
+
+	KILN_GUARD(ext_begin(t, &m, NID_subject_key_identifier, false));
+	KILN_GUARD(put(t->b, KILN_DER_OCTET_STRING, t->ski, sizeof(t->ski)));
+	KILN_GUARD(ext_end(t, &m));
+	if (t->s->issuer != NULL) {
+		KILN_ENSURE(issuer_ski != NULL, KILN_ERR_CRYPTO);
+		aki = kiln_slice_of(ASN1_STRING_get0_data(issuer_ski),
+				    (size_t)ASN1_STRING_length(issuer_ski));
 	}
-	if (ok)
-		ok = X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT);
-	sk_ASN1_OBJECT_free(eku); /* OBJ_nid2obj objects are static */
-	KILN_ENSURE(ok == 1, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	KILN_GUARD(ext_begin(t, &m, NID_authority_key_identifier, false));
+	seq = t->b->len;
+	KILN_GUARD(kiln_der_write(t->b, TAG_KEYID, aki));
+	KILN_GUARD(kiln_der_wrap(t->b, seq, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
 }
 
 /*
@@ -220,295 +287,212 @@ static bool ia5_name_ok(const char *value)
 	return true;
 }
 
+static bool put_ia5_name(kiln_buf *b, uint8_t tag, const char *value, kiln_result *r)
+{
+	if (!ia5_name_ok(value))
+		return false;
+	*r = put(b, tag, value, strlen(value));
+	return kiln_is_ok(*r);
+}
+
 /*
  * Strict dotted-quad or RFC 4291 text, via inet_pton: a2i_IPADDRESS also
  * takes trailing blanks and leading zeros ("010.0.0.1"), which other
  * software reads as octal.
  */
-static ASN1_OCTET_STRING *ip_address(const char *value)
+static bool put_ip_name(kiln_buf *b, const char *value, kiln_result *r)
 {
 	unsigned char addr[16];
-	ASN1_OCTET_STRING *ip;
-	int len;
+	size_t len;
 
+	if (value == NULL)
+		return false;
 	if (inet_pton(AF_INET, value, addr) == 1)
 		len = 4;
 	else if (inet_pton(AF_INET6, value, addr) == 1)
 		len = 16;
 	else
-		return NULL;
-	ip = ASN1_OCTET_STRING_new();
-	if (ip != NULL && ASN1_OCTET_STRING_set(ip, addr, len) != 1) {
-		ASN1_OCTET_STRING_free(ip);
-		ip = NULL;
-	}
-	return ip;
+		return false;
+	*r = put(b, GN_IP, addr, len);
+	return kiln_is_ok(*r);
 }
 
-static bool push_name(GENERAL_NAMES *gens, int type, const char *value)
+static kiln_result ext_san(struct tbs_ctx *t, kiln_diag *d)
 {
-	GENERAL_NAME *gn = NULL;
-
-	if (value == NULL)
-		return false;
-	if (type == GEN_IPADD) {
-		ASN1_OCTET_STRING *ip = ip_address(value);
-
-		if (ip == NULL)
-			return false;
-		gn = GENERAL_NAME_new();
-		if (gn == NULL) {
-			ASN1_OCTET_STRING_free(ip);
-			return false;
-		}
-		GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
-	} else {
-		ASN1_IA5STRING *ia5;
-
-		if (!ia5_name_ok(value))
-			return false;
-		ia5 = ASN1_IA5STRING_new();
-		if (ia5 == NULL || ASN1_STRING_set(ia5, value, -1) != 1) {
-			ASN1_IA5STRING_free(ia5);
-			return false;
-		}
-		gn = GENERAL_NAME_new();
-		if (gn == NULL) {
-			ASN1_IA5STRING_free(ia5);
-			return false;
-		}
-		GENERAL_NAME_set0_value(gn, type, ia5);
-	}
-	if (sk_GENERAL_NAME_push(gens, gn) <= 0) {
-		GENERAL_NAME_free(gn);
-		return false;
-	}
-	return true;
-}
-
-static kiln_result add_san(X509 *x, const struct kiln_cert_spec *s, kiln_diag *d)
-{
-	GENERAL_NAMES *gens;
+	const struct kiln_cert_spec *s = t->s;
+	kiln_result r = kiln_ok();
+	struct ext_mark m;
 	bool ok = true;
+	size_t seq;
 
 	if (s->n_san_uri + s->n_san_dns + s->n_san_ip == 0)
 		return kiln_ok();
 	KILN_ENSURE(s->n_san_uri <= KILN_CERT_MAX_SAN && s->n_san_dns <= KILN_CERT_MAX_SAN &&
 			    s->n_san_ip <= KILN_CERT_MAX_SAN,
 		    KILN_ERR_ARG);
-	gens = sk_GENERAL_NAME_new_null();
-	KILN_ENSURE(gens != NULL, KILN_ERR_NOMEM);
+	KILN_GUARD(ext_begin(t, &m, NID_subject_alt_name, false));
+	seq = t->b->len;
 	for (size_t i = 0; ok && i < s->n_san_uri; i++)
-		ok = push_name(gens, GEN_URI, s->san_uri[i]);
+		ok = put_ia5_name(t->b, GN_URI, s->san_uri[i], &r);
 	for (size_t i = 0; ok && i < s->n_san_dns; i++)
-		ok = push_name(gens, GEN_DNS, s->san_dns[i]);
+		ok = put_ia5_name(t->b, GN_DNS, s->san_dns[i], &r);
 	for (size_t i = 0; ok && i < s->n_san_ip; i++)
-		ok = push_name(gens, GEN_IPADD, s->san_ip[i]);
-	if (ok)
-		ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
-	GENERAL_NAMES_free(gens);
+		ok = put_ip_name(t->b, s->san_ip[i], &r);
+	if (!kiln_is_ok(r))
+		return r;
 	if (!ok)
 		return kiln_diag_set(d, KILN_ERR_ARG,
 				     "a subject alternative name is not a valid URI, DNS name or IP address");
-	return kiln_ok();
+	KILN_GUARD(kiln_der_wrap(t->b, seq, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
 }
 
-static kiln_result add_crl_dp(X509 *x, const char *url)
+/* CRLDistributionPoints: one DistributionPoint whose fullName is the URL. */
+static kiln_result ext_crl_dp(struct tbs_ctx *t)
 {
-	CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
-	DIST_POINT *dp = DIST_POINT_new();
-	DIST_POINT_NAME *dpn = DIST_POINT_NAME_new();
-	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
-	bool ok = dps != NULL && dp != NULL && dpn != NULL && gens != NULL &&
-		  push_name(gens, GEN_URI, url);
+	size_t outer, dp, dpn, full;
+	kiln_result r = kiln_ok();
+	struct ext_mark m;
 
-	if (ok) {
-		dpn->type = 0;
-		dpn->name.fullname = gens;
-		gens = NULL;
-		dp->distpoint = dpn;
-		dpn = NULL;
-		ok = sk_DIST_POINT_push(dps, dp) > 0;
-		if (ok)
-			dp = NULL;
-	}
-	if (ok)
-		ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1;
-	GENERAL_NAMES_free(gens);
-	DIST_POINT_NAME_free(dpn);
-	DIST_POINT_free(dp);
-	CRL_DIST_POINTS_free(dps);
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	if (t->s->crl_url == NULL)
+		return kiln_ok();
+	KILN_GUARD(ext_begin(t, &m, NID_crl_distribution_points, false));
+	outer = t->b->len;
+	dp = t->b->len;
+	dpn = t->b->len;
+	full = t->b->len;
+	if (!put_ia5_name(t->b, GN_URI, t->s->crl_url, &r))
+		return kiln_is_ok(r) ? kiln_fail(KILN_ERR_CRYPTO) : r;
+	KILN_GUARD(kiln_der_wrap(t->b, full, TAG_EXPLICIT0)); /* fullName [0] GeneralNames */
+	KILN_GUARD(kiln_der_wrap(t->b, dpn, TAG_EXPLICIT0));  /* distributionPoint [0] */
+	KILN_GUARD(kiln_der_wrap(t->b, dp, KILN_DER_SEQUENCE));
+	KILN_GUARD(kiln_der_wrap(t->b, outer, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
 }
 
-static bool push_access(AUTHORITY_INFO_ACCESS *aia, int method, const char *url)
+static kiln_result put_access(kiln_buf *b, int method, const char *url)
 {
-	ACCESS_DESCRIPTION *ad;
-	GENERAL_NAMES *one;
-	bool ok;
+	size_t start = b->len;
+	kiln_result r = kiln_ok();
 
 	if (url == NULL)
-		return true;
-	one = sk_GENERAL_NAME_new_null();
-	ad = ACCESS_DESCRIPTION_new();
-	ok = one != NULL && ad != NULL && push_name(one, GEN_URI, url);
-	if (ok) {
-		GENERAL_NAME_free(ad->location);
-		ad->location = sk_GENERAL_NAME_pop(one);
-		ASN1_OBJECT_free(ad->method);
-		ad->method = OBJ_nid2obj(method);
-		ok = sk_ACCESS_DESCRIPTION_push(aia, ad) > 0;
-		if (ok)
-			ad = NULL;
-	}
-	ACCESS_DESCRIPTION_free(ad);
-	GENERAL_NAMES_free(one);
-	return ok;
-}
-
-static kiln_result add_aia(X509 *x, const struct kiln_cert_spec *s)
-{
-	AUTHORITY_INFO_ACCESS *aia;
-	bool ok;
-
-	if (s->ocsp_url == NULL && s->ca_issuers_url == NULL)
 		return kiln_ok();
-	aia = sk_ACCESS_DESCRIPTION_new_null();
-	KILN_ENSURE(aia != NULL, KILN_ERR_NOMEM);
-	ok = push_access(aia, NID_ad_OCSP, s->ocsp_url) &&
-	     push_access(aia, NID_ad_ca_issuers, s->ca_issuers_url);
-	if (ok)
-		ok = X509_add1_ext_i2d(x, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1;
-	AUTHORITY_INFO_ACCESS_free(aia);
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
-	return kiln_ok();
+	KILN_GUARD(put_oid(b, method));
+	if (!put_ia5_name(b, GN_URI, url, &r))
+		return kiln_is_ok(r) ? kiln_fail(KILN_ERR_CRYPTO) : r;
+	return kiln_der_wrap(b, start, KILN_DER_SEQUENCE);
 }
 
-static kiln_result add_key_ids(X509 *x, const struct kiln_cert_spec *s)
+static kiln_result ext_aia(struct tbs_ctx *t)
 {
-	ASN1_OCTET_STRING *ski = NULL;
-	AUTHORITY_KEYID *akid = NULL;
-	kiln_result r;
-	int ok;
+	struct ext_mark m;
+	size_t seq;
 
-	KILN_TRY(r, key_id(X509_get_X509_PUBKEY(x), &ski));
-	ok = X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT);
-	if (ok == 1) {
-		const ASN1_OCTET_STRING *issuer_ski =
-			s->issuer != NULL ? X509_get0_subject_key_id((X509 *)s->issuer) : ski;
+	if (t->s->ocsp_url == NULL && t->s->ca_issuers_url == NULL)
+		return kiln_ok();
+	KILN_GUARD(ext_begin(t, &m, NID_info_access, false));
+	seq = t->b->len;
+	KILN_GUARD(put_access(t->b, NID_ad_OCSP, t->s->ocsp_url));
+	KILN_GUARD(put_access(t->b, NID_ad_ca_issuers, t->s->ca_issuers_url));
+	KILN_GUARD(kiln_der_wrap(t->b, seq, KILN_DER_SEQUENCE));
+	return ext_end(t, &m);
+}
 
-		akid = AUTHORITY_KEYID_new();
-		ok = akid != NULL && issuer_ski != NULL;
-		if (ok) {
-			akid->keyid = ASN1_OCTET_STRING_dup(issuer_ski);
-			ok = akid->keyid != NULL &&
-			     X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0,
-					   X509V3_ADD_DEFAULT) == 1;
-		}
+/* RFC 5280 4.2: an extension appears at most once. */
+static bool ext_repeated(const struct tbs_ctx *t, size_t i)
+{
+	const ASN1_OBJECT *obj = X509_EXTENSION_get_object((X509_EXTENSION *)t->s->extra[i]);
+
+	for (size_t k = 0; k < t->n_own; k++) {
+		if (OBJ_cmp(obj, OBJ_nid2obj(t->own[k])) == 0)
+			return true;
 	}
-	r = ok == 1 ? kiln_ok() : kiln_fail(KILN_ERR_CRYPTO);
-out:
-	AUTHORITY_KEYID_free(akid);
-	ASN1_OCTET_STRING_free(ski);
-	return r;
+	for (size_t k = 0; k < i; k++) {
+		if (OBJ_cmp(obj, X509_EXTENSION_get_object((X509_EXTENSION *)t->s->extra[k])) == 0)
+			return true;
+	}
+	return false;
 }
 
-static kiln_result set_serial(X509 *x, const uint8_t serial[KILN_SERIAL_LEN])
+static kiln_result ext_extra(struct tbs_ctx *t, kiln_diag *d)
 {
-	BIGNUM *bn = BN_bin2bn(serial, KILN_SERIAL_LEN, NULL);
-	ASN1_INTEGER *ai = bn != NULL ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
-	int ok = ai != NULL && X509_set_serialNumber(x, ai) == 1;
+	for (size_t i = 0; i < t->s->n_extra; i++) {
+		unsigned char *der = NULL;
+		kiln_result r;
+		int n;
 
-	ASN1_INTEGER_free(ai);
-	BN_free(bn);
-	KILN_ENSURE(ok, KILN_ERR_CRYPTO);
+		KILN_ENSURE(t->s->extra[i] != NULL, KILN_ERR_ARG);
+		if (ext_repeated(t, i))
+			return kiln_diag_set(d, KILN_ERR_ARG,
+					     "extra extension %zu repeats an extension already present", i);
+		n = i2d_X509_EXTENSION((X509_EXTENSION *)t->s->extra[i], &der);
+		KILN_ENSURE(n > 0, KILN_ERR_CRYPTO);
+		r = kiln_buf_append(t->b, der, (size_t)n);
+		OPENSSL_free(der);
+		KILN_GUARD(r);
+	}
 	return kiln_ok();
 }
 
-static kiln_result set_basics(X509 *x, const struct kiln_cert_spec *s, kiln_diag *d)
+static kiln_result check_validity(const struct kiln_cert_spec *s, kiln_diag *d)
 {
-	const X509_NAME *issuer_name =
-		s->issuer != NULL ? X509_get_subject_name(s->issuer) : s->subject;
-
 	if (s->not_after <= s->not_before)
 		return kiln_diag_set(d, KILN_ERR_ARG, "certificate validity ends before it starts");
 	if (s->issuer != NULL &&
 	    ASN1_TIME_cmp_time_t(X509_get0_notAfter(s->issuer), (time_t)s->not_after) < 0)
 		return kiln_diag_set(d, KILN_ERR_ARG,
 				     "certificate would outlive its issuer; shorten validity_days");
-	KILN_ENSURE(X509_set_version(x, X509_VERSION_3) == 1, KILN_ERR_CRYPTO);
-	KILN_GUARD(set_serial(x, s->serial));
-	KILN_ENSURE(X509_set_issuer_name(x, issuer_name) == 1, KILN_ERR_CRYPTO);
-	KILN_ENSURE(X509_set_subject_name(x, s->subject) == 1, KILN_ERR_CRYPTO);
-	KILN_ENSURE(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)s->not_before) != NULL,
-		    KILN_ERR_CRYPTO);
-	KILN_ENSURE(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)s->not_after) != NULL,
-		    KILN_ERR_CRYPTO);
-	if (s->subject_spki.len > 0)
-		return copy_spki(x, s->subject_spki);
-	KILN_ENSURE(X509_set_pubkey(x, (EVP_PKEY *)s->subject_key) == 1, KILN_ERR_CRYPTO);
 	return kiln_ok();
 }
 
-static kiln_result add_extensions(X509 *x, const struct kiln_cert_spec *s, kiln_diag *d)
+/*
+ * TBSCertificate ::= SEQUENCE { version [0] v3, serialNumber, signature,
+ * issuer, validity, subject, subjectPublicKeyInfo, extensions [3] }
+ */
+static kiln_result write_tbs(struct tbs_ctx *t, const struct kiln_alg_info *ai, kiln_diag *d)
 {
-	KILN_GUARD(add_basic(x, s));
-	KILN_GUARD(add_key_usage(x, s->key_usage));
-	KILN_GUARD(add_eku(x, s));
-	KILN_GUARD(add_key_ids(x, s));
-	KILN_GUARD(add_san(x, s, d));
-	if (s->crl_url != NULL)
-		KILN_GUARD(add_crl_dp(x, s->crl_url));
-	KILN_GUARD(add_aia(x, s));
-	for (size_t i = 0; i < s->n_extra; i++) {
-		const X509_EXTENSION *ext = s->extra[i];
+	const struct kiln_cert_spec *s = t->s;
+	kiln_buf *b = t->b;
+	size_t tbs = b->len, part;
 
-		KILN_ENSURE(ext != NULL, KILN_ERR_ARG);
-		/* RFC 5280 4.2: an extension appears at most once. */
-		if (X509_get_ext_by_OBJ(x, X509_EXTENSION_get_object((X509_EXTENSION *)ext), -1) >= 0)
-			return kiln_diag_set(d, KILN_ERR_ARG,
-					     "extra extension %zu repeats an extension already present", i);
-		KILN_ENSURE(X509_add_ext(x, (X509_EXTENSION *)ext, -1) == 1, KILN_ERR_CRYPTO);
-	}
-	return kiln_ok();
+	KILN_GUARD(check_validity(s, d));
+	KILN_GUARD(kiln_buf_append(b, "\xa0\x03\x02\x01\x02", 5));
+	KILN_GUARD(put_uint(b, s->serial, KILN_SERIAL_LEN));
+	KILN_GUARD(kiln_buf_append_slice(b, ai->algid));
+	KILN_GUARD(put_name(b, s->issuer != NULL ? X509_get_subject_name(s->issuer) : s->subject));
+	part = b->len;
+	KILN_GUARD(put_time(b, s->not_before));
+	KILN_GUARD(put_time(b, s->not_after));
+	KILN_GUARD(kiln_der_wrap(b, part, KILN_DER_SEQUENCE));
+	KILN_GUARD(put_name(b, s->subject));
+	KILN_GUARD(put_spki(t));
+	part = b->len;
+	KILN_GUARD(ext_basic(t));
+	KILN_GUARD(ext_key_usage(t));
+	KILN_GUARD(ext_eku(t));
+	KILN_GUARD(ext_key_ids(t));
+	KILN_GUARD(ext_san(t, d));
+	KILN_GUARD(ext_crl_dp(t));
+	KILN_GUARD(ext_aia(t));
+	KILN_GUARD(ext_extra(t, d));
+	KILN_GUARD(kiln_der_wrap(b, part, KILN_DER_SEQUENCE));
+	KILN_GUARD(kiln_der_wrap(b, part, TAG_EXPLICIT3));
+	return kiln_der_wrap(b, tbs, KILN_DER_SEQUENCE);
 }
 
 kiln_result kiln_cert_tbs(const struct kiln_cert_spec *spec, kiln_buf *tbs, kiln_diag *d)
 {
-	return kiln_cert_tbs_x509(spec, tbs, NULL, d);
-}
-
-kiln_result kiln_cert_tbs_x509(const struct kiln_cert_spec *spec, kiln_buf *tbs, X509 **built,
-			       kiln_diag *d)
-{
 	const struct kiln_alg_info *ai = kiln_alg_get(spec->sig_alg);
-	unsigned char *der = NULL;
+	struct tbs_ctx t = { .s = spec, .b = tbs };
+	size_t start = tbs->len;
 	kiln_result r;
-	X509 *x;
-	int n;
 
-	if (built != NULL)
-		*built = NULL;
 	KILN_ENSURE(ai != NULL && spec->subject != NULL && spec->subject_key != NULL, KILN_ERR_ARG);
-	x = X509_new();
-	KILN_ENSURE(x != NULL, KILN_ERR_NOMEM);
-	KILN_TRY(r, set_basics(x, spec, d));
-	KILN_TRY(r, add_extensions(x, spec, d));
-	KILN_TRY(r, set_tbs_sigalg(x, ai));
-	n = i2d_re_X509_tbs(x, &der);
-	if (n <= 0) {
-		r = kiln_fail(KILN_ERR_CRYPTO);
-		goto out;
+	r = write_tbs(&t, ai, d);
+	if (!kiln_is_ok(r) && tbs->ptr != NULL) {
+		tbs->len = start; /* nothing half-written is left appended */
+		tbs->ptr[start] = 0;
 	}
-	r = kiln_buf_append(tbs, der, (size_t)n);
-	if (kiln_is_ok(r) && built != NULL) {
-		*built = x;
-		x = NULL;
-	}
-out:
-	OPENSSL_free(der);
-	X509_free(x);
 	ERR_clear_error();
 	return r;
 }

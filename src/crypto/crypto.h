@@ -90,6 +90,12 @@ KILN_MUST_USE kiln_result kiln_der_read_tlv(kiln_cursor *c, uint8_t *tag, kiln_s
 KILN_MUST_USE kiln_result kiln_der_check(kiln_slice in);
 /* Appends tag, DER length and content. */
 KILN_MUST_USE kiln_result kiln_der_write(kiln_buf *out, uint8_t tag, kiln_slice content);
+/*
+ * Makes the bytes appended to b since offset start the content of one TLV:
+ * the tag and DER length are inserted before them. Nested structures are
+ * written in one buffer, inside out: remember b->len, write the content, wrap.
+ */
+KILN_MUST_USE kiln_result kiln_der_wrap(kiln_buf *b, size_t start, uint8_t tag);
 
 #define KILN_DER_SEQUENCE 0x30
 #define KILN_DER_BIT_STRING 0x03
@@ -159,10 +165,10 @@ struct kiln_cert_spec {
 	const EVP_PKEY *subject_key;
 	/*
 	 * The subject key's DER SubjectPublicKeyInfo as it arrived (a CSR's).
-	 * When set, it is copied into the certificate field by field: OpenSSL
-	 * 3.0 re-encodes an EVP_PKEY through its provider encoders, which costs
+	 * When set, it is copied into the certificate as it is: OpenSSL 3.0
+	 * re-encodes an EVP_PKEY through its provider encoders, which costs
 	 * more than a P-256 signature. subject_key must name the same key (the
-	 * lint checks the key through it).
+	 * lint requires the certificate's key bytes to be these).
 	 */
 	kiln_slice subject_spki;
 	/* NULL for a self-signed certificate: then issuer = subject and AKI = SKI. */
@@ -188,18 +194,14 @@ struct kiln_cert_spec {
 };
 
 /*
- * Builds the TBSCertificate DER for spec. The signature AlgorithmIdentifier
- * inside the TBS is the one of spec->sig_alg. tbs is appended to.
+ * Writes the TBSCertificate DER for spec (extensions in this order:
+ * basicConstraints and keyUsage, critical; extKeyUsage, SKI, AKI,
+ * subjectAltName, CRL distribution point, AIA; then spec->extra). The
+ * signature AlgorithmIdentifier inside the TBS is the one of spec->sig_alg.
+ * tbs is appended to; on failure nothing is.
  */
 KILN_MUST_USE kiln_result kiln_cert_tbs(const struct kiln_cert_spec *spec, kiln_buf *tbs,
 					kiln_diag *d);
-/*
- * Same, and *built (if not NULL) receives the unsigned certificate object the
- * TBS was encoded from, for the lint (caller frees). Its outer signature
- * fields are empty; the TBS signature algorithm is set.
- */
-KILN_MUST_USE kiln_result kiln_cert_tbs_x509(const struct kiln_cert_spec *spec, kiln_buf *tbs,
-					     X509 **built, kiln_diag *d);
 /*
  * Assembles SEQUENCE { tbs, AlgorithmIdentifier, BIT STRING sig } for any
  * X.509 signed object (certificate, CRL). sig is the X.509 signature value

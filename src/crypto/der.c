@@ -7,6 +7,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
+#include <string.h>
 
 kiln_result kiln_der_read(kiln_cursor *c, uint8_t *tag, kiln_slice *content)
 {
@@ -100,6 +101,36 @@ kiln_result kiln_der_write(kiln_buf *out, uint8_t tag, kiln_slice content)
 	KILN_GUARD(kiln_buf_reserve(out, n + len));
 	KILN_GUARD(kiln_buf_append(out, hdr, n));
 	return kiln_buf_append_slice(out, content);
+}
+
+static size_t len_octets(size_t len)
+{
+	return len < 0x80 ? 1 : len > 0xffffff ? 5 : len > 0xffff ? 4 : len > 0xff ? 3 : 2;
+}
+
+kiln_result kiln_der_wrap(kiln_buf *b, size_t start, uint8_t tag)
+{
+	size_t len, hdr;
+	uint8_t *p;
+
+	KILN_ENSURE(start <= b->len, KILN_ERR_ARG);
+	len = b->len - start;
+	KILN_ENSURE(len <= 0xffffffffu, KILN_ERR_TOO_BIG);
+	hdr = 1 + len_octets(len);
+	KILN_GUARD(kiln_buf_reserve(b, hdr));
+	p = b->ptr + start;
+	memmove(p + hdr, p, len);
+	p[0] = tag;
+	if (len < 0x80) {
+		p[1] = (uint8_t)len;
+	} else {
+		p[1] = (uint8_t)(0x80 | (hdr - 2));
+		for (size_t i = 2; i < hdr; i++)
+			p[i] = (uint8_t)(len >> (8 * (hdr - 1 - i)));
+	}
+	b->len += hdr;
+	b->ptr[b->len] = 0;
+	return kiln_ok();
 }
 
 kiln_result kiln_ecdsa_raw_to_der(kiln_alg alg, kiln_slice raw, kiln_buf *out)

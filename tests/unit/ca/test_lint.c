@@ -1,8 +1,8 @@
 /*
  * Lint before sign: a valid certificate passes, and each RFC 5280 or profile
  * rule, broken on its own, is refused with its own message. Certificates are
- * hand-built with OpenSSL here so the lint sees what kiln's builder would
- * never produce.
+ * hand-built with OpenSSL here, and their TBS encoded by OpenSSL, so the
+ * lint sees what kiln's writer would never produce.
  */
 #include "support/ca_fixture.h"
 
@@ -129,18 +129,17 @@ static X509 *build(const struct mk *m)
 static struct kiln_lint_profile leaf_profile(void)
 {
 	return (struct kiln_lint_profile){ false, -1, KU_DIGITAL_SIGNATURE, 365, ca_cert,
-					   KILN_ALG_P256, NULL, NULL };
+					   KILN_ALG_P256, NULL, NULL, { NULL, 0 } };
 }
 
-/* Lints m against the leaf profile; expects failure naming want (NULL: success). */
-static void expect(const struct mk *m, const struct kiln_lint_profile *p, const char *want)
+/* Lints DER against p; expects failure naming want (NULL: success). */
+static void expect_der(kiln_slice der, const struct kiln_lint_profile *p, const char *want)
 {
-	X509 *x = build(m);
 	kiln_diag d;
 	kiln_result r;
 
 	kiln_diag_clear(&d);
-	r = kiln_lint_cert(x, p, &d);
+	r = kiln_lint_tbs(der, p, &d);
 	if (want == NULL) {
 		if (!kiln_is_ok(r))
 			fail_msg("unexpected lint failure: %s", d.text);
@@ -150,6 +149,29 @@ static void expect(const struct mk *m, const struct kiln_lint_profile *p, const 
 		if (strstr(d.text, want) == NULL)
 			fail_msg("lint message '%s' lacks '%s'", d.text, want);
 	}
+}
+
+/* The TBS OpenSSL encodes for x: what the lint reads. */
+static void tbs_of(X509 *x, kiln_buf *out)
+{
+	unsigned char *der = NULL;
+	int n = i2d_re_X509_tbs(x, &der);
+
+	assert_true(n > 0);
+	kiln_buf_init(out, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_buf_append(out, der, (size_t)n));
+	OPENSSL_free(der);
+}
+
+/* Builds m, then lints its TBS against p; expects failure naming want (NULL: success). */
+static void expect(const struct mk *m, const struct kiln_lint_profile *p, const char *want)
+{
+	X509 *x = build(m);
+	kiln_buf tbs;
+
+	tbs_of(x, &tbs);
+	expect_der(kiln_buf_view(&tbs), p, want);
+	kiln_buf_cleanup(&tbs);
 	X509_free(x);
 }
 
@@ -385,6 +407,94 @@ static void test_san(void **state)
 	expect(&m, &p, "outside LDH");
 }
 
+/* TBS bytes wrapped again as a SEQUENCE after their content, with extra appended. */
+static void rewrap(kiln_slice tbs, const char *extra, size_t extra_len, kiln_buf *out)
+{
+	kiln_cursor c;
+	kiln_slice content;
+	uint8_t tag;
+
+	kiln_cursor_init(&c, tbs);
+	KT_OK(kiln_der_read(&c, &tag, &content));
+	kiln_buf_init(out, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_buf_append_slice(out, content));
+	KT_OK(kiln_buf_append(out, extra, extra_len));
+	KT_OK(kiln_der_wrap(out, 0, KILN_DER_SEQUENCE));
+}
+
+/* Offset of the extensions ([3]) inside a TBS. */
+static size_t extensions_at(kiln_slice tbs)
+{
+	kiln_cursor c, in;
+	kiln_slice content, f;
+	uint8_t tag;
+
+	kiln_cursor_init(&c, tbs);
+	KT_OK(kiln_der_read(&c, &tag, &content));
+	kiln_cursor_init(&in, content);
+	for (int i = 0; i < 7; i++)
+		KT_OK(kiln_der_read(&in, &tag, &f));
+	return (size_t)(content.ptr - tbs.ptr) + in.pos;
+}
+
+/*
+ * The lint reads the bytes to be signed: not a TBS at all, a field after the
+ * extensions, an explicit FALSE critical flag (not DER), a key other than the
+ * one requested (given as bytes, or as a key to compare with).
+ */
+static void test_tbs_bytes(void **state)
+{
+	struct kiln_lint_profile p = leaf_profile();
+	struct mk m = valid();
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	unsigned char *spki = NULL, *ospki = NULL;
+	uint8_t *crit;
+	kiln_buf tbs, bad;
+	size_t at;
+	int n, on;
+	X509 *x;
+
+	(void)state;
+	assert_non_null(key);
+	assert_non_null(other);
+	expect_der(kiln_slice_str("\x04\x00"), &p, "not one DER SEQUENCE");
+	expect_der(kiln_slice_str(""), &p, "not one DER SEQUENCE");
+	m.subject_key = key;
+	x = build(&m);
+	tbs_of(x, &tbs);
+	n = i2d_PUBKEY(key, &spki);
+	on = i2d_PUBKEY(other, &ospki);
+	assert_true(n > 0 && on > 0);
+	p.subject_key = key;
+	p.subject_spki = kiln_slice_of(spki, (size_t)n);
+	expect_der(kiln_buf_view(&tbs), &p, NULL);
+	p.subject_key = other;
+	p.subject_spki = kiln_slice_of(ospki, (size_t)on);
+	expect_der(kiln_buf_view(&tbs), &p, "the one requested");
+	p.subject_spki = kiln_slice_of(NULL, 0);
+	expect_der(kiln_buf_view(&tbs), &p, "the one requested");
+	p.subject_key = key;
+	expect_der(kiln_buf_view(&tbs), &p, NULL);
+	p = leaf_profile();
+	/* an issuerUniqueID-like [1] after the extensions */
+	rewrap(kiln_buf_view(&tbs), "\x81\x01\x00", 3, &bad);
+	expect_der(kiln_buf_view(&bad), &p, "only extensions may follow");
+	kiln_buf_cleanup(&bad);
+	/* basicConstraints' critical flag as an explicit FALSE */
+	at = extensions_at(kiln_buf_view(&tbs));
+	crit = memmem(tbs.ptr + at, tbs.len - at, "\x01\x01\xff", 3);
+	assert_non_null(crit);
+	crit[2] = 0x00;
+	expect_der(kiln_buf_view(&tbs), &p, "extensions must be decodable");
+	kiln_buf_cleanup(&tbs);
+	OPENSSL_free(spki);
+	OPENSSL_free(ospki);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+	X509_free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -399,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_signature_algorithm),
 		cmocka_unit_test(test_subject_key),
 		cmocka_unit_test(test_san),
+		cmocka_unit_test(test_tbs_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

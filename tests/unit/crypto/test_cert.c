@@ -2,8 +2,11 @@
  * Unit tests for src/crypto/cert.c: serials, TBS building, signed-object
  * assembly around a signature made elsewhere (here: OpenSSL with a CA key,
  * standing in for the HSM), parsing, checking, printing. Chains are also
- * checked by an independent verifier, the openssl CLI.
+ * checked by an independent verifier, the openssl CLI, and every kind of
+ * TBS is compared byte for byte with the one OpenSSL's X509 object model
+ * encodes from the same spec (support/cert_ref.c).
  */
+#include "support/cert_ref.h"
 #include "support/support.h"
 
 #include "crypto/crypto.h"
@@ -942,6 +945,144 @@ static void test_issuer_without_ski(void **state)
 	X509_free(ca);
 }
 
+/* ------------------------------------------------- the reference encoding */
+
+/* kiln's DER writer and OpenSSL's object model encode spec to the same bytes. */
+static void assert_same_tbs(const struct kiln_cert_spec *spec)
+{
+	kiln_buf mine, ref;
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	kiln_buf_init(&mine, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&ref, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_cert_tbs(spec, &mine, &d));
+	KT_OK(kt_cert_tbs_ref(spec, &ref, NULL, &d));
+	assert_int_equal(mine.len, ref.len);
+	assert_memory_equal(mine.ptr, ref.ptr, ref.len);
+	kiln_buf_cleanup(&mine);
+	kiln_buf_cleanup(&ref);
+}
+
+static void test_same_bytes_as_openssl(void **state)
+{
+	static const unsigned kus[] = { KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT,
+					 KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT,
+					 KU_DIGITAL_SIGNATURE | KU_ENCIPHER_ONLY,
+					 KU_KEY_AGREEMENT | KU_DECIPHER_ONLY, KU_DECIPHER_ONLY,
+					 KU_NON_REPUDIATION | KU_DATA_ENCIPHERMENT | KU_CRL_SIGN, 0 };
+	static const int path_lens[] = { -1, 0, 1, 127, 128, 255, 256, 70000 };
+	X509_NAME *n = name_of("Acme", "device-0001");
+	X509_NAME *u = NULL;
+	const struct kiln_name_attr uattrs[] = { { "O", "Grüne Geräte GmbH" }, { "OU", "Linie 3" },
+						 { "CN", "Prüfplatz 7" } };
+	ASN1_OBJECT *obj = OBJ_txt2obj("1.3.6.1.4.1.55555.7", 1);
+	ASN1_OCTET_STRING *val = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *extra[2] = { NULL, NULL };
+	ASN1_NULL *null = ASN1_NULL_new();
+	unsigned char *spki = NULL;
+	int spki_len;
+	struct kiln_cert_spec s;
+
+	(void)state;
+	KT_OK(kiln_name_build(uattrs, 3, &u, NULL));
+	assert_non_null(obj);
+	assert_non_null(val);
+	assert_int_equal(ASN1_OCTET_STRING_set(val, (const unsigned char *)"\x0c\x03" "abc", 5), 1);
+	extra[0] = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, val);
+	extra[1] = X509V3_EXT_i2d(NID_id_pkix_OCSP_noCheck, 0, null);
+	assert_non_null(extra[0]);
+	assert_non_null(extra[1]);
+	spki_len = i2d_PUBKEY(leaf_ec, &spki);
+	assert_true(spki_len > 0);
+	for (size_t i = 0; i < N_ALGS; i++) {
+		X509_NAME *rn = NULL;
+		X509 *root = make_root(i, &rn);
+
+		/* roots and intermediates: self-signed, every path length */
+		for (size_t k = 0; k < sizeof(path_lens) / sizeof(path_lens[0]); k++) {
+			ca_spec(&s, rn, ca_keys[i], algs[i], NULL, path_lens[k]);
+			assert_same_tbs(&s);
+			ca_spec(&s, n, other_ca_key, algs[i], root, path_lens[k]);
+			assert_same_tbs(&s);
+		}
+		/* leaves: EC and Ed25519 keys, the SPKI given or encoded from the key */
+		leaf_spec(&s, n, leaf_ec, algs[i], root);
+		assert_same_tbs(&s);
+		s.subject_spki = kiln_slice_of(spki, (size_t)spki_len);
+		assert_same_tbs(&s);
+		leaf_spec(&s, u, leaf_ed, algs[i], root);
+		assert_same_tbs(&s);
+		/* every key usage shape, every name and URL kind, several EKUs, extras */
+		for (size_t k = 0; k < sizeof(kus) / sizeof(kus[0]); k++) {
+			leaf_spec(&s, n, leaf_ec, algs[i], root);
+			s.key_usage = kus[k];
+			s.eku[0] = NID_client_auth;
+			s.eku[1] = NID_server_auth;
+			s.eku[2] = NID_code_sign;
+			s.n_eku = k % 4;
+			s.san_uri[0] = "urn:kiln:widget:device-0001";
+			s.san_uri[1] = "https://devices.example.com/d/0001?x=1";
+			s.n_san_uri = k % 3;
+			s.san_dns[0] = "device-0001.example.com";
+			s.n_san_dns = k % 2;
+			s.san_ip[0] = "192.0.2.7";
+			s.san_ip[1] = "2001:db8::7";
+			s.n_san_ip = (k + 1) % 3;
+			s.crl_url = k % 2 ? "http://ca.example.com/crl/test-issuing.crl" : NULL;
+			s.ocsp_url = k % 3 ? "http://ca.example.com/ocsp" : NULL;
+			s.ca_issuers_url = k % 4 == 1 ? "http://ca.example.com/ca.crt" : NULL;
+			s.extra = (const X509_EXTENSION *const *)extra;
+			s.n_extra = k % 3;
+			assert_same_tbs(&s);
+		}
+		/* serials with leading zero octets and a high bit; a far notAfter (GeneralizedTime) */
+		leaf_spec(&s, n, leaf_ec, algs[i], NULL);
+		memset(s.serial, 0, sizeof(s.serial));
+		s.serial[2] = 0x80;
+		s.serial[KILN_SERIAL_LEN - 1] = 1;
+		s.not_after = 2840140800; /* 2060-01-01 */
+		assert_same_tbs(&s);
+		memset(s.serial, 0xff, sizeof(s.serial));
+		s.not_before = -631152000; /* 1950-01-01 */
+		assert_same_tbs(&s);
+		X509_NAME_free(rn);
+		X509_free(root);
+	}
+	OPENSSL_free(spki);
+	X509_EXTENSION_free(extra[0]);
+	X509_EXTENSION_free(extra[1]);
+	ASN1_NULL_free(null);
+	ASN1_OCTET_STRING_free(val);
+	ASN1_OBJECT_free(obj);
+	X509_NAME_free(u);
+	X509_NAME_free(n);
+}
+
+/* A refused spec appends nothing to the buffer it was given. */
+static void test_refusal_appends_nothing(void **state)
+{
+	X509 *ca = make_root(0, NULL);
+	X509_NAME *n = name_of("Acme", "d");
+	struct kiln_cert_spec s;
+	kiln_buf tbs;
+	kiln_diag d;
+
+	(void)state;
+	kiln_diag_clear(&d);
+	kiln_buf_init(&tbs, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_buf_append_str(&tbs, "kept"));
+	leaf_spec(&s, n, leaf_ec, KILN_ALG_P256, ca);
+	s.san_dns[0] = "bad name";
+	s.n_san_dns = 1;
+	KT_ERR(kiln_cert_tbs(&s, &tbs, &d), KILN_ERR_ARG);
+	assert_int_equal(tbs.len, 4);
+	assert_string_equal(kiln_buf_cstr(&tbs), "kept");
+	kiln_buf_cleanup(&tbs);
+	X509_NAME_free(n);
+	X509_free(ca);
+}
+
 /* --------------------------------------------------------- assembly */
 
 static void test_signed_assemble_structure(void **state)
@@ -1217,6 +1358,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_serial_new),
+		cmocka_unit_test(test_same_bytes_as_openssl),
+		cmocka_unit_test(test_refusal_appends_nothing),
 		cmocka_unit_test(test_self_signed_root_each_alg),
 		cmocka_unit_test(test_leaf_each_alg),
 		cmocka_unit_test(test_names_copied_exactly),

@@ -347,6 +347,53 @@ static void test_write_appends_and_caps(void **state)
 	kiln_buf_cleanup(&b);
 }
 
+/* kiln_der_wrap makes of appended bytes what kiln_der_write makes of them, in place. */
+static void test_wrap_matches_write(void **state)
+{
+	static const size_t lens[] = { 0, 1, 127, 128, 255, 256, 65535, 65536 };
+	kiln_buf a, b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		uint8_t *content = malloc(lens[i] + 1);
+
+		assert_non_null(content);
+		for (size_t j = 0; j < lens[i]; j++)
+			content[j] = (uint8_t)(j * 7 + 1);
+		kiln_buf_init(&a, KILN_BUF_DEFAULT_MAX);
+		kiln_buf_init(&b, KILN_BUF_DEFAULT_MAX);
+		KT_OK(kiln_buf_append(&a, "ab", 2));
+		KT_OK(kiln_buf_append(&a, content, lens[i]));
+		KT_OK(kiln_der_wrap(&a, 2, KILN_DER_SEQUENCE));
+		KT_OK(kiln_buf_append(&b, "ab", 2));
+		KT_OK(kiln_der_write(&b, KILN_DER_SEQUENCE, kiln_slice_of(content, lens[i])));
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.ptr, b.ptr, b.len);
+		assert_int_equal(a.ptr[a.len], 0);
+		kiln_buf_cleanup(&a);
+		kiln_buf_cleanup(&b);
+		free(content);
+	}
+	/* nested, inside out: SEQUENCE { SEQUENCE { INTEGER 5 } } */
+	kiln_buf_init(&a, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_der_write(&a, KILN_DER_INTEGER, kiln_slice_of("\x05", 1)));
+	KT_OK(kiln_der_wrap(&a, 0, KILN_DER_SEQUENCE));
+	KT_OK(kiln_der_wrap(&a, 0, KILN_DER_SEQUENCE));
+	assert_int_equal(a.len, 7);
+	assert_memory_equal(a.ptr, "\x30\x05\x30\x03\x02\x01\x05", 7);
+	KT_OK(kiln_der_check(kiln_buf_view(&a)));
+	/* a start past the end, or a header that does not fit, changes nothing */
+	KT_ERR(kiln_der_wrap(&a, 8, KILN_DER_SEQUENCE), KILN_ERR_ARG);
+	assert_int_equal(a.len, 7);
+	kiln_buf_cleanup(&a);
+	kiln_buf_init(&a, 3);
+	KT_OK(kiln_buf_append(&a, "xyz", 3));
+	KT_ERR(kiln_der_wrap(&a, 0, KILN_DER_SEQUENCE), KILN_ERR_TOO_BIG);
+	assert_int_equal(a.len, 3);
+	assert_memory_equal(a.ptr, "xyz", 3);
+	kiln_buf_cleanup(&a);
+}
+
 /* ---------------------------------------------------- kiln_ecdsa_raw_to_der */
 
 /* The DER OpenSSL produces for r, s given as big-endian bytes. */
@@ -536,6 +583,7 @@ int main(void)
 		cmocka_unit_test(test_check_depth),
 		cmocka_unit_test(test_check_trailing_refused),
 		cmocka_unit_test(test_check_inner_errors),
+		cmocka_unit_test(test_wrap_matches_write),
 		cmocka_unit_test(test_write_lengths_round_trip),
 		cmocka_unit_test(test_write_appends_and_caps),
 		cmocka_unit_test(test_ecdsa_known_small_values),
