@@ -58,7 +58,10 @@ static bool read_tag(kiln_cursor *c, uint8_t want, kiln_slice *content, kiln_sli
 	       tag == want;
 }
 
-/* Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE (DER: absent or TRUE), extnValue } */
+/*
+ * Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }:
+ * in DER the flag is absent or TRUE.
+ */
 static bool read_ext(kiln_cursor *c, struct lint_ext *e)
 {
 	kiln_slice seq, b;
