@@ -57,6 +57,14 @@ refuse() {
 
 # Row counts straight from SQLite, not through kiln.
 rows() { sqlite3 "$1/kiln.db" "SELECT count(*) FROM $2${3:+ WHERE $3};"; }
+# Inverts the low bit of the byte at offset $2 of file $1: always a change (writing a
+# constant byte leaves the file as it was when that byte already held it).
+flip_byte() {
+	python3 -c 'import sys
+p, o = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(o); b = f.read(1); f.seek(o); f.write(bytes([b[0] ^ 1]))' "$1" "$2"
+}
 
 # A device key and CSR: csr ALG OUT_PREFIX SUBJECT
 csr() {

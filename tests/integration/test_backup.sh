@@ -67,7 +67,7 @@ check "approved, not executed yet" test "$(kiln --dir "$D" request show "$R" --j
 
 # another file than the approved one
 cp "$T/b1.kbk" "$T/flip.kbk"
-printf '\x01' | dd of="$T/flip.kbk" bs=1 seek=$(( $(stat -c %s "$T/b1.kbk") - 10 )) conv=notrunc 2>/dev/null
+flip_byte "$T/flip.kbk" $(( $(stat -c %s "$T/b1.kbk") - 10 ))
 s0=$(snap); e0=$(rows "$D" events)
 refuse "a file whose SHA-256 differs from the approved one" "not the approved one" kiln --dir "$D" backup restore "$T/flip.kbk" --request "$R"
 check "... nothing changed but one event" test "$(snap)" = "$s0" -a "$(rows "$D" events)" -eq $((e0 + 1))
@@ -87,7 +87,7 @@ check "... nothing changed but one event" test "$(snap)" = "$s0" -a "$(rows "$D"
 check "no staged file left behind" test ! -e "$D/kiln.db.restore"
 # a changed header field (tree size): the AAD covers it
 cp "$T/b1.kbk" "$T/hdr.kbk"
-printf '\x7f' | dd of="$T/hdr.kbk" bs=1 seek=43 conv=notrunc 2>/dev/null
+flip_byte "$T/hdr.kbk" 43
 RH=$(kiln --dir "$D" --json backup restore "$T/hdr.kbk" | json /dev/stdin 'j["request"]')
 approve_all "$D" "$RH"
 refuse "a changed header (AAD)" "authentication failed" kiln --dir "$D" backup restore "$T/hdr.kbk" --request "$RH"
