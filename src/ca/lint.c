@@ -14,6 +14,7 @@
 #include <string.h>
 
 #define LINT(d, ...) kiln_diag_set((d), KILN_ERR_INTERNAL, "lint: " __VA_ARGS__)
+#define BAD_EXT(d) LINT(d, "extensions must be decodable and not repeated")
 
 #define TAG_BOOLEAN 0x01
 #define TAG_OID 0x06
@@ -58,6 +59,15 @@ static bool read_tag(kiln_cursor *c, uint8_t want, kiln_slice *content, kiln_sli
 	       tag == want;
 }
 
+/* s is exactly one TLV with tag want; its content in *content. */
+static bool read_whole(kiln_slice s, uint8_t want, kiln_slice *content)
+{
+	kiln_cursor c;
+
+	kiln_cursor_init(&c, s);
+	return read_tag(&c, want, content, NULL) && kiln_cursor_remaining(&c) == 0;
+}
+
 /*
  * Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }:
  * in DER the flag is absent or TRUE.
@@ -84,12 +94,11 @@ static bool read_ext(kiln_cursor *c, struct lint_ext *e)
 
 static kiln_result read_exts(kiln_slice outer, struct lint_tbs *t, kiln_diag *d)
 {
-	kiln_cursor c, in;
+	kiln_cursor in;
 	kiln_slice seq;
 
-	kiln_cursor_init(&c, outer);
-	if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0)
-		return LINT(d, "extensions must be decodable and not repeated");
+	if (!read_whole(outer, KILN_DER_SEQUENCE, &seq))
+		return BAD_EXT(d);
 	kiln_cursor_init(&in, seq);
 	while (kiln_cursor_remaining(&in) > 0) {
 		struct lint_ext *e = &t->ext[t->n_ext];
@@ -97,11 +106,11 @@ static kiln_result read_exts(kiln_slice outer, struct lint_tbs *t, kiln_diag *d)
 		if (t->n_ext == LINT_MAX_EXT)
 			return LINT(d, "more than %d extensions", LINT_MAX_EXT);
 		if (!read_ext(&in, e))
-			return LINT(d, "extensions must be decodable and not repeated");
+			return BAD_EXT(d);
 		for (size_t i = 0; i < t->n_ext; i++) {
 			if (t->ext[i].oid.len == e->oid.len &&
 			    memcmp(t->ext[i].oid.ptr, e->oid.ptr, e->oid.len) == 0)
-				return LINT(d, "extensions must be decodable and not repeated");
+				return BAD_EXT(d);
 		}
 		t->n_ext++;
 	}
@@ -116,10 +125,9 @@ static kiln_result read_exts(kiln_slice outer, struct lint_tbs *t, kiln_diag *d)
 static kiln_result read_tbs(kiln_slice der, struct lint_tbs *t, kiln_diag *d)
 {
 	kiln_slice seq, ver, v, validity, exts;
-	kiln_cursor c, in, vc;
+	kiln_cursor in, vc;
 
-	kiln_cursor_init(&c, der);
-	if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0)
+	if (!read_whole(der, KILN_DER_SEQUENCE, &seq))
 		return LINT(d, "the TBS is not one DER SEQUENCE");
 	kiln_cursor_init(&in, seq);
 	if (!read_tag(&in, TAG_VERSION, &ver, NULL))
@@ -319,25 +327,24 @@ static kiln_result lint_basic(const struct lint_tbs *t, const struct kiln_lint_p
 {
 	const struct lint_ext *e = FIND_EXT(t, oid_bc);
 	kiln_slice seq, b, pl;
-	kiln_cursor c, in;
+	kiln_cursor in;
 	bool is_ca = false;
 	long path_len = -1;
 
 	if (e == NULL)
 		return LINT(d, "basicConstraints must be present");
-	kiln_cursor_init(&c, e->value);
-	if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0)
-		return LINT(d, "extensions must be decodable and not repeated");
+	if (!read_whole(e->value, KILN_DER_SEQUENCE, &seq))
+		return BAD_EXT(d);
 	kiln_cursor_init(&in, seq);
 	if (kiln_cursor_remaining(&in) > 0 && in.ptr[in.pos] == TAG_BOOLEAN) {
 		if (!read_tag(&in, TAG_BOOLEAN, &b, NULL) || b.len != 1 || b.ptr[0] != 0xff)
-			return LINT(d, "extensions must be decodable and not repeated");
+			return BAD_EXT(d);
 		is_ca = true;
 	}
 	if (kiln_cursor_remaining(&in) > 0) {
 		if (!read_tag(&in, KILN_DER_INTEGER, &pl, NULL) || pl.len == 0 || pl.len > 2 ||
 		    (pl.ptr[0] & 0x80) || kiln_cursor_remaining(&in) != 0)
-			return LINT(d, "extensions must be decodable and not repeated");
+			return BAD_EXT(d);
 		path_len = pl.len == 1 ? pl.ptr[0] : (long)pl.ptr[0] << 8 | pl.ptr[1];
 	}
 	if (!e->critical)
@@ -355,16 +362,13 @@ static kiln_result lint_key_usage(const struct lint_tbs *t, const struct kiln_li
 {
 	const struct lint_ext *e = FIND_EXT(t, oid_ku);
 	kiln_slice bits;
-	kiln_cursor c;
 	unsigned have;
 
 	if (e == NULL)
 		return LINT(d, "keyUsage must be present");
-	kiln_cursor_init(&c, e->value);
-	if (!read_tag(&c, KILN_DER_BIT_STRING, &bits, NULL) || kiln_cursor_remaining(&c) != 0 ||
-	    bits.len == 0 || bits.ptr[0] > 7 || (bits.len == 1 && bits.ptr[0] != 0) ||
+	if (!read_whole(e->value, KILN_DER_BIT_STRING, &bits) || bits.len == 0 || bits.ptr[0] > 7 || (bits.len == 1 && bits.ptr[0] != 0) ||
 	    (bits.len > 1 && (bits.ptr[bits.len - 1] & ((1u << bits.ptr[0]) - 1)) != 0))
-		return LINT(d, "extensions must be decodable and not repeated");
+		return BAD_EXT(d);
 	if (!e->critical)
 		return LINT(d, "keyUsage must be critical");
 	have = (bits.len > 1 ? bits.ptr[1] : 0) | (bits.len > 2 ? (unsigned)bits.ptr[2] << 8 : 0);
@@ -387,10 +391,8 @@ static kiln_result lint_key_ids(const struct lint_tbs *t, const struct kiln_lint
 
 	if (ski == NULL)
 		return LINT(d, "subjectKeyIdentifier must be present");
-	kiln_cursor_init(&c, ski->value);
-	if (!read_tag(&c, KILN_DER_OCTET_STRING, &own, NULL) || kiln_cursor_remaining(&c) != 0 ||
-	    own.len == 0)
-		return LINT(d, "extensions must be decodable and not repeated");
+	if (!read_whole(ski->value, KILN_DER_OCTET_STRING, &own) || own.len == 0)
+		return BAD_EXT(d);
 	want = own;
 	if (p->issuer != NULL) {
 		const ASN1_OCTET_STRING *is = X509_get0_subject_key_id((X509 *)p->issuer);
@@ -399,13 +401,12 @@ static kiln_result lint_key_ids(const struct lint_tbs *t, const struct kiln_lint
 				  : kiln_slice_of(NULL, 0);
 	}
 	if (aki != NULL) {
-		kiln_cursor_init(&c, aki->value);
-		if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0)
-			return LINT(d, "extensions must be decodable and not repeated");
+		if (!read_whole(aki->value, KILN_DER_SEQUENCE, &seq))
+			return BAD_EXT(d);
 		kiln_cursor_init(&c, seq);
 		/* keyIdentifier [0] comes first when present; [1] issuer and [2] serial are not compared. */
 		if (kiln_cursor_remaining(&c) > 0 && !kiln_is_ok(kiln_der_read(&c, &tag, &keyid)))
-			return LINT(d, "extensions must be decodable and not repeated");
+			return BAD_EXT(d);
 		if (tag != TAG_KEYID)
 			keyid = kiln_slice_of(NULL, 0);
 	}
@@ -489,14 +490,12 @@ static kiln_result lint_san(const struct lint_tbs *t, kiln_diag *d)
 
 	if (e == NULL)
 		return kiln_ok();
-	kiln_cursor_init(&c, e->value);
-	if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0 ||
-	    seq.len == 0)
-		return LINT(d, "extensions must be decodable and not repeated");
+	if (!read_whole(e->value, KILN_DER_SEQUENCE, &seq) || seq.len == 0)
+		return BAD_EXT(d);
 	kiln_cursor_init(&c, seq);
 	while (kiln_cursor_remaining(&c) > 0) {
 		if (!kiln_is_ok(kiln_der_read(&c, &tag, &v)))
-			return LINT(d, "extensions must be decodable and not repeated");
+			return BAD_EXT(d);
 		if (tag != 0x86 && tag != 0x82)
 			continue;
 		if (v.len == 0 || memchr(v.ptr, '\0', v.len) != NULL ||
@@ -523,19 +522,17 @@ static kiln_result lint_other_exts(const struct lint_tbs *t, kiln_diag *d)
 	kiln_cursor c;
 
 	if (eku != NULL) {
-		kiln_cursor_init(&c, eku->value);
-		if (!read_tag(&c, KILN_DER_SEQUENCE, &seq, NULL) || kiln_cursor_remaining(&c) != 0 ||
-		    seq.len == 0)
-			return LINT(d, "extensions must be decodable and not repeated");
+		if (!read_whole(eku->value, KILN_DER_SEQUENCE, &seq) || seq.len == 0)
+			return BAD_EXT(d);
 		kiln_cursor_init(&c, seq);
 		while (kiln_cursor_remaining(&c) > 0) {
 			if (!read_tag(&c, TAG_OID, &oid, NULL) || oid.len == 0)
-				return LINT(d, "extensions must be decodable and not repeated");
+				return BAD_EXT(d);
 		}
 	}
 	if ((dp != NULL && !kiln_is_ok(kiln_der_check(dp->value))) ||
 	    (aia != NULL && !kiln_is_ok(kiln_der_check(aia->value))))
-		return LINT(d, "extensions must be decodable and not repeated");
+		return BAD_EXT(d);
 	return kiln_ok();
 }
 
