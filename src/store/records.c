@@ -26,6 +26,16 @@ static int step_all(sqlite3_stmt *st, int64_t *ret)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/*
+ * The INTEGER PRIMARY KEY of the row the statement just inserted (rowid
+ * alias). Cheaper than RETURNING, which buffers its rows in an ephemeral
+ * table; triggers do not change it once they have run.
+ */
+static int64_t inserted_id(const struct kiln_sqlite_conn *c)
+{
+	return sqlite3_last_insert_rowid(c->db);
+}
+
 static int bind_opt_id(sqlite3_stmt *st, int i, int64_t id)
 {
 	return id != 0 ? sqlite3_bind_int64(st, i, id) : sqlite3_bind_null(st, i);
@@ -307,13 +317,12 @@ kiln_result kiln_sqlite_policy_add(kiln_store_tx *tx, struct kiln_policy_rec *p,
 static const char sql_device_add[] =
 	"INSERT INTO devices (product, serial, policy_version, lot, station, operator, "
 	"firmware_version, firmware_sha256, attestation_sha256, components, cert_serial, status, "
-	"created, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
-	"RETURNING id";
+	"created, replaces) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *dev, kiln_diag *d)
 {
 	struct kiln_sqlite_conn *c = tx->conn;
-	int64_t created = dev->created != 0 ? dev->created : kiln_now(), id = 0;
+	int64_t created = dev->created != 0 ? dev->created : kiln_now();
 	const char *status = dev->status[0] != '\0' ? dev->status : "active";
 	kiln_result r = kiln_ok();
 	sqlite3_stmt *st;
@@ -335,9 +344,9 @@ kiln_result kiln_sqlite_device_add(kiln_store_tx *tx, struct kiln_device_rec *de
 	KILN_SQ_BIND(rc, sqlite3_bind_int64(st, 13, created));
 	KILN_SQ_BIND(rc, bind_opt_id(st, 14, dev->replaces));
 	if (rc == SQLITE_OK)
-		rc = step_all(st, &id);
+		rc = step_all(st, NULL);
 	if (rc == SQLITE_OK) {
-		dev->id = id;
+		dev->id = inserted_id(c);
 		dev->live = true;
 		dev->created = created;
 		if (dev->status[0] == '\0')
@@ -474,12 +483,12 @@ kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx, const struct kiln_identi
  */
 static const char sql_event_add[] =
 	"INSERT INTO events (seq, time, type, actor, subject, detail) "
-	"VALUES ((SELECT coalesce(max(seq) + 1, 0) FROM events), ?1, ?2, ?3, ?4, ?5) RETURNING seq";
+	"VALUES ((SELECT coalesce(max(seq) + 1, 0) FROM events), ?1, ?2, ?3, ?4, ?5)";
 
 kiln_result kiln_sqlite_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev, kiln_diag *d)
 {
 	struct kiln_sqlite_conn *c = tx->conn;
-	int64_t when = ev->time != 0 ? ev->time : kiln_now(), seq = -1;
+	int64_t when = ev->time != 0 ? ev->time : kiln_now();
 	kiln_result r = kiln_ok();
 	sqlite3_stmt *st;
 	int rc = SQLITE_OK;
@@ -492,9 +501,9 @@ kiln_result kiln_sqlite_event_add(kiln_store_tx *tx, struct kiln_event_rec *ev, 
 	KILN_SQ_BIND(rc, kiln_sqlite_bind_str(st, 5, ev->detail_json != NULL ? ev->detail_json : "{}",
 					      false));
 	if (rc == SQLITE_OK)
-		rc = step_all(st, &seq);
+		rc = step_all(st, NULL);
 	if (rc == SQLITE_OK) {
-		ev->seq = seq;
+		ev->seq = inserted_id(c);
 		ev->time = when;
 	} else if (rc == SQLITE_CONSTRAINT_CHECK) {
 		r = kiln_diag_set(d, KILN_ERR_MALFORMED, "event %s: detail must be a JSON object",
