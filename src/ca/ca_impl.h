@@ -168,7 +168,13 @@ void ca_made_rec_fill(struct kiln_ca_rec *rec, const struct ca_cert_made *c,
 		      const kiln_key_ref *key);
 /* Appends the PEM for DER certificate bytes. */
 KILN_MUST_USE kiln_result ca_der_to_pem(kiln_slice der, kiln_buf *out);
-/* A small JSON object as text, from jansson json_pack format and args. Caller frees. */
+/*
+ * A small JSON object as text (caller frees): fmt is "{s:X,...}", at most 16
+ * members, X one of s (string), i (int), I (json_int_t), b (int, as a
+ * boolean); the text is what jansson's json_pack then json_dumps(COMPACT |
+ * SORT_KEYS | ENSURE_ASCII) make. NULL for another format, a NULL or non-UTF-8
+ * string, a duplicate key, or no memory.
+ */
 char *ca_event_json(const char *fmt, ...);
 /*
  * Adds an event stamped now inside tx; takes detail (from ca_event_json) and

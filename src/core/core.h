@@ -418,6 +418,14 @@ KILN_MUST_USE kiln_result kiln_json_parse(kiln_slice in, size_t max, struct json
 /* Compact, key-sorted serialisation appended to out. */
 KILN_MUST_USE kiln_result kiln_json_dump(const struct json_t *j, kiln_buf *out);
 /*
+ * Appends s (n bytes of UTF-8) as a JSON string literal, quoted and escaped
+ * exactly as kiln_json_dump writes strings (jansson with JSON_ENSURE_ASCII:
+ * \uXXXX upper-case, surrogate pairs beyond the BMP). KILN_ERR_MALFORMED for
+ * bytes that are not UTF-8 (overlong forms, surrogates, past U+10FFFF) or a
+ * NUL; nothing is appended on any refusal.
+ */
+KILN_MUST_USE kiln_result kiln_json_put_str(kiln_buf *out, const char *s, size_t n);
+/*
  * A string member of an object, at most max_len bytes. Missing members give
  * KILN_ERR_NOT_FOUND when required, else *out = NULL and success. The string
  * is borrowed from j.

@@ -70,6 +70,135 @@ kiln_result kiln_json_dump(const json_t *j, kiln_buf *out)
 	return r;
 }
 
+/*
+ * One UTF-8 sequence at s[0..n): its length (0 when invalid) and code point.
+ * The shortest form only; no surrogates; nothing past U+10FFFF.
+ */
+static size_t utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
+{
+	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+		len = 2;
+		c = s[0] & 0x1F;
+	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		len = 3;
+		c = s[0] & 0x0F;
+	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		len = 4;
+		c = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3F);
+	}
+	if (c < min[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* jansson's two-character escapes; NULL for the code points it writes as \uXXXX. */
+static const char *short_escape(uint32_t c)
+{
+	switch (c) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	default:
+		return NULL;
+	}
+}
+
+static size_t put_escape(char *o, uint32_t c)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *e = short_escape(c);
+
+	if (e != NULL) {
+		memcpy(o, e, 2);
+		return 2;
+	}
+	if (c >= 0x10000) {
+		uint32_t v = c - 0x10000;
+		size_t k = put_escape(o, 0xD800 | (v >> 10));
+
+		return k + put_escape(o + k, 0xDC00 | (v & 0x3FF));
+	}
+	o[0] = '\\';
+	o[1] = 'u';
+	for (int i = 0; i < 4; i++)
+		o[2 + i] = hex[(c >> (12 - 4 * i)) & 0xF];
+	return 6;
+}
+
+static bool plain(uint32_t c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* The length of s as a JSON literal (quotes included); 0 when s is not UTF-8 or holds a NUL. */
+static size_t literal_len(const uint8_t *s, size_t n)
+{
+	size_t len = 2, k;
+	uint32_t c;
+	char tmp[12];
+
+	for (size_t i = 0; i < n; i += k) {
+		k = utf8_next(s + i, n - i, &c);
+		if (k == 0 || c == 0)
+			return 0;
+		len += plain(c) ? 1 : put_escape(tmp, c);
+	}
+	return len;
+}
+
+kiln_result kiln_json_put_str(kiln_buf *out, const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t len = literal_len(p, n), k;
+	uint32_t c;
+	char *o;
+
+	KILN_ENSURE(len != 0, KILN_ERR_MALFORMED);
+	KILN_GUARD(kiln_buf_reserve(out, len));
+	o = (char *)out->ptr + out->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i += k) {
+		k = utf8_next(p + i, n - i, &c);
+		if (plain(c))
+			*o++ = (char)c;
+		else
+			o += put_escape(o, c);
+	}
+	*o = '"';
+	out->len += len;
+	out->ptr[out->len] = 0;
+	return kiln_ok();
+}
+
 kiln_result kiln_json_get_str(const json_t *j, const char *key, size_t max_len, bool required,
 			      const char **out, kiln_diag *d)
 {

@@ -3,8 +3,10 @@
 
 #include "ca/ca_impl.h"
 
+#include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdarg.h>
 #include <string.h>
 
 static struct kt_deploy k;
@@ -141,6 +143,32 @@ static void test_policy_cache(void **state)
 	assert_non_null(strstr(d.text, "kiln policy add"));
 }
 
+/* jansson's text for the same format and arguments (the writer it replaced). */
+static char *jansson_event(const char *fmt, ...)
+{
+	va_list ap;
+	json_t *j;
+	char *s;
+
+	va_start(ap, fmt);
+	j = json_vpack_ex(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = j != NULL ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	return s;
+}
+
+#define SAME_AS_JANSSON(...)                                          \
+	do {                                                          \
+		char *want_ = jansson_event(__VA_ARGS__);             \
+		char *got_ = ca_event_json(__VA_ARGS__);              \
+		assert_non_null(want_);                               \
+		assert_non_null(got_);                                \
+		assert_string_equal(got_, want_);                     \
+		free(want_);                                          \
+		free(got_);                                           \
+	} while (0)
+
 static void test_event_json(void **state)
 {
 	char *s = ca_event_json("{s:s,s:i}", "a", "x\"y", "b", 3);
@@ -148,7 +176,30 @@ static void test_event_json(void **state)
 	(void)state;
 	assert_string_equal(s, "{\"a\":\"x\\\"y\",\"b\":3}");
 	free(s);
+	SAME_AS_JANSSON("{}");
+	SAME_AS_JANSSON("{s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "product", "widget",
+			"device", "SN-\xc3\xa9\xf0\x9f\x94\x91", "policy_version", (json_int_t)7, "ca",
+			"test-issuing", "env", "test", "spki_sha256", "00ff", "key", "P-256", "lot",
+			"L\n1\t\\", "station", "st/1", "attestation", "none", "firmware_sha256", "",
+			"evidence_sha256", "\x01\x7f");
+	SAME_AS_JANSSON("{s:s,s:s,s:I,s:s,s:s,s:s,s:b,s:I}", "product", "p", "device", "d",
+			"device_id", (json_int_t)-9223372036854775807LL - 1, "renews", "ab", "ca",
+			"c", "spki_sha256", "f", "same_key", 1, "policy_version",
+			(json_int_t)9223372036854775807LL);
+	SAME_AS_JANSSON("{s:b,s:b,s:i}", "z", 0, "a", 42, "m", -1);
+	/* Keys sort by their bytes: upper case before lower, shorter prefix first. */
+	SAME_AS_JANSSON("{s:s,s:s,s:s,s:s}", "ab", "1", "a", "2", "B", "3", "\xc3\xa9", "4");
+	/* Refused: a NULL string or key, bytes that are not UTF-8, a duplicate key, an unknown type. */
 	assert_null(ca_event_json("{s:s}", "a", NULL));
+	assert_null(ca_event_json("{s:s}", NULL, "a"));
+	assert_null(ca_event_json("{s:s}", "a", "\xc3"));
+	assert_null(ca_event_json("{s:s}", "\xff", "a"));
+	assert_null(ca_event_json("{s:s,s:s}", "a", "1", "a", "2"));
+	assert_null(ca_event_json("{s:o}", "a", NULL));
+	assert_null(ca_event_json("[s]", "a"));
+	assert_null(ca_event_json("{s:s", "a", "b"));
+	assert_null(ca_event_json("{s:s,}", "a", "b"));
+	assert_null(ca_event_json("{s:s}x", "a", "b"));
 }
 
 int main(void)

@@ -368,10 +368,88 @@ static void test_get_str_nul_inside(void **state)
 	json_decref(j);
 }
 
+/* What jansson writes for the string (NULL when it refuses it). */
+static char *jansson_str(const char *s, size_t n)
+{
+	json_t *j = json_stringn(s, n);
+	char *out = j != NULL ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_ENSURE_ASCII)
+			      : NULL;
+
+	json_decref(j);
+	return out;
+}
+
+static void expect_put_str(const char *s, size_t n)
+{
+	char *want = jansson_str(s, n);
+	kiln_buf b;
+	kiln_result r;
+
+	kiln_buf_init(&b, KILN_BUF_DEFAULT_MAX);
+	KT_OK(kiln_buf_append_str(&b, "x"));
+	r = kiln_json_put_str(&b, s, n);
+	if (want == NULL || memchr(s, 0, n) != NULL) {
+		/* jansson writes a NUL as \u0000; kiln refuses it as the detail checker does. */
+		assert_int_equal(r.code, KILN_ERR_MALFORMED);
+		assert_string_equal(kiln_buf_cstr(&b), "x");
+	} else {
+		KT_OK(r);
+		assert_string_equal(kiln_buf_cstr(&b) + 1, want);
+		assert_int_equal(b.len, 1 + strlen(want));
+	}
+	free(want);
+	kiln_buf_cleanup(&b);
+}
+
+static void test_put_str_as_jansson(void **state)
+{
+	static const char *const fixed[] = {
+		"", "plain", "q\"b\\s/", "\b\f\n\r\t\x01\x1f\x7f", "caf\xc3\xa9", "\xe2\x82\xac",
+		"\xf0\x9f\x94\x91", "\xf4\x8f\xbf\xbf", "\xef\xbf\xbf", "\xed\x9f\xbf",
+		/* not UTF-8: overlong, surrogates, past U+10FFFF, cut short, stray bytes */
+		"\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf",
+		"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xc3", "\xe2\x82", "\x80", "\xbf", "\xfe", "\xff",
+	};
+	uint8_t r[24];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		expect_put_str(fixed[i], strlen(fixed[i]));
+	expect_put_str("a\0b", 3);
+	/* Random strings, biased towards the bytes that matter to UTF-8 and escaping. */
+	srand(7);
+	for (int round = 0; round < 20000; round++) {
+		size_t n = (size_t)rand() % sizeof(r);
+
+		for (size_t i = 0; i < n; i++) {
+			static const uint8_t pick[] = { 0x00, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf,
+							0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xff };
+			r[i] = rand() % 2 ? pick[rand() % 16] : (uint8_t)rand();
+		}
+		expect_put_str((const char *)r, n);
+	}
+}
+
+static void test_put_str_cap(void **state)
+{
+	kiln_buf b;
+
+	(void)state;
+	kiln_buf_init(&b, 8);
+	KT_OK(kiln_buf_append_str(&b, "ab"));
+	assert_int_equal(kiln_json_put_str(&b, "\x01", 1).code, KILN_ERR_TOO_BIG);
+	assert_string_equal(kiln_buf_cstr(&b), "ab");
+	KT_OK(kiln_json_put_str(&b, "cd", 2));
+	assert_string_equal(kiln_buf_cstr(&b), "ab\"cd\"");
+	kiln_buf_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_ok_and_dump),
+		cmocka_unit_test(test_put_str_as_jansson),
+		cmocka_unit_test(test_put_str_cap),
 		cmocka_unit_test(test_dump_ascii_and_cap),
 		cmocka_unit_test(test_parse_empty),
 		cmocka_unit_test(test_parse_malformed_line_column),
