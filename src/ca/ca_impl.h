@@ -62,7 +62,9 @@ struct issue_work {
 	char san_dns[KILN_POLICY_MAX_SAN][KILN_POLICY_STR_MAX];
 	char crl_url[KILN_POLICY_STR_MAX + 96];
 	char ocsp_url[KILN_POLICY_STR_MAX + 64];
-	X509_NAME *subject;
+	X509_NAME *subject;          /* NULL when the name was simple (kiln_name_simple) */
+	kiln_buf subject_der;        /* then its DER */
+	char subject_text[KILN_STORE_NAME_MAX * 2]; /* and its one-line form */
 	struct kiln_cert_spec spec;
 	char serial_hex[KILN_SERIAL_HEX];
 	kiln_buf tbs;
@@ -108,6 +110,8 @@ KILN_MUST_USE kiln_result issue_resolve(struct issue_work *w, const char *ca_nam
 /* Records a refusal: "anomaly" for duplicates, "rejection" for the client's faults, else "failure". */
 void issue_record_refusal(struct issue_work *w, const char *operation, kiln_slice request,
 			  kiln_result why, const kiln_diag *d);
+/* Binds w (zeroed) to ca and readies its buffers; issue_work_cleanup releases them. */
+void issue_work_init(struct issue_work *w, kiln_ca *ca);
 void issue_work_cleanup(struct issue_work *w);
 /* Factory path: the evidence verified against the policy (provision.c). */
 KILN_MUST_USE kiln_result provision_attest(struct issue_work *w, kiln_diag *d);
@@ -186,7 +190,7 @@ KILN_MUST_USE kiln_result ca_tx_event(kiln_store_tx *tx, const char *type, const
 KILN_MUST_USE kiln_result ca_policy_active(kiln_ca *ca, const char *product,
 					   const kiln_policy **out, int64_t *version,
 					   kiln_diag *d);
-/* Fills the store's certificate record fields every kind shares. */
+/* Fills the store's certificate record fields every kind shares (subject NULL: left for the caller). */
 void ca_cert_rec_fill(struct kiln_cert_rec *rec, const char *serial_hex, const struct ca_entry *issuer,
 		      const char *kind, const X509_NAME *subject, int64_t nb, int64_t na,
 		      kiln_slice der);

@@ -147,7 +147,8 @@ void ca_cert_rec_fill(struct kiln_cert_rec *rec, const char *serial_hex, const s
 		kiln_strtrunc(rec->env, issuer->rec.env, sizeof(rec->env));
 	}
 	kiln_strtrunc(rec->kind, kind, sizeof(rec->kind));
-	kiln_name_format(subject, rec->subject, sizeof(rec->subject));
+	if (subject != NULL)
+		kiln_name_format(subject, rec->subject, sizeof(rec->subject));
 	rec->not_before = nb;
 	rec->not_after = na;
 	rec->issued = kiln_now();

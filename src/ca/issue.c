@@ -182,7 +182,10 @@ static kiln_result render_names(struct issue_work *w, const struct kiln_policy_v
 					     "subject %s is too long once rendered", p->subject[i].attr);
 		attrs[i] = (struct kiln_name_attr){ p->subject[i].attr, w->subject_vals[i] };
 	}
-	KILN_GUARD(kiln_name_build(attrs, p->n_subject, &w->subject, d));
+	/* Simple names (printable ASCII) are written directly; the others by OpenSSL. */
+	if (!kiln_name_simple(attrs, p->n_subject, &w->subject_der, w->subject_text,
+			      sizeof(w->subject_text)))
+		KILN_GUARD(kiln_name_build(attrs, p->n_subject, &w->subject, d));
 	for (size_t i = 0; i < p->n_san_uri && i < KILN_CERT_MAX_SAN; i++) {
 		KILN_GUARD(kiln_policy_render(p->san_uri[i], v, w->san_uri[i], sizeof(w->san_uri[i])));
 		w->spec.san_uri[w->spec.n_san_uri++] = w->san_uri[i];
@@ -219,6 +222,7 @@ static kiln_result build_tbs(struct issue_work *w, kiln_diag *d)
 	if (s->not_after > w->issuer->rec.not_after)
 		s->not_after = w->issuer->rec.not_after;
 	s->subject = w->subject;
+	s->subject_der = kiln_buf_view(&w->subject_der);
 	s->subject_key = w->csr->pkey;
 	s->subject_spki = w->csr->spki;
 	s->issuer = w->issuer->cert;
@@ -288,6 +292,8 @@ static kiln_result prepare_records(struct issue_work *w)
 	fill_device(w);
 	ca_cert_rec_fill(&w->cert, w->serial_hex, w->issuer, "device", w->subject,
 			 w->spec.not_before, w->spec.not_after, kiln_buf_view(&w->der));
+	if (w->subject == NULL)
+		kiln_strtrunc(w->cert.subject, w->subject_text, sizeof(w->cert.subject));
 	kiln_strtrunc(w->cert.product, w->policy->product, sizeof(w->cert.product));
 	memcpy(w->cert.spki_sha256, w->csr->spki_sha256, 32);
 	kiln_hex_encode(w->csr->spki_sha256, 32, fp);
@@ -486,11 +492,20 @@ static kiln_result operator_issue(struct issue_work *w, struct kiln_issue_result
 	return issue_run(w, res, d);
 }
 
+void issue_work_init(struct issue_work *w, kiln_ca *ca)
+{
+	w->ca = ca;
+	kiln_buf_init(&w->subject_der, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
+	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
+}
+
 void issue_work_cleanup(struct issue_work *w)
 {
 	free(w->ev.detail_json);
 	kiln_csr_free(w->csr);
 	X509_NAME_free(w->subject);
+	kiln_buf_cleanup(&w->subject_der);
 	kiln_buf_cleanup(&w->tbs);
 	kiln_buf_cleanup(&w->der);
 }
@@ -506,12 +521,10 @@ kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 		return kiln_diag_set(d, KILN_ERR_ARG, "an issuance request needs a product and an actor");
 	w = calloc(1, sizeof(*w));
 	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
-	w->ca = ca;
+	issue_work_init(w, ca);
 	w->req = req;
 	w->actor = req->actor;
 	w->product = req->product;
-	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
-	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = operator_issue(w, res, &local);
 	if (!kiln_is_ok(r)) {

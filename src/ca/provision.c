@@ -337,11 +337,9 @@ kiln_result kiln_ca_provision_finish(kiln_ca *ca, const struct kiln_provision_re
 		return kiln_diag_set(d, KILN_ERR_ARG, "a provisioning request needs a station and a nonce");
 	w = calloc(1, sizeof(*w));
 	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
-	w->ca = ca;
+	issue_work_init(w, ca);
 	w->prov = req;
 	w->actor = req->station->name;
-	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
-	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = finish(w, res, repeated, &local);
 	/* A next nonce the commit did not record (or a refusal) is nothing: forget its bytes. */
@@ -448,11 +446,9 @@ kiln_result kiln_ca_provision_activate(kiln_ca *ca, const struct kiln_activate_r
 	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
 	pr.station = req->station;
 	pr.nonce = req->nonce;
-	w->ca = ca;
+	issue_work_init(w, ca);
 	w->prov = &pr;
 	w->actor = req->station->name;
-	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
-	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = activate(w, req, res, &local);
 	if (!kiln_is_ok(r)) {

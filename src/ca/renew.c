@@ -197,12 +197,10 @@ kiln_result kiln_ca_renew(kiln_ca *ca, const struct kiln_renew_req *req,
 	ir.product = req->product;
 	ir.csr = req->csr;
 	ir.actor = req->actor;
-	w->ca = ca;
+	issue_work_init(w, ca);
 	w->req = &ir;
 	w->actor = req->actor;
 	w->product = req->product;
-	kiln_buf_init(&w->tbs, KILN_BUF_DEFAULT_MAX);
-	kiln_buf_init(&w->der, KILN_BUF_DEFAULT_MAX);
 	kiln_diag_clear(&local);
 	r = renew(w, &rs, &ir, res, &local);
 	if (!kiln_is_ok(r)) {

@@ -122,6 +122,13 @@ static kiln_result put_name(kiln_buf *b, const X509_NAME *name)
 	return kiln_buf_append(b, der, len);
 }
 
+static kiln_result put_subject(kiln_buf *b, const struct kiln_cert_spec *s)
+{
+	if (s->subject != NULL)
+		return put_name(b, s->subject);
+	return kiln_buf_append_slice(b, s->subject_der);
+}
+
 /*
  * The subject's SubjectPublicKeyInfo: the DER given (a CSR's, checked for
  * shape here: SEQUENCE { AlgorithmIdentifier, BIT STRING with no unused
@@ -459,12 +466,15 @@ static kiln_result write_tbs(struct tbs_ctx *t, const struct kiln_alg_info *ai, 
 	KILN_GUARD(kiln_buf_append(b, "\xa0\x03\x02\x01\x02", 5));
 	KILN_GUARD(put_uint(b, s->serial, KILN_SERIAL_LEN));
 	KILN_GUARD(kiln_buf_append_slice(b, ai->algid));
-	KILN_GUARD(put_name(b, s->issuer != NULL ? X509_get_subject_name(s->issuer) : s->subject));
+	if (s->issuer != NULL)
+		KILN_GUARD(put_name(b, X509_get_subject_name(s->issuer)));
+	else
+		KILN_GUARD(put_subject(b, s));
 	part = b->len;
 	KILN_GUARD(put_time(b, s->not_before));
 	KILN_GUARD(put_time(b, s->not_after));
 	KILN_GUARD(kiln_der_wrap(b, part, KILN_DER_SEQUENCE));
-	KILN_GUARD(put_name(b, s->subject));
+	KILN_GUARD(put_subject(b, s));
 	KILN_GUARD(put_spki(t));
 	part = b->len;
 	KILN_GUARD(ext_basic(t));
@@ -487,7 +497,9 @@ kiln_result kiln_cert_tbs(const struct kiln_cert_spec *spec, kiln_buf *tbs, kiln
 	size_t start = tbs->len;
 	kiln_result r;
 
-	KILN_ENSURE(ai != NULL && spec->subject != NULL && spec->subject_key != NULL, KILN_ERR_ARG);
+	KILN_ENSURE(ai != NULL && (spec->subject != NULL || spec->subject_der.len > 0) &&
+			    spec->subject_key != NULL,
+		    KILN_ERR_ARG);
 	r = write_tbs(&t, ai, d);
 	if (!kiln_is_ok(r) && tbs->ptr != NULL) {
 		tbs->len = start; /* nothing half-written is left appended */

@@ -152,6 +152,16 @@ KILN_MUST_USE kiln_result kiln_name_build(const struct kiln_name_attr *attrs, si
 					  X509_NAME **out, kiln_diag *d);
 /* One-line RFC 2253 form, for records and messages; cut at cap. */
 void kiln_name_format(const X509_NAME *name, char *out, size_t cap);
+/*
+ * The name's DER (appended to der) and its one-line form (cut at cap) without
+ * building an X509_NAME, where that is simple: every value printable ASCII
+ * within its attribute's bounds and alphabet. Then the bytes are those of
+ * kiln_name_build's name and the text kiln_name_format's (test_name compares
+ * them). Otherwise false, nothing appended: kiln_name_build decides, and
+ * explains a refusal.
+ */
+bool kiln_name_simple(const struct kiln_name_attr *attrs, size_t n, kiln_buf *der, char *text,
+		      size_t cap);
 
 #define KILN_CERT_MAX_SAN 8
 #define KILN_CERT_MAX_EKU 4
@@ -162,6 +172,7 @@ struct kiln_cert_spec {
 	int64_t not_before;
 	int64_t not_after;
 	const X509_NAME *subject;
+	kiln_slice subject_der; /* the subject as DER instead, when subject is NULL */
 	const EVP_PKEY *subject_key;
 	/*
 	 * The subject key's DER SubjectPublicKeyInfo as it arrived (a CSR's).

@@ -46,6 +46,18 @@ static int count_certs(const kiln_buf *chain)
 	return n;
 }
 
+/* The row's subject is the one-line form of the released certificate's subject. */
+static void expect_subject_text(const struct kiln_cert_rec *rec, const struct kiln_issue_result *res)
+{
+	X509 *leaf = first_cert(&res->chain_pem);
+	char want[sizeof(rec->subject)];
+
+	kiln_name_format(X509_get_subject_name(leaf), want, sizeof(want));
+	assert_true(want[0] != '\0');
+	assert_string_equal(rec->subject, want);
+	X509_free(leaf);
+}
+
 /* Issues; returns the result code; res cleaned by the caller. */
 static kiln_result issue(const char *product, kiln_slice csr, const char *serial,
 			 const char *ca_name, struct kiln_issue_result *res, kiln_diag *d)
@@ -112,9 +124,68 @@ static void test_certificate_row_matches_release(void **state)
 	assert_string_equal(rec.env, "test");
 	assert_string_equal(rec.kind, "device");
 	assert_string_equal(rec.status, "valid");
+	expect_subject_text(&rec, &res);
 	kiln_cert_rec_cleanup(&rec);
 	kiln_buf_cleanup(&csr);
 	kiln_issue_result_cleanup(&res);
+}
+
+/*
+ * A subject that is not printable ASCII (UTF-8, RFC 2253 specials with
+ * spaces at both ends) takes OpenSSL's X509_NAME; the simple ones are written
+ * by kiln (kiln_name_simple). Either way the certificate holds the name
+ * kiln_name_build makes and the row its one-line form.
+ */
+static void test_subject_simple_or_not(void **state)
+{
+	static const char policy[] = "product: umlaut\n"
+				     "environment: test\n"
+				     "keys:\n"
+				     "  - type: ec\n"
+				     "    curves: [p256]\n"
+				     "device_serial:\n"
+				     "  pattern: '^[A-Z0-9][A-Z0-9-]{3,63}$'\n"
+				     "subject:\n"
+				     "  C: \"DE\"\n"
+				     "  O: \"M\u00fcller & S\u00f6hne, GmbH\"\n"
+				     "  OU: \" #line <7>; \"\n"
+				     "  CN: \"{serial}\"\n"
+				     "validity_days: 30\n"
+				     "key_usage: [digitalSignature]\n"
+				     "attestation:\n"
+				     "  type: none\n";
+	static const struct kiln_name_attr want_attrs[][4] = {
+		{ { "C", "DE" }, { "O", "M\xc3\xbcller & S\xc3\xb6hne, GmbH" },
+		  { "OU", " #line <7>; " }, { "CN", "UML-0001" } },
+		{ { "CN", "ASCII-0001" }, { "O", "Example Widgets Inc" }, { "OU", "Test devices" } },
+	};
+	static const char *const products[] = { "umlaut", "widget-test" };
+	static const char *const serials[] = { "UML-0001", "ASCII-0001" };
+	static const size_t n_attrs[] = { 4, 3 };
+	kiln_diag d;
+
+	(void)state;
+	KT_OK(kt_policy_add_text(&k, policy, &d));
+	for (size_t i = 0; i < 2; i++) {
+		struct kiln_issue_result res;
+		struct kiln_cert_rec rec = { 0 };
+		X509_NAME *want = NULL;
+		kiln_buf csr;
+		X509 *leaf;
+
+		kt_make_csr("p256", serials[i], NULL, &csr, NULL);
+		KT_OK(issue(products[i], kiln_buf_view(&csr), serials[i], NULL, &res, &d));
+		KT_OK(kiln_name_build(want_attrs[i], n_attrs[i], &want, NULL));
+		leaf = first_cert(&res.chain_pem);
+		assert_int_equal(X509_NAME_cmp(X509_get_subject_name(leaf), want), 0);
+		KT_OK(kiln_store_cert_get(k.store, res.serial, &rec, NULL));
+		expect_subject_text(&rec, &res);
+		X509_NAME_free(want);
+		X509_free(leaf);
+		kiln_cert_rec_cleanup(&rec);
+		kiln_buf_cleanup(&csr);
+		kiln_issue_result_cleanup(&res);
+	}
 }
 
 static void test_profile_from_policy(void **state)
@@ -379,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_issue_each_key_type),
 		cmocka_unit_test(test_certificate_row_matches_release),
 		cmocka_unit_test(test_profile_from_policy),
+		cmocka_unit_test(test_subject_simple_or_not),
 		cmocka_unit_test(test_refusals_change_nothing),
 		cmocka_unit_test(test_bad_csr_bytes),
 		cmocka_unit_test(test_duplicate_device_serial),

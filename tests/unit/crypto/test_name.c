@@ -4,6 +4,8 @@
 #include "crypto/crypto.h"
 
 #include <openssl/objects.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void assert_one_line(const kiln_diag *d)
@@ -207,6 +209,100 @@ static void test_format_cut_at_cap(void **state)
 	X509_NAME_free(n);
 }
 
+/* A value for the differential test: bounds, RFC 2253 specials, now and then non-ASCII. */
+static void random_value(char *v, size_t cap)
+{
+	static const size_t lens[] = { 0, 1, 2, 3, 5, 17, 63, 64, 65, 127, 128, 129 };
+	static const char pick[] = " ,+\"\\<>;#='()-./:?aZ09";
+	size_t len = lens[(size_t)rand() % (sizeof(lens) / sizeof(lens[0]))];
+
+	if (len >= cap)
+		len = cap - 1;
+	for (size_t i = 0; i < len; i++) {
+		int r = rand() % 40;
+
+		if (r < 20)
+			v[i] = pick[(size_t)rand() % (sizeof(pick) - 1)];
+		else if (r < 38)
+			v[i] = (char)('a' + rand() % 26);
+		else if (r == 38)
+			v[i] = (char)(0x01 + rand() % 0x1f);
+		else
+			v[i] = (char)0xc3; /* half of a UTF-8 pair: not simple, and OpenSSL refuses it */
+	}
+	v[len] = '\0';
+}
+
+static bool all_printable_ascii(const struct kiln_name_attr *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (const char *p = a[i].value; *p != '\0'; p++) {
+			if (*p < 0x20 || *p > 0x7e)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* kiln_name_simple against kiln_name_build + X509_NAME_get0_der + kiln_name_format. */
+static void test_simple_same_as_openssl(void **state)
+{
+	static const char *const attr_pool[] = { "CN", "O", "OU", "C", "L", "ST", "serialNumber", "DC" };
+	char vals[6][140];
+	unsigned simple_count = 0;
+
+	(void)state;
+	srand(11);
+	for (int round = 0; round < 4000; round++) {
+		struct kiln_name_attr attrs[6];
+		size_t n = (size_t)rand() % 7;
+		X509_NAME *name = NULL;
+		kiln_buf der;
+		char want[512], got[512], cut[12], want_cut[12];
+		const unsigned char *ref = NULL;
+		size_t ref_len = 0;
+		bool built, simple;
+		kiln_diag d;
+
+		for (size_t i = 0; i < n; i++) {
+			int a = rand() % 50 == 0 ? 7 : rand() % 7;
+
+			random_value(vals[i], sizeof(vals[i]));
+			if (a == 3 && rand() % 2) /* countries of the right length, often */
+				(void)snprintf(vals[i], sizeof(vals[i]), "%c%c", 'A' + rand() % 26,
+					       rand() % 9 ? 'A' + rand() % 26 : ' ');
+			attrs[i] = (struct kiln_name_attr){ attr_pool[a], vals[i] };
+		}
+		kiln_diag_clear(&d);
+		built = kiln_is_ok(kiln_name_build(attrs, n, &name, &d));
+		kiln_buf_init(&der, KILN_BUF_DEFAULT_MAX);
+		KT_OK(kiln_buf_append_str(&der, "pre"));
+		simple = kiln_name_simple(attrs, n, &der, got, sizeof(got));
+		assert_int_equal(simple, built && all_printable_ascii(attrs, n));
+		if (simple) {
+			simple_count++;
+			assert_int_equal(X509_NAME_get0_der(name, &ref, &ref_len), 1);
+			assert_int_equal(der.len, 3 + ref_len);
+			assert_memory_equal(der.ptr + 3, ref, ref_len);
+			kiln_name_format(name, want, sizeof(want));
+			assert_string_equal(got, want);
+			/* cut at cap as kiln_name_format cuts */
+			der.len = 3;
+			assert_true(kiln_name_simple(attrs, n, &der, cut, sizeof(cut)));
+			kiln_name_format(name, want_cut, sizeof(want_cut));
+			assert_string_equal(cut, want_cut);
+		} else {
+			assert_int_equal(der.len, 3);
+			assert_string_equal(kiln_buf_cstr(&der), "pre");
+		}
+		X509_NAME_free(name);
+		kiln_buf_cleanup(&der);
+	}
+	/* the comparison ran on many names both ways */
+	assert_true(simple_count > 500);
+	assert_true(simple_count < 3500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_format_rfc2253),
 		cmocka_unit_test(test_format_escaping),
 		cmocka_unit_test(test_format_cut_at_cap),
+		cmocka_unit_test(test_simple_same_as_openssl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
