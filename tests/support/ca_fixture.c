@@ -4,19 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char kt_gadget_policy[] = "product: gadget\n"
-				 "environment: test\n"
-				 "keys:\n"
-				 "  - type: ec\n"
-				 "    curves: [p256]\n"
-				 "device_serial:\n"
-				 "  pattern: '^[A-Z0-9][A-Z0-9-]{3,63}$'\n"
-				 "subject:\n"
-				 "  CN: \"{serial}\"\n"
-				 "validity_days: 30\n"
-				 "key_usage: [digitalSignature]\n"
-				 "attestation:\n"
-				 "  type: none\n";
+/* A test-environment P-256 policy: its lines before and after the subject's. */
+#define KT_POLICY_HEAD                                     \
+	"environment: test\n"                              \
+	"keys:\n"                                          \
+	"  - type: ec\n"                                   \
+	"    curves: [p256]\n"                             \
+	"device_serial:\n"                                 \
+	"  pattern: '^[A-Z0-9][A-Z0-9-]{3,63}$'\n"         \
+	"subject:\n"
+#define KT_POLICY_TAIL                                     \
+	"validity_days: 30\n"                              \
+	"key_usage: [digitalSignature]\n"                  \
+	"attestation:\n"                                   \
+	"  type: none\n"
+
+const char kt_gadget_policy[] =
+	"product: gadget\n" KT_POLICY_HEAD "  CN: \"{serial}\"\n" KT_POLICY_TAIL;
+
+kiln_result kt_policy_add_subject(struct kt_deploy *k, const char *product, const char *subject_yaml,
+				  kiln_diag *d)
+{
+	char text[2048];
+	int n = snprintf(text, sizeof(text), "product: %s\n" KT_POLICY_HEAD "%s" KT_POLICY_TAIL, product,
+			 subject_yaml);
+
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return kiln_fail(KILN_ERR_TOO_BIG);
+	return kt_policy_add_text(k, text, d);
+}
 
 static const char *const pins[4] = { NULL, KT_PIN_PROD, KT_PIN_TEST, KT_PIN_SERVICE };
 static const char *const labels[4] = { NULL, "kiln-prod", "kiln-test", "kiln-service" };

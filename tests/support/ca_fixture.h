@@ -30,6 +30,9 @@ void kt_deploy_down(struct kt_deploy *k);
 extern const char kt_gadget_policy[];
 /* Adds a policy from YAML text; returns the result (the diag gets the message). */
 kiln_result kt_policy_add_text(struct kt_deploy *k, const char *yaml, kiln_diag *d);
+/* Adds (and approves) the gadget policy's shape for product with this subject (YAML lines). */
+kiln_result kt_policy_add_subject(struct kt_deploy *k, const char *product, const char *subject_yaml,
+				  kiln_diag *d);
 /*
  * A DER CSR. key: "p256", "p384", "p521", "secp256k1", "ed25519", "rsa2048",
  * "rsa3072". cn may be NULL; extra is "O=...,OU=..." style additional
