@@ -180,6 +180,8 @@ static kiln_result checkout(kiln_token *t, struct kiln_tok_sess *s, kiln_diag *d
  */
 static void release(kiln_token *t, const struct kiln_tok_sess *s, bool fault)
 {
+	bool idle = false;
+
 	(void)pthread_mutex_lock(&t->mu);
 	t->n_out--;
 	if (s->gen == t->gen && !t->broken) {
@@ -187,8 +189,17 @@ static void release(kiln_token *t, const struct kiln_tok_sess *s, bool fault)
 			t->broken = true;
 		else
 			t->idle[t->n_idle++] = s->h;
+		idle = !t->broken;
 	}
-	(void)pthread_cond_broadcast(&t->cv);
+	/*
+	 * One idle session serves one waiter: waking them all had every waiter
+	 * but one take the mutex and sleep again, per signature. A broken pool
+	 * wakes everyone: the waiter that finds no session out reopens it.
+	 */
+	if (idle)
+		(void)pthread_cond_signal(&t->cv);
+	else
+		(void)pthread_cond_broadcast(&t->cv);
 	(void)pthread_mutex_unlock(&t->mu);
 }
 

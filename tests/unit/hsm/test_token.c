@@ -438,30 +438,43 @@ static void *sign_loop(void *arg)
 	return NULL;
 }
 
-static void test_pool_of_one(void **state)
+/*
+ * More threads than sessions: checkout must serialise them, and each session
+ * handed back must wake a waiter (one, not all), or a thread sleeps forever.
+ */
+static void pool_run(struct fx *fx, unsigned sessions, unsigned threads)
 {
-	struct fx *fx = *state;
-	struct kiln_token_opts o = { KT_TOKEN_LABEL, KT_USER_PIN, 1 };
-	struct worker w[3];
-	pthread_t th[3];
+	struct kiln_token_opts o = { KT_TOKEN_LABEL, KT_USER_PIN, sessions };
+	struct worker w[8];
+	pthread_t th[8];
 	kiln_token *t = NULL;
 	kiln_diag d;
 
-	/* Three threads share one session: checkout must serialise them. */
+	assert_true(threads <= 8);
 	kiln_diag_clear(&d);
 	KT_OKD(kiln_token_open(fx->h.p11, &o, &t, &d), &d);
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < threads; i++) {
 		w[i] = (struct worker){ fx, t, 0, 0 };
 		assert_int_equal(pthread_create(&th[i], NULL, sign_loop, &w[i]), 0);
 	}
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < threads; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 		assert_int_equal(w[i].bad, 0);
 		assert_int_equal(w[i].ok, 40);
 	}
-	assert_int_equal(t->n_idle, 1);
+	assert_int_equal(t->n_idle, sessions);
 	assert_int_equal(t->n_out, 0);
 	kiln_token_close(t);
+}
+
+static void test_pool_of_one(void **state)
+{
+	pool_run(*state, 1, 3);
+}
+
+static void test_pool_of_two_eight_threads(void **state)
+{
+	pool_run(*state, 2, 8);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -483,6 +496,7 @@ int main(void)
 		T(test_run_retries_once),
 		T(test_discarded_session),
 		T(test_pool_of_one),
+		T(test_pool_of_two_eight_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
