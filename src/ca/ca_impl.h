@@ -25,6 +25,7 @@ struct policy_cache_entry {
 	int64_t version;
 	uint8_t sha256[32];
 	kiln_policy *policy;
+	bool head; /* the active version when last read (ca_policy_current serves it) */
 	struct policy_cache_entry *next;
 };
 
@@ -84,6 +85,7 @@ struct issue_work {
 	uint8_t request_sha256[32];
 	struct kiln_nonce_rec next_nonce;    /* the station's next nonce, when prov->next is set */
 	bool next_made;                      /* recorded by the commit (budget left after this one) */
+	bool policy_read;                    /* read the active policy from the store, not the cache */
 };
 
 /* A renewal in progress: the device and the certificate being renewed. */
@@ -190,6 +192,16 @@ KILN_MUST_USE kiln_result ca_tx_event(kiln_store_tx *tx, const char *type, const
 KILN_MUST_USE kiln_result ca_policy_active(kiln_ca *ca, const char *product,
 					   const kiln_policy **out, int64_t *version,
 					   kiln_diag *d);
+/*
+ * The same without reading the store when the active version is known from
+ * an earlier read: for issuances, whose commit checks the version against
+ * the store (KILN_ERR_POLICY_CHANGED, after which ca_policy_forget).
+ */
+KILN_MUST_USE kiln_result ca_policy_current(kiln_ca *ca, const char *product,
+					    const kiln_policy **out, int64_t *version,
+					    kiln_diag *d);
+/* The product's active version is no longer known: the next ca_policy_current reads it. */
+void ca_policy_forget(kiln_ca *ca, const char *product);
 /* Fills the store's certificate record fields every kind shares (subject NULL: left for the caller). */
 void ca_cert_rec_fill(struct kiln_cert_rec *rec, const char *serial_hex, const struct ca_entry *issuer,
 		      const char *kind, const X509_NAME *subject, int64_t nb, int64_t na,

@@ -355,6 +355,9 @@ kiln_result ca_policy_active(kiln_ca *ca, const char *product, const kiln_policy
 		}
 	}
 	if (e != NULL) {
+		for (struct policy_cache_entry *p = ca->policies; p != NULL; p = p->next)
+			if (strcmp(p->product, e->product) == 0)
+				p->head = p == e;
 		*out = e->policy;
 		*version = e->version;
 	}
@@ -362,4 +365,31 @@ kiln_result ca_policy_active(kiln_ca *ca, const char *product, const kiln_policy
 	kiln_policy_free(parsed);
 	kiln_policy_rec_cleanup(&rec);
 	return r;
+}
+
+kiln_result ca_policy_current(kiln_ca *ca, const char *product, const kiln_policy **out,
+			      int64_t *version, kiln_diag *d)
+{
+	struct policy_cache_entry *e;
+
+	KILN_ENSURE(pthread_mutex_lock(&ca->lock) == 0, KILN_ERR_INTERNAL);
+	for (e = ca->policies; e != NULL; e = e->next)
+		if (e->head && strcmp(e->product, product) == 0)
+			break;
+	if (e != NULL) {
+		*out = e->policy;
+		*version = e->version;
+	}
+	(void)pthread_mutex_unlock(&ca->lock);
+	return e != NULL ? kiln_ok() : ca_policy_active(ca, product, out, version, d);
+}
+
+void ca_policy_forget(kiln_ca *ca, const char *product)
+{
+	if (pthread_mutex_lock(&ca->lock) != 0)
+		return;
+	for (struct policy_cache_entry *e = ca->policies; e != NULL; e = e->next)
+		if (strcmp(e->product, product) == 0)
+			e->head = false;
+	(void)pthread_mutex_unlock(&ca->lock);
 }

@@ -358,12 +358,36 @@ static kiln_result reprovision_revoke(struct issue_work *w, kiln_store_tx *tx, k
 	return kiln_diag_set(d, r.code, "%s", kiln_diag_message(&local, r));
 }
 
+/*
+ * The policy the certificate was built under must still be the active one
+ * when it is recorded: a policy approved meanwhile (in this process or any
+ * other) refuses it, and nothing is released.
+ */
+static kiln_result check_policy_tx(kiln_store_tx *tx, const struct issue_work *w, kiln_diag *d)
+{
+	int64_t active = 0;
+
+	KILN_GUARD(kiln_store_tx_policy_version(tx, w->policy->product, &active, d));
+	if (active == w->policy_version)
+		return kiln_ok();
+	if (active == 0)
+		return kiln_diag_set(d, KILN_ERR_POLICY_CHANGED,
+				     "product %s lost its active policy (v%lld) while this request "
+				     "was processed",
+				     w->policy->product, (long long)w->policy_version);
+	return kiln_diag_set(d, KILN_ERR_POLICY_CHANGED,
+			     "policy %s changed from v%lld to v%lld while this request was "
+			     "processed; retry",
+			     w->policy->product, (long long)w->policy_version, (long long)active);
+}
+
 static kiln_result commit_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
 {
 	struct issue_work *w = ctx;
 	char holder[KILN_STORE_SERIAL_HEX];
 	bool seen = false;
 
+	KILN_GUARD(check_policy_tx(tx, w, d));
 	if (w->prov != NULL) {
 		int64_t issued = 0;
 
@@ -455,6 +479,7 @@ kiln_result ca_release(const struct ca_entry *issuer, kiln_slice der, const char
 kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_diag *d)
 {
 	struct kiln_lint_profile prof;
+	kiln_result r;
 
 	KILN_GUARD(kiln_csr_parse(w->prov != NULL ? w->prov->csr : w->req->csr, &w->csr, d));
 	KILN_GUARD(check_key(w, d));
@@ -472,7 +497,10 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 	KILN_GUARD(ca_sign_cert(w->issuer->token, &w->issuer->key, kiln_buf_view(&w->tbs), &prof,
 				false, "certificate", &w->der, d));
 	KILN_GUARD(prepare_records(w));
-	KILN_GUARD(kiln_store_write(w->ca->store, commit_tx, w, d));
+	r = kiln_store_write(w->ca->store, commit_tx, w, d);
+	if (r.code == KILN_ERR_POLICY_CHANGED)
+		ca_policy_forget(w->ca, w->policy->product);
+	KILN_GUARD(r);
 	KILN_GUARD(ca_release(w->issuer, kiln_buf_view(&w->der), w->serial_hex, res));
 	res->device_id = w->renew != NULL ? w->renew->dev.id : w->dev.id;
 	res->policy_version = w->policy_version;
@@ -482,7 +510,8 @@ kiln_result issue_run(struct issue_work *w, struct kiln_issue_result *res, kiln_
 static kiln_result operator_issue(struct issue_work *w, struct kiln_issue_result *res,
 				  kiln_diag *d)
 {
-	KILN_GUARD(ca_policy_active(w->ca, w->product, &w->policy, &w->policy_version, d));
+	KILN_GUARD((w->policy_read ? ca_policy_active : ca_policy_current)(
+		w->ca, w->product, &w->policy, &w->policy_version, d));
 	KILN_GUARD(issue_resolve(w, w->req->ca_name, d));
 	if (w->policy->attestation.type != KILN_ATTEST_NONE)
 		return kiln_diag_set(d, KILN_ERR_ATTEST_REQUIRED,
@@ -521,12 +550,23 @@ kiln_result kiln_ca_issue(kiln_ca *ca, const struct kiln_issue_req *req,
 		return kiln_diag_set(d, KILN_ERR_ARG, "an issuance request needs a product and an actor");
 	w = calloc(1, sizeof(*w));
 	KILN_ENSURE(w != NULL, KILN_ERR_NOMEM);
-	issue_work_init(w, ca);
-	w->req = req;
-	w->actor = req->actor;
-	w->product = req->product;
-	kiln_diag_clear(&local);
-	r = operator_issue(w, res, &local);
+	for (int attempt = 0;; attempt++) {
+		issue_work_init(w, ca);
+		w->req = req;
+		w->actor = req->actor;
+		w->product = req->product;
+		w->policy_read = attempt > 0;
+		kiln_diag_clear(&local);
+		r = operator_issue(w, res, &local);
+		/*
+		 * Built under a policy replaced meanwhile: again, under the new
+		 * one (twice at most; policy changes are rare, governed events).
+		 */
+		if (r.code != KILN_ERR_POLICY_CHANGED || attempt == 2)
+			break;
+		issue_work_cleanup(w);
+		memset(w, 0, sizeof(*w));
+	}
 	if (!kiln_is_ok(r)) {
 		kiln_buf_reset(&res->cert_der);
 		kiln_buf_reset(&res->chain_pem);

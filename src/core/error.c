@@ -50,6 +50,8 @@ static const struct kiln_err_info table[KILN_ERR__COUNT] = {
 		"production and test are strictly apart: this CA cannot issue for this product" },
 	[KILN_ERR_UNKNOWN_PRODUCT] = { "unknown-product", 404,
 		"no active policy for this product; add one with kiln policy add" },
+	[KILN_ERR_POLICY_CHANGED] = { "policy-changed", 409,
+		"the product's active policy changed while the request was processed; retry" },
 	[KILN_ERR_STORE] = { "store", 500, "the inventory database failed; check its file and free space" },
 	[KILN_ERR_STORE_BUSY] = { "store-busy", 503, "the inventory database is busy; retry" },
 	[KILN_ERR_STORE_SCHEMA] = { "store-schema", 500,

@@ -444,6 +444,30 @@ kiln_result kiln_sqlite_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32
 	return r;
 }
 
+static const char sql_policy_version[] =
+	"SELECT version FROM policies WHERE product = ?1 AND status = 'active'";
+
+kiln_result kiln_sqlite_policy_version(kiln_store_tx *tx, const char *product, int64_t *version,
+				       kiln_diag *d)
+{
+	struct kiln_sqlite_conn *c = tx->conn;
+	kiln_result r = kiln_ok();
+	sqlite3_stmt *st;
+	int rc;
+
+	*version = 0;
+	KILN_GUARD(kiln_sqlite_stmt(c, sql_policy_version, &st, d));
+	rc = kiln_sqlite_bind_str(st, 1, product, false);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(st, 0);
+	else if (rc != SQLITE_DONE)
+		r = kiln_sqlite_fail(c->db, rc, "reading the active policy's version", d);
+	kiln_sqlite_done(st);
+	return r;
+}
+
 kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
 				     kiln_diag *d)
 {

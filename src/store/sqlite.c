@@ -529,6 +529,7 @@ static const struct kiln_store_ops sqlite_ops = {
 	.device_add = kiln_sqlite_device_add,
 	.cert_add = kiln_sqlite_cert_add,
 	.key_seen = kiln_sqlite_key_seen,
+	.policy_version = kiln_sqlite_policy_version,
 	.identity_add = kiln_sqlite_identity_add,
 	.event_add = kiln_sqlite_event_add,
 	.meta_set = kiln_sqlite_meta_set,

@@ -381,6 +381,16 @@ kiln_result kiln_store_tx_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[
 	return tx->s->ops->key_seen(tx, spki_sha256, seen, holder, d);
 }
 
+kiln_result kiln_store_tx_policy_version(kiln_store_tx *tx, const char *product, int64_t *version,
+					 kiln_diag *d)
+{
+	KILN_GUARD(check_tx(tx));
+	KILN_ENSURE(version != NULL, KILN_ERR_ARG);
+	if (product == NULL || !product_id_ok(product, KILN_STORE_NAME_MAX))
+		return bad(d, "policy product id");
+	return tx->s->ops->policy_version(tx, product, version, d);
+}
+
 kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx, const struct kiln_identity_rec *id,
 				       kiln_diag *d)
 {

@@ -283,6 +283,13 @@ KILN_MUST_USE kiln_result kiln_store_tx_cert_add(kiln_store_tx *tx, const struct
  */
 KILN_MUST_USE kiln_result kiln_store_tx_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32],
 						 bool *seen, char *holder, kiln_diag *d);
+/*
+ * The version of product's active policy as this transaction sees it, 0 when
+ * it has none: what an issuance checks its (possibly cached) policy against
+ * in the transaction that records it.
+ */
+KILN_MUST_USE kiln_result kiln_store_tx_policy_version(kiln_store_tx *tx, const char *product,
+						       int64_t *version, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_store_tx_identity_add(kiln_store_tx *tx,
 						     const struct kiln_identity_rec *id,
 						     kiln_diag *d);

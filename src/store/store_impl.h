@@ -91,6 +91,8 @@ struct kiln_store_ops {
 					      kiln_diag *d);
 	KILN_MUST_USE kiln_result (*key_seen)(kiln_store_tx *tx, const uint8_t spki_sha256[32],
 					      bool *seen, char *holder, kiln_diag *d);
+	KILN_MUST_USE kiln_result (*policy_version)(kiln_store_tx *tx, const char *product,
+						    int64_t *version, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*identity_add)(kiln_store_tx *tx,
 						  const struct kiln_identity_rec *id, kiln_diag *d);
 	KILN_MUST_USE kiln_result (*event_add)(kiln_store_tx *tx, struct kiln_event_rec *ev,
@@ -390,6 +392,8 @@ KILN_MUST_USE kiln_result kiln_sqlite_cert_add(kiln_store_tx *tx, const struct k
 					       kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_key_seen(kiln_store_tx *tx, const uint8_t spki_sha256[32],
 					       bool *seen, char *holder, kiln_diag *d);
+KILN_MUST_USE kiln_result kiln_sqlite_policy_version(kiln_store_tx *tx, const char *product,
+						     int64_t *version, kiln_diag *d);
 KILN_MUST_USE kiln_result kiln_sqlite_identity_add(kiln_store_tx *tx,
 						   const struct kiln_identity_rec *id,
 						   kiln_diag *d);

@@ -5,6 +5,8 @@
  */
 #include "support/ca_fixture.h"
 
+#include "ca/ca_impl.h"
+
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -387,6 +389,9 @@ static void test_test_product_uses_test_ca(void **state)
 struct worker {
 	int id;
 	int ok;
+	const char *product; /* NULL: widget-test */
+	int changed;          /* refused with KILN_ERR_POLICY_CHANGED */
+	int64_t versions[25]; /* the policy version each issuance was made under */
 	char serials[25][KILN_SERIAL_HEX];
 };
 
@@ -399,11 +404,18 @@ static void *issue_many(void *arg)
 		char cn[32];
 		kiln_buf csr;
 		kiln_diag d;
+		kiln_result r;
 
 		(void)snprintf(cn, sizeof(cn), "PAR-%d-%03d", w->id, i);
 		kt_make_csr("p256", cn, NULL, &csr, NULL);
-		if (kiln_is_ok(issue("widget-test", kiln_buf_view(&csr), NULL, NULL, &res, &d)))
+		r = issue(w->product != NULL ? w->product : "widget-test", kiln_buf_view(&csr), NULL,
+			  NULL, &res, &d);
+		if (kiln_is_ok(r)) {
+			w->versions[w->ok] = res.policy_version;
 			memcpy(w->serials[w->ok++], res.serial, KILN_SERIAL_HEX);
+		} else if (r.code == KILN_ERR_POLICY_CHANGED) {
+			w->changed++;
+		}
 		kiln_buf_cleanup(&csr);
 		kiln_issue_result_cleanup(&res);
 	}
@@ -432,6 +444,122 @@ static void test_concurrent_issuers(void **state)
 			assert_string_not_equal(w[a / 25].serials[a % 25], w[b / 25].serials[b % 25]);
 }
 
+static bool leaf_has_org(const struct kiln_issue_result *res)
+{
+	X509 *leaf = first_cert(&res->chain_pem);
+	bool has = X509_NAME_get_index_by_NID(X509_get_subject_name(leaf), NID_organizationName, -1) >= 0;
+
+	X509_free(leaf);
+	return has;
+}
+
+static kiln_result activate_tx(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	return kiln_store_tx_policy_activate(tx, "gizmo", *(const int64_t *)ctx, d);
+}
+
+/*
+ * Issuances use the policy version last read, without reading it again; the
+ * commit checks it is still the active one, and an issuance built under a
+ * replaced version is made again under the new one: never recorded under a
+ * policy that was no longer active, never refused for it.
+ */
+static void test_policy_change_seen_by_commit(void **state)
+{
+	const int64_t v1 = 1;
+	struct kiln_issue_result res;
+	const kiln_policy *p = NULL;
+	int64_t v = 0, certs, refusals = kt_count(&k, "events");
+	kiln_buf csr;
+	kiln_diag d;
+
+	(void)state;
+	kiln_diag_clear(&d);
+	KT_OK(kt_policy_add_subject(&k, "gizmo", "  CN: \"{serial}\"\n", &d));
+	kt_make_csr("p256", "GIZ-0001", NULL, &csr, NULL);
+	KT_OK(issue("gizmo", kiln_buf_view(&csr), NULL, NULL, &res, &d));
+	assert_int_equal(res.policy_version, 1);
+	assert_false(leaf_has_org(&res));
+	kiln_buf_cleanup(&csr);
+	kiln_issue_result_cleanup(&res);
+
+	/* Version 2 puts an O in the subject; this CA still knows version 1 as the head. */
+	KT_OK(kt_policy_add_subject(&k, "gizmo", "  CN: \"{serial}\"\n  O: \"Gizmo Works\"\n", &d));
+	KT_OK(ca_policy_current(k.ca, "gizmo", &p, &v, &d));
+	assert_int_equal(v, 1);
+	refusals = kt_count(&k, "events") - refusals; /* the two policy-add events */
+	assert_int_equal(refusals, 3);
+	refusals = kt_count_events(&k, "rejection") + kt_count_events(&k, "failure");
+	certs = kt_count(&k, "certificates");
+	kt_make_csr("p256", "GIZ-0002", NULL, &csr, NULL);
+	KT_OK(issue("gizmo", kiln_buf_view(&csr), NULL, NULL, &res, &d));
+	assert_int_equal(res.policy_version, 2);
+	assert_true(leaf_has_org(&res));
+	kiln_buf_cleanup(&csr);
+	kiln_issue_result_cleanup(&res);
+	assert_int_equal(kt_count(&k, "certificates"), certs + 1);
+	assert_int_equal(kt_count_events(&k, "rejection") + kt_count_events(&k, "failure"), refusals);
+	KT_OK(ca_policy_current(k.ca, "gizmo", &p, &v, &d));
+	assert_int_equal(v, 2);
+
+	/* Another writer (another process, for all this CA knows) goes back to version 1. */
+	KT_OK(kiln_store_write(k.store, activate_tx, (void *)&v1, &d));
+	kt_make_csr("p256", "GIZ-0003", NULL, &csr, NULL);
+	KT_OK(issue("gizmo", kiln_buf_view(&csr), NULL, NULL, &res, &d));
+	assert_int_equal(res.policy_version, 1);
+	assert_false(leaf_has_org(&res));
+	kiln_buf_cleanup(&csr);
+	kiln_issue_result_cleanup(&res);
+	assert_int_equal(kt_count(&k, "certificates"), certs + 2);
+}
+
+/*
+ * Versions change while four threads issue. Each issuance is recorded under
+ * a version that was active, or refused (policy-changed) recording nothing
+ * but its refusal; a version changing faster than an issuance takes is the
+ * only way to be refused.
+ */
+static void test_policy_change_under_load(void **state)
+{
+	const kiln_policy *p = NULL;
+	int64_t first = 0, last = 0, certs = kt_count(&k, "certificates");
+	int64_t refusals = kt_count_events(&k, "rejection");
+	pthread_t th[4];
+	struct worker w[4];
+	int ok = 0, changed = 0;
+	kiln_diag d;
+
+	(void)state;
+	kiln_diag_clear(&d);
+	KT_OK(kt_policy_add_subject(&k, "gadget", "  CN: \"{serial}\"\n", &d));
+	KT_OK(ca_policy_active(k.ca, "gadget", &p, &first, &d));
+	for (int i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].id = 10 + i;
+		w[i].product = "gadget";
+		assert_int_equal(pthread_create(&th[i], NULL, issue_many, &w[i]), 0);
+	}
+	for (int i = 0; i < 6; i++)
+		KT_OK(kt_policy_add_subject(&k, "gadget", i % 2 ? "  CN: \"{serial}\"\n"
+							      : "  CN: \"{serial}\"\n  O: \"G\"\n",
+					    &d));
+	KT_OK(ca_policy_active(k.ca, "gadget", &p, &last, &d));
+	assert_int_equal(last, first + 6);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(w[i].ok + w[i].changed, 25);
+		for (int j = 0; j < w[i].ok; j++)
+			assert_true(w[i].versions[j] >= first && w[i].versions[j] <= last);
+		ok += w[i].ok;
+		changed += w[i].changed;
+	}
+	print_message("policy changes under load: %d issued, %d refused as policy-changed\n", ok,
+		      changed);
+	assert_true(ok > 0);
+	assert_int_equal(kt_count(&k, "certificates"), certs + ok);
+	assert_int_equal(kt_count_events(&k, "rejection"), refusals + changed);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +573,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_public_key),
 		cmocka_unit_test(test_test_product_uses_test_ca),
 		cmocka_unit_test(test_concurrent_issuers),
+		cmocka_unit_test(test_policy_change_seen_by_commit),
+		cmocka_unit_test(test_policy_change_under_load),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -410,6 +410,32 @@ static void status_of(kiln_store *s, const char *product, int64_t v, const char 
 	kiln_policy_rec_cleanup(&got);
 }
 
+struct version_probe {
+	const char *product;
+	int64_t version;
+	struct kiln_policy_rec *add_first; /* added in the same transaction, then probed */
+};
+
+static kiln_result version_probe_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	struct version_probe *p = ctx;
+
+	if (p->add_first != NULL)
+		KILN_GUARD(kiln_store_tx_policy_add(tx, p->add_first, d));
+	return kiln_store_tx_policy_version(tx, p->product, &p->version, d);
+}
+
+/* The active version as a transaction sees it: what an issuance's commit checks. */
+static int64_t tx_version(kiln_store *s, const char *product, struct kiln_policy_rec *add_first)
+{
+	struct version_probe p = { product, -1, add_first };
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	KT_OK(kiln_store_write(s, version_probe_fn, &p, &d));
+	return p.version;
+}
+
 static void test_policy_one_active(void **state)
 {
 	struct fx *f = *state;
@@ -424,13 +450,16 @@ static void test_policy_one_active(void **state)
 	KT_OK(run(f->s, OP_POLICY, &p2, &d));
 	status_of(f->s, "widget", 1, "active");
 	status_of(f->s, "widget", 2, "pending");
+	assert_int_equal(tx_version(f->s, "widget", NULL), 1);
+	assert_int_equal(tx_version(f->s, "gizmo", NULL), 0);
 
 	KT_OK(activate(f->s, "widget", 2, &d));
 	status_of(f->s, "widget", 1, "superseded");
 	status_of(f->s, "widget", 2, "active");
+	assert_int_equal(tx_version(f->s, "widget", NULL), 2);
 
-	/* Adding as active supersedes the rest in the same write. */
-	KT_OK(run(f->s, OP_POLICY, &p3, &d));
+	/* Adding as active supersedes the rest in the same write, which sees it at once. */
+	assert_int_equal(tx_version(f->s, "widget", &p3), 3);
 	assert_int_equal(p3.version, 3);
 	assert_string_equal(p3.status, "active");
 	status_of(f->s, "widget", 2, "superseded");
@@ -447,6 +476,29 @@ static void test_policy_one_active(void **state)
 	assert_string_equal(d.text, "product widget has no policy version 9");
 	KT_ERR(activate(f->s, "widget", 0, &d), KILN_ERR_ARG);
 	status_of(f->s, "widget", 1, "active");
+	assert_int_equal(tx_version(f->s, "widget", NULL), 1);
+}
+
+static kiln_result bad_version_fn(kiln_store_tx *tx, void *ctx, kiln_diag *d)
+{
+	int64_t v = 7;
+	kiln_result r = kiln_store_tx_policy_version(tx, ctx, &v, d);
+
+	assert_int_equal(v, 7); /* refused before anything is read */
+	return r;
+}
+
+static void test_policy_version_refusals(void **state)
+{
+	struct fx *f = *state;
+	kiln_diag d;
+
+	kiln_diag_clear(&d);
+	KT_ERR(kiln_store_write(f->s, bad_version_fn, NULL, &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_write(f->s, bad_version_fn, "", &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_write(f->s, bad_version_fn, "-widget", &d), KILN_ERR_ARG);
+	KT_ERR(kiln_store_write(f->s, bad_version_fn, "wid get", &d), KILN_ERR_ARG);
+	assert_non_null(strstr(d.text, "policy product id"));
 }
 
 /* A failed policy_add leaves nothing behind even when fn swallows the error. */
@@ -1949,6 +2001,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_policy_versions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_env_immutable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_one_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_version_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_add_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_add, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_lifecycle, setup, teardown),
