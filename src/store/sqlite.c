@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -316,13 +317,30 @@ static kiln_result conn_exec(sqlite3 *db, const char *sql, const char *what, kil
 	return kiln_ok();
 }
 
+/*
+ * Before SQLite starts: no memory statistics. kiln reads none, and keeping
+ * them takes one process-wide mutex in every sqlite3_malloc and sqlite3_free,
+ * which the committer and the readers of a busy server all contend for. Too
+ * late (SQLite already started by someone else in the process) changes
+ * nothing but that.
+ */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite3_initialize();
+}
+
 static kiln_result conn_open(struct kiln_sqlite *b, struct kiln_sqlite_conn *c, bool writer,
 			     kiln_diag *d)
 {
 	int flags = (writer ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX |
 		    SQLITE_OPEN_PRIVATECACHE | SQLITE_OPEN_EXRESCODE;
-	int rc = sqlite3_open_v2(b->path, &c->db, flags, NULL);
+	int rc;
 
+	(void)pthread_once(&sqlite_once, sqlite_setup);
+	rc = sqlite3_open_v2(b->path, &c->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		kiln_result r = kiln_sqlite_fail(c->db, rc, "opening the inventory", d);
 
